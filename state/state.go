@@ -1,0 +1,281 @@
+// Package state is listdrop's durable memory: the progress of every file it
+// holds, the ledger of what each record list has committed (the duplicate
+// check), and the history of finished files. It is the only package that
+// imports bbolt.
+package state
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Phase is how far a file has come. Each phase is written before the step
+// it leads to, so after a crash the record says what may have happened.
+type Phase string
+
+const (
+	// Hashed: claimed, size and MD5 known; nothing Talkdesk acts on has
+	// been sent. Resuming starts with a new upload request.
+	Hashed Phase = "hashed"
+	// Patching: the bytes are in storage and the PATCH that commits the file
+	// is being sent; whether an earlier PATCH was applied may be unknown.
+	Patching Phase = "patching"
+	// Committed: Talkdesk has the file; only the move to done/ is left.
+	Committed Phase = "committed"
+	// Failing: the file is being moved to failed/ with its explanation.
+	Failing Phase = "failing"
+)
+
+// Record is the progress of one file listdrop holds. Key is the path of the
+// claimed file; it is unique while the file is held.
+type Record struct {
+	Key          string    `json:"key"`
+	Folder       string    `json:"folder"`
+	Source       string    `json:"source"` // where the file was dropped
+	ListID       string    `json:"list"`
+	Size         int64     `json:"size"`
+	MD5          string    `json:"md5"`
+	Phase        Phase     `json:"phase"`
+	UploadID     string    `json:"upload_id,omitempty"`
+	PatchUnknown bool      `json:"patch_unknown,omitempty"` // a PATCH was sent and no answer was read
+	Attempts     int       `json:"attempts"`
+	Claimed      time.Time `json:"claimed"`
+	FirstFailure time.Time `json:"first_failure,omitzero"`
+	LastError    string    `json:"last_error,omitempty"`
+	Committed    time.Time `json:"committed,omitzero"`
+	Dest         string    `json:"dest,omitempty"`   // the path in done/ or failed/ chosen for it
+	Reason       string    `json:"reason,omitempty"` // why it failed, for the sidecar
+	Detail       string    `json:"detail,omitempty"` // the rest of the sidecar
+}
+
+// Commit is one file committed to a record list: the duplicate check.
+type Commit struct {
+	ListID   string    `json:"list"`
+	MD5      string    `json:"md5"`
+	File     string    `json:"file"`
+	UploadID string    `json:"upload_id"`
+	At       time.Time `json:"at"`
+}
+
+// Result is how a file's life ended.
+type Result string
+
+const (
+	Done   Result = "done"
+	Failed Result = "failed"
+)
+
+// Entry is one finished file in the history.
+type Entry struct {
+	At       time.Time `json:"at"`
+	Folder   string    `json:"folder"`
+	Source   string    `json:"source"`
+	Dest     string    `json:"dest"`
+	ListID   string    `json:"list"`
+	Size     int64     `json:"size"`
+	MD5      string    `json:"md5,omitempty"`
+	Result   Result    `json:"result"`
+	Reason   string    `json:"reason,omitempty"`
+	UploadID string    `json:"upload_id,omitempty"`
+	Attempts int       `json:"attempts"`
+}
+
+var (
+	bucketActive  = []byte("active")
+	bucketCommits = []byte("commits")
+	bucketHistory = []byte("history")
+	bucketMeta    = []byte("meta")
+)
+
+const schemaVersion = "1"
+
+// ErrLocked means another process has the state file open.
+var ErrLocked = errors.New("state file is in use by another process (is another listdrop running with the same state_file?)")
+
+// Store is an open state file.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+// Open opens or creates the state file (mode 0600) and its folder. It gives
+// up after timeout when another process holds the file, instead of hanging.
+func Open(path string, timeout time.Duration) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open state %s: %w", path, ErrLocked)
+		}
+		if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
+			return nil, fmt.Errorf("open state %s: the file is damaged (%v); stop listdrop, move the file aside and start again: files already committed may then be uploaded again", path, err)
+		}
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketActive, bucketCommits, bucketHistory, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get([]byte("schema")); v != nil && string(v) != schemaVersion {
+			return fmt.Errorf("state schema %q is not %q: written by another listdrop version", v, schemaVersion)
+		}
+		return meta.Put([]byte("schema"), []byte(schemaVersion))
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the state file's path.
+func (s *Store) Path() string { return s.path }
+
+// Put writes a record, durably, before the step it announces.
+func (s *Store) Put(r Record) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketActive), []byte(r.Key), r) })
+}
+
+// Get returns the record for a claimed file.
+func (s *Store) Get(key string) (Record, bool, error) {
+	var r Record
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketActive).Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v, &r)
+	})
+	return r, ok, err
+}
+
+// Active returns every record of a file still held.
+func (s *Store) Active() ([]Record, error) {
+	var out []Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketActive).ForEach(func(k, v []byte) error {
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("record %q: %w", k, err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func commitKey(listID, md5 string) []byte { return []byte(listID + "\x00" + md5) }
+
+// Commit records, in one transaction, that Talkdesk has the file: the record
+// moves to Committed and the list's ledger gains its content.
+func (s *Store) Commit(r Record) error {
+	if r.Phase != Committed || r.Committed.IsZero() {
+		return fmt.Errorf("commit %s: record is not marked committed", r.Key)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		c := Commit{ListID: r.ListID, MD5: r.MD5, File: r.Source, UploadID: r.UploadID, At: r.Committed}
+		if err := putJSON(tx.Bucket(bucketCommits), commitKey(r.ListID, r.MD5), c); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bucketActive), []byte(r.Key), r)
+	})
+}
+
+// LookupCommit finds an earlier commit of the same content to the same list.
+func (s *Store) LookupCommit(listID, md5 string) (Commit, bool, error) {
+	var c Commit
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketCommits).Get(commitKey(listID, md5))
+		if v == nil {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v, &c)
+	})
+	return c, ok, err
+}
+
+// Finish ends a file's life: its record leaves the active set and an entry
+// joins the history, in one transaction.
+func (s *Store) Finish(key string, e Entry) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketActive).Delete([]byte(key)); err != nil {
+			return err
+		}
+		h := tx.Bucket(bucketHistory)
+		seq, err := h.NextSequence()
+		if err != nil {
+			return err
+		}
+		// Time first, then a sequence: keys sort by time and never collide.
+		k := make([]byte, 16)
+		binary.BigEndian.PutUint64(k, uint64(e.At.UnixNano()))
+		binary.BigEndian.PutUint64(k[8:], seq)
+		return putJSON(h, k, e)
+	})
+}
+
+// History returns finished files since the given time, oldest first.
+func (s *Store) History(since time.Time) ([]Entry, error) {
+	var out []Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketHistory).Cursor()
+		start := make([]byte, 8)
+		if !since.IsZero() && since.UnixNano() > 0 {
+			binary.BigEndian.PutUint64(start, uint64(since.UnixNano()))
+		}
+		for k, v := c.Seek(start); k != nil; k, v = c.Next() {
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("history entry: %w", err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Commits returns every commit in the ledger.
+func (s *Store) Commits() ([]Commit, error) {
+	var out []Commit
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCommits).ForEach(func(k, v []byte) error {
+			var c Commit
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("commit %q: %w", k, err)
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, data)
+}

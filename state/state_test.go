@@ -1,0 +1,164 @@
+package state
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sub", "state.db")
+	s, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestRecordLifecycleSurvivesReopen(t *testing.T) {
+	s, path := openTemp(t)
+	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	r := Record{Key: "/drop/.listdrop/a.csv", Folder: "/drop", Source: "/drop/a.csv", ListID: "L1",
+		Size: 12, MD5: "0123456789abcdef0123456789abcdef", Phase: Hashed, Claimed: at}
+	if err := s.Put(r); err != nil {
+		t.Fatal(err)
+	}
+	r.Phase, r.UploadID, r.PatchUnknown = Patching, "U1", true
+	if err := s.Put(r); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := s.LookupCommit("L1", r.MD5); found {
+		t.Fatal("content is in the ledger before it was committed")
+	}
+	r.Phase, r.Committed = Committed, at.Add(time.Minute)
+	if err := s.Commit(r); err != nil {
+		t.Fatal(err)
+	}
+	// Reopen: everything written must be there.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, ok, err := s2.Get(r.Key)
+	if err != nil || !ok {
+		t.Fatalf("Get after reopen: ok=%v err=%v", ok, err)
+	}
+	if got.Phase != Committed || got.UploadID != "U1" || !got.Committed.Equal(r.Committed) {
+		t.Fatalf("record after reopen = %+v", got)
+	}
+	c, ok, err := s2.LookupCommit("L1", r.MD5)
+	if err != nil || !ok || c.UploadID != "U1" || c.File != "/drop/a.csv" {
+		t.Fatalf("LookupCommit = %+v %v %v", c, ok, err)
+	}
+	if _, ok, _ := s2.LookupCommit("L2", r.MD5); ok {
+		t.Fatal("the same content for another list must not count as committed")
+	}
+	act, err := s2.Active()
+	if err != nil || len(act) != 1 {
+		t.Fatalf("Active = %v, %v", act, err)
+	}
+	if err := s2.Finish(r.Key, Entry{At: at.Add(2 * time.Minute), Source: r.Source, Result: Done, UploadID: "U1"}); err != nil {
+		t.Fatal(err)
+	}
+	if act, _ := s2.Active(); len(act) != 0 {
+		t.Fatalf("record still active after Finish: %v", act)
+	}
+	if _, ok, _ := s2.LookupCommit("L1", r.MD5); !ok {
+		t.Fatal("Finish must keep the ledger entry: it is the duplicate check")
+	}
+	h, err := s2.History(time.Time{})
+	if err != nil || len(h) != 1 || h[0].UploadID != "U1" || h[0].Result != Done {
+		t.Fatalf("History = %+v, %v", h, err)
+	}
+	if h, _ := s2.History(at.Add(time.Hour)); len(h) != 0 {
+		t.Fatalf("History since a later time = %+v", h)
+	}
+}
+
+func TestCommitRequiresCommittedPhase(t *testing.T) {
+	s, _ := openTemp(t)
+	if err := s.Commit(Record{Key: "k", ListID: "L", MD5: "m", Phase: Patching}); err == nil {
+		t.Fatal("Commit accepted a record that is not committed")
+	}
+	if _, ok, _ := s.LookupCommit("L", "m"); ok {
+		t.Fatal("a refused commit reached the ledger")
+	}
+}
+
+func TestHistoryOrderAndSameInstant(t *testing.T) {
+	s, _ := openTemp(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, src := range []string{"b", "a", "c"} {
+		// Two entries share an instant: neither may overwrite the other.
+		if err := s.Finish("k"+src, Entry{At: at.Add(time.Duration(i/2) * time.Second), Source: src}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := s.History(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, e := range h {
+		order = append(order, e.Source)
+	}
+	if strings.Join(order, ",") != "b,a,c" {
+		t.Fatalf("history order = %v", order)
+	}
+}
+
+func TestFileModeIsPrivate(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no mode bits; ACLs apply")
+	}
+	_, path := openTemp(t)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Fatalf("state file mode = %o, want 600", m)
+	}
+}
+
+func TestSecondOpenFailsClearly(t *testing.T) {
+	_, path := openTemp(t)
+	_, err := Open(path, 200*time.Millisecond)
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Fatalf("error does not name the file: %v", err)
+	}
+}
+
+func TestDamagedFileSaysHowToRecover(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	junk := make([]byte, 64*1024)
+	for i := range junk {
+		junk[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(path, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(path, time.Second)
+	if err == nil {
+		t.Fatal("a damaged state file opened")
+	}
+	if !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), "move the file aside") {
+		t.Fatalf("error does not say how to recover: %v", err)
+	}
+	if _, statErr := os.Stat(path); statErr != nil {
+		t.Fatal("the damaged file must never be deleted")
+	}
+}

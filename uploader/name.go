@@ -1,0 +1,26 @@
+package uploader
+
+import (
+	"path/filepath"
+	"unicode/utf8"
+)
+
+// MaxFilename is the longest filename the API accepts, in characters.
+const MaxFilename = 35
+
+// APIFilename returns name as the API accepts it: at most 35 characters,
+// shortened before the extension so it keeps ".csv", cutting only between
+// whole UTF-8 characters. The file on disk keeps its own name.
+func APIFilename(name string) string {
+	name = filepath.Base(name)
+	if utf8.RuneCountInString(name) <= MaxFilename {
+		return name
+	}
+	ext := filepath.Ext(name)
+	if utf8.RuneCountInString(ext) > 8 {
+		ext = ""
+	}
+	stem := []rune(name[:len(name)-len(ext)])
+	keep := MaxFilename - utf8.RuneCountInString(ext)
+	return string(stem[:keep]) + ext
+}
