@@ -1,0 +1,401 @@
+// Package faketalkdesk is an in-process fake of the parts of Talkdesk that
+// listdrop talks to: the OAuth 2.0 token endpoint, the Record Lists upload
+// requests, and the S3 presigned PUT that carries a file's bytes.
+//
+// It serves real HTTP on loopback and enforces the documented rules, so a
+// client that breaks one fails as it would against the real services: it
+// gets the documented error body, and the broken rule is recorded in
+// Violations. Answers that a correct client can meet in normal operation
+// (wrong credentials, an unknown record list, an expired token or URL, a
+// conflict after a retried PATCH, a busy list, an injected fault) are not
+// violations, so a test of a correct client can assert
+// len(srv.Violations()) == 0.
+//
+// The server keeps everything in memory and is safe for concurrent use;
+// every getter returns a copy.
+package faketalkdesk
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a Server. ClientID and ClientSecret are required.
+type Options struct {
+	// ClientID and ClientSecret are the only credentials the token endpoint
+	// accepts, sent as HTTP Basic authentication.
+	ClientID, ClientSecret string
+	// TokenTTL is the lifetime of issued tokens, announced as expires_in and
+	// enforced: an expired token answers 401. Default 1h.
+	TokenTTL time.Duration
+	// URLTTL is the lifetime of signed upload URLs (X-Amz-Expires). An
+	// expired URL answers 403 "Request has expired". Default 15m.
+	URLTTL time.Duration
+	// SignContentMD5 makes signed URLs sign the content-md5 header
+	// (X-Amz-SignedHeaders=content-md5;content-type;host), so the PUT must
+	// carry it. Without it they sign content-type;host only, and a PUT that
+	// sends Content-MD5 is refused, as AWS refuses unsigned headers.
+	SignContentMD5 bool
+	// Latency is added before answering every request; see SetLatency.
+	Latency time.Duration
+	// Lists are the known record list ids. Empty means every id is known;
+	// otherwise an unknown id answers 404.
+	Lists []string
+	// Now is the clock for token and URL expiry and for timestamps.
+	// Default time.Now.
+	Now func() time.Time
+}
+
+// Defaults applied by New for zero Options fields.
+const (
+	DefaultTokenTTL = time.Hour
+	DefaultURLTTL   = 15 * time.Minute
+)
+
+// Statuses of an upload request, as the fake reports them.
+const (
+	StatusCreated  = "CREATED"
+	StatusUploaded = "UPLOADED"
+)
+
+// DefaultListStatus is what GET /record-lists/{id} reports until
+// SetListStatus says otherwise.
+const DefaultListStatus = "ACCEPTED"
+
+// Server is the fake. Create it with Start (real loopback listener) or New
+// (serve it yourself through Handler).
+type Server struct {
+	opts    Options
+	now     func() time.Time
+	lists   map[string]bool // nil: every id is known
+	signKey []byte          // HMAC key of signed URLs, random per server
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close; releases hanging requests
+	httpSrv   *http.Server
+	serveDone chan struct{}
+	base      string
+
+	mu           sync.Mutex
+	latency      time.Duration
+	tokens       map[string]time.Time // token -> expiry
+	tokensIssued int
+	uploads      map[string]*upload // by upload request id
+	uploadOrder  []string
+	commits      []commit
+	requests     []Request
+	violations   []string
+	faults       map[Step][]Fault
+	busy         map[string]bool
+	listStatus   map[string]string
+}
+
+// upload is the fake's state of one upload request.
+type upload struct {
+	listID, id     string
+	filename       string
+	checksum       string
+	byteSize       int
+	callbackAction json.RawMessage // nil when absent
+	sendAtlas      *bool
+	createdAt      time.Time
+
+	status string
+	put    bool // a PUT stored body
+	body   []byte
+}
+
+// commit is a Commit with the callback kept as raw JSON, so every getter can
+// hand out an independent copy.
+type commit struct {
+	Commit
+	callbackAction json.RawMessage
+}
+
+// Commit is an upload request that a PATCH set to UPLOADED.
+type Commit struct {
+	ListID, UploadID, Filename, Checksum string
+	ByteSize                             int
+	// Body is what the last successful PUT stored.
+	Body []byte
+	// CallbackAction is the create request's callback_action, decoded; nil
+	// when absent.
+	CallbackAction map[string]any
+	// SendAtlas is the create request's send_atlas_notification; nil when
+	// absent.
+	SendAtlas *bool
+	At        time.Time
+}
+
+// Request is one request the server saw. Path never includes the query
+// string (a signed URL's query is a credential). Status is 0 while the
+// request is being answered and stays 0 when it never got an answer (a hang,
+// or the client went away first).
+type Request struct {
+	Method, Path string
+	Status       int
+	At           time.Time
+}
+
+// UploadRequest describes one created upload request.
+type UploadRequest struct {
+	ListID, ID, Filename, Checksum string
+	ByteSize                       int
+	Status                         string
+	// Uploaded reports whether a PUT stored the body.
+	Uploaded bool
+	At       time.Time
+}
+
+// New returns a Server that is not listening: serve it through Handler, for
+// example with httptest.NewServer. URL and TokenURL are empty for such a
+// server; signed URLs and links point at the host the request came to.
+// Close it before closing the HTTP server that serves it, so that hanging
+// requests are released.
+func New(opts Options) (*Server, error) {
+	if opts.ClientID == "" || opts.ClientSecret == "" {
+		return nil, errors.New("faketalkdesk: ClientID and ClientSecret are required")
+	}
+	if strings.Contains(opts.ClientID, ":") {
+		// HTTP Basic authentication cannot carry a user id with a colon.
+		return nil, errors.New("faketalkdesk: ClientID must not contain ':'")
+	}
+	if opts.TokenTTL < 0 || opts.URLTTL < 0 || opts.Latency < 0 {
+		return nil, errors.New("faketalkdesk: durations must not be negative")
+	}
+	if opts.TokenTTL == 0 {
+		opts.TokenTTL = DefaultTokenTTL
+	}
+	if opts.URLTTL == 0 {
+		opts.URLTTL = DefaultURLTTL
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{
+		opts:       opts,
+		now:        opts.Now,
+		signKey:    make([]byte, 32),
+		closed:     make(chan struct{}),
+		latency:    opts.Latency,
+		tokens:     map[string]time.Time{},
+		uploads:    map[string]*upload{},
+		faults:     map[Step][]Fault{},
+		busy:       map[string]bool{},
+		listStatus: map[string]string{},
+	}
+	if len(opts.Lists) > 0 {
+		s.lists = map[string]bool{}
+		for _, id := range opts.Lists {
+			if id == "" {
+				return nil, errors.New("faketalkdesk: empty record list id in Lists")
+			}
+			s.lists[id] = true
+		}
+	}
+	s.opts.Lists = nil // s.lists is the copy in use
+	rand.Read(s.signKey)
+	return s, nil
+}
+
+// Start returns a Server listening on 127.0.0.1 at a free port. It serves
+// until Close.
+func Start(opts Options) (*Server, error) {
+	s, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("faketalkdesk: listen: %w", err)
+	}
+	s.base = "http://" + ln.Addr().String()
+	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.serveDone = make(chan struct{})
+	go func() {
+		defer close(s.serveDone)
+		_ = s.httpSrv.Serve(ln) // always ErrServerClosed after Close
+	}()
+	return s, nil
+}
+
+// URL is the base URL of the API, "http://127.0.0.1:port" (empty for a
+// Server from New).
+func (s *Server) URL() string { return s.base }
+
+// TokenURL is the OAuth token endpoint, URL()+"/oauth/token" (empty for a
+// Server from New).
+func (s *Server) TokenURL() string {
+	if s.base == "" {
+		return ""
+	}
+	return s.base + "/oauth/token"
+}
+
+// Close releases requests that hang or wait out latency, stops the listener
+// of a started server and closes its connections. It is safe to call more
+// than once.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		if s.httpSrv != nil {
+			_ = s.httpSrv.Close()
+			<-s.serveDone
+		}
+	})
+}
+
+// Handler serves the fake API and the fake S3 on one handler.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// Commits returns the upload requests set to UPLOADED, in order.
+func (s *Server) Commits() []Commit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Commit, 0, len(s.commits))
+	for _, c := range s.commits {
+		out = append(out, c.copy())
+	}
+	return out
+}
+
+// CommitsFor returns the commits of one record list, in order.
+func (s *Server) CommitsFor(listID string) []Commit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Commit
+	for _, c := range s.commits {
+		if c.ListID == listID {
+			out = append(out, c.copy())
+		}
+	}
+	return out
+}
+
+func (c commit) copy() Commit {
+	out := c.Commit
+	out.Body = append([]byte(nil), c.Body...)
+	out.CallbackAction = nil
+	if c.callbackAction != nil {
+		// Decoding again gives every caller its own maps.
+		_ = json.Unmarshal(c.callbackAction, &out.CallbackAction)
+	}
+	if c.SendAtlas != nil {
+		v := *c.SendAtlas
+		out.SendAtlas = &v
+	}
+	return out
+}
+
+// UploadRequests returns every created upload request, in order of creation.
+func (s *Server) UploadRequests() []UploadRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]UploadRequest, 0, len(s.uploadOrder))
+	for _, id := range s.uploadOrder {
+		u := s.uploads[id]
+		out = append(out, UploadRequest{
+			ListID: u.listID, ID: u.id, Filename: u.filename, Checksum: u.checksum,
+			ByteSize: u.byteSize, Status: u.status, Uploaded: u.put, At: u.createdAt,
+		})
+	}
+	return out
+}
+
+// Requests returns every request seen, in order of arrival.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Violations returns, in words, every rule a client broke.
+func (s *Server) Violations() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.violations...)
+}
+
+// TokensIssued is the number of tokens the token endpoint granted.
+func (s *Server) TokensIssued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokensIssued
+}
+
+// SetListBusy makes PATCH on the list answer 409 while busy is true, as
+// Talkdesk does while the list is taken by another upload.
+func (s *Server) SetListBusy(listID string, busy bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if busy {
+		s.busy[listID] = true
+	} else {
+		delete(s.busy, listID)
+	}
+}
+
+// SetLatency sets the delay added before answering every request. A request
+// whose client goes away during the delay gets no answer.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = max(d, 0)
+}
+
+// ExpireTokens makes every token issued so far answer 401, as if it had
+// reached its end; tokens issued later are not affected.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tok := range s.tokens {
+		s.tokens[tok] = time.Time{}
+	}
+}
+
+// SetListStatus sets the status GET /record-lists/{id} reports for the list.
+func (s *Server) SetListStatus(listID, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listStatus[listID] = status
+}
+
+// knownList reports whether listID names a record list.
+func (s *Server) knownList(listID string) bool {
+	return listID != "" && (s.lists == nil || s.lists[listID])
+}
+
+// violate records a rule the client broke, prefixed with the request line
+// (path only: a query can hold a credential).
+func (s *Server) violate(r *http.Request, format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.violateLocked(r, format, args...)
+}
+
+func (s *Server) violateLocked(r *http.Request, format string, args ...any) {
+	s.violations = append(s.violations, r.Method+" "+r.URL.Path+": "+fmt.Sprintf(format, args...))
+}
+
+// randomHex returns n random bytes as lowercase hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}
+
+// newUUID returns a random version 4 UUID in its usual text form.
+func newUUID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
