@@ -1,13 +1,97 @@
-// Command listdrop watches folders and uploads every CSV dropped in them to a
-// Talkdesk record list, exactly once.
+// Command listdrop watches folders and uploads every CSV dropped in them to
+// a Talkdesk record list, exactly once, then moves the file to done/, or to
+// failed/ with a plain explanation beside it.
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
+const usage = `listdrop uploads the CSV files dropped in folders to Talkdesk record lists.
+
+Usage:
+  listdrop run [--config FILE]       watch the folders until stopped (SIGINT/SIGTERM)
+  listdrop validate [--config FILE]  check a configuration file and exit
+  listdrop demo [--dir DIR]          run the whole flow against a local fake Talkdesk
+  listdrop version                   print the version
+
+Without --config, the configuration is read from %s.
+`
+
+// errUsage marks a command line that could not be understood (exit code 2).
+var errUsage = errors.New("usage")
+
 func main() {
-	fmt.Fprintln(os.Stderr, "listdrop: not built yet")
-	os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "listdrop:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+// run executes one command line.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, usage, defaultConfigPath())
+		return errUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		path, err := configFlag(cmd, rest, stderr)
+		if err != nil {
+			return err
+		}
+		return runDaemon(ctx, path, stderr)
+	case "validate":
+		path, err := configFlag(cmd, rest, stderr)
+		if err != nil {
+			return err
+		}
+		return validate(path, stdout)
+	case "demo":
+		return demo(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "listdrop", version())
+		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Fprintf(stdout, usage, defaultConfigPath())
+		return nil
+	}
+	fmt.Fprintf(stderr, "listdrop: unknown command %q\n\n", cmd)
+	fmt.Fprintf(stderr, usage, defaultConfigPath())
+	return errUsage
+}
+
+// configFlag parses the one flag run and validate take.
+func configFlag(cmd string, args []string, stderr io.Writer) (string, error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", defaultConfigPath(), "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return "", errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "listdrop %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return "", errUsage
+	}
+	return *path, nil
 }

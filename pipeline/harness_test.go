@@ -1,0 +1,248 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/state"
+	"github.com/listdrop/listdrop/uploader"
+)
+
+const (
+	testClientID = "test-client"
+	testSecret   = "s3cr3t-Value-9f2c"
+)
+
+// harness runs a real pipeline on real temp folders, with a real state file
+// and the real uploader, against the fake Talkdesk over loopback HTTP.
+type harness struct {
+	t      *testing.T
+	fake   *faketalkdesk.Server
+	dir    string
+	cfg    *config.Config
+	api    API
+	logBuf *syncBuffer
+
+	cancel context.CancelFunc
+	done   chan error
+	store  *state.Store
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newHarness writes a configuration with one folder per list (in0, in1…)
+// and extra top-level YAML, and starts the fake.
+func newHarness(t *testing.T, opts faketalkdesk.Options, lists []string, extra string) *harness {
+	t.Helper()
+	if opts.ClientID == "" {
+		opts.ClientID, opts.ClientSecret = testClientID, testSecret
+	}
+	fake, err := faketalkdesk.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	dir := t.TempDir()
+	var b strings.Builder
+	fmt.Fprintf(&b, "talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: %s\n  timeout: 5s\n",
+		fake.URL(), fake.TokenURL(), testClientID, testSecret)
+	b.WriteString("state_file: state.db\nsettle: 50ms\nrescan: 500ms\n")
+	if !strings.Contains(extra, "retry:") {
+		b.WriteString("retry:\n  max_backoff: 100ms\n  give_up_after: 1h\n")
+	}
+	b.WriteString(extra)
+	if len(lists) > 0 {
+		b.WriteString("\nfolders:\n")
+	}
+	for i, l := range lists {
+		fmt.Fprintf(&b, "  - path: in%d\n    record_list_id: %q\n", i, l)
+	}
+	cfg, err := config.Parse([]byte(b.String()), dir)
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, b.String())
+	}
+	h := &harness{t: t, fake: fake, dir: dir, cfg: cfg, logBuf: &syncBuffer{}}
+	t.Cleanup(func() {
+		h.stop()
+		if v := fake.Violations(); len(v) > 0 {
+			t.Errorf("the fake Talkdesk saw rule violations:\n%s", strings.Join(v, "\n"))
+		}
+		if t.Failed() {
+			t.Logf("log:\n%s", h.logBuf.String())
+		}
+	})
+	return h
+}
+
+func (h *harness) client() API {
+	c, err := uploader.New(uploader.Options{
+		APIURL: h.cfg.Talkdesk.APIURL, TokenURL: h.cfg.Talkdesk.TokenURL,
+		ClientID: h.cfg.Talkdesk.ClientID, ClientSecret: h.cfg.Talkdesk.ClientSecret,
+		Timeout: h.cfg.Talkdesk.Timeout, MaxConns: h.cfg.Workers,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+// start runs the pipeline until stop.
+func (h *harness) start() {
+	h.t.Helper()
+	if h.cancel != nil {
+		h.t.Fatal("harness already running")
+	}
+	store, err := state.Open(h.cfg.StateFile, time.Second)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.store = store
+	api := h.api
+	if api == nil {
+		api = h.client()
+	}
+	log := slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	p, err := New(Options{Config: h.cfg, Store: store, API: api, Logger: log, RetryBase: 5 * time.Millisecond, Grace: 5 * time.Second})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan error, 1)
+	go func() { h.done <- p.Run(ctx) }()
+	for _, f := range h.cfg.Folders {
+		eventually(h.t, "the folders to be prepared", func() bool { return fileExists(filepath.Join(f.Path, claimDirName)) })
+	}
+}
+
+// stop asks the pipeline to stop and waits for Run to return.
+func (h *harness) stop() {
+	h.t.Helper()
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		h.t.Fatal("Run did not return within 30s of being stopped")
+	}
+	h.cancel = nil
+	if err := h.store.Close(); err != nil {
+		h.t.Error(err)
+	}
+}
+
+func (h *harness) folder(i int) config.Folder { return h.cfg.Folders[i] }
+
+// drop writes a file the way the README asks: under a temporary name, then
+// renamed into the folder.
+func (h *harness) drop(i int, name string, data []byte) {
+	h.t.Helper()
+	dir := h.folder(i).Path
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, name+".part")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// eventually polls cond until it holds; the bound is a failure, not a wait.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+func (h *harness) waitDone(i int, name string) string {
+	h.t.Helper()
+	p := filepath.Join(h.folder(i).Done, name)
+	eventually(h.t, name+" in done/", func() bool { return fileExists(p) })
+	return p
+}
+
+// waitFailed waits for a failed file and returns its explanation.
+func (h *harness) waitFailed(i int, name string) string {
+	h.t.Helper()
+	p := filepath.Join(h.folder(i).Failed, name)
+	eventually(h.t, name+" in failed/", func() bool { return fileExists(p) && fileExists(p+sidecarSuffix) })
+	text, err := os.ReadFile(p + sidecarSuffix)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return string(text)
+}
+
+func (h *harness) requests(method, pathPart string) int {
+	n := 0
+	for _, r := range h.fake.Requests() {
+		if r.Method == method && strings.Contains(r.Path, pathPart) {
+			n++
+		}
+	}
+	return n
+}
+
+func csvBody(tag string, rows int) []byte {
+	var b strings.Builder
+	b.WriteString("first_name,last_name,mobile_phone\n")
+	for i := range rows {
+		fmt.Fprintf(&b, "%s,Person%d,+1202555%04d\n", tag, i, i)
+	}
+	return []byte(b.String())
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
