@@ -54,6 +54,7 @@ type Record struct {
 	Dest         string    `json:"dest,omitempty"`   // the path in done/ or failed/ chosen for it
 	Reason       string    `json:"reason,omitempty"` // why it failed, for the sidecar
 	Detail       string    `json:"detail,omitempty"` // the rest of the sidecar
+	Duplicate    bool      `json:"duplicate,omitempty"`
 }
 
 // Commit is one file committed to a record list: the duplicate check.
