@@ -87,6 +87,7 @@ type Server struct {
 	latency      time.Duration
 	tokens       map[string]time.Time // token -> expiry
 	tokensIssued int
+	signatures   []string           // of every signed URL handed out
 	uploads      map[string]*upload // by upload request id
 	uploadOrder  []string
 	commits      []commit
@@ -328,6 +329,20 @@ func (s *Server) TokensIssued() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tokensIssued
+}
+
+// Secrets returns every value a client must never print: the client secret,
+// every access token granted, and the signatures of every signed URL handed
+// out. Tests grep the daemon's output for them.
+func (s *Server) Secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []string{s.opts.ClientSecret}
+	for tok := range s.tokens {
+		out = append(out, tok)
+	}
+	out = append(out, s.signatures...)
+	return out
 }
 
 // SetListBusy makes PATCH on the list answer 409 while busy is true, as

@@ -69,6 +69,9 @@ func (s *Server) handleCreate(r *http.Request, listID string) reply {
 	base := baseURL(r)
 	signed := s.signURL(base, r.Host, u)
 	s.mu.Lock()
+	if su, err := url.Parse(signed); err == nil {
+		s.signatures = append(s.signatures, su.Query().Get("X-Amz-Signature"))
+	}
 	s.uploads[u.id] = u
 	s.uploadOrder = append(s.uploadOrder, u.id)
 	s.mu.Unlock()

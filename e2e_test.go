@@ -1,0 +1,397 @@
+package main
+
+// End-to-end tests: the real binary, built once, on real folders, against
+// the fake Talkdesk API and S3 over loopback HTTP.
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/listdrop/listdrop/faketalkdesk"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "listdrop-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "listdrop")
+	if runtime.GOOS == "windows" {
+		binary += ".exe"
+	}
+	build := exec.Command(goTool(), "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build listdrop:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func goTool() string {
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return "go"
+}
+
+const (
+	e2eClientID = "e2e-client"
+	e2eSecret   = "Sup3r-s3cret-for-e2e"
+	e2eHookKey  = "hook-header-value-77"
+)
+
+type e2e struct {
+	t       *testing.T
+	fake    *faketalkdesk.Server
+	dir     string
+	config  string
+	folders []string
+}
+
+// newE2E writes a configuration with one folder per list.
+func newE2E(t *testing.T, opts faketalkdesk.Options, lists []string, extra string) *e2e {
+	t.Helper()
+	opts.ClientID, opts.ClientSecret = e2eClientID, e2eSecret
+	fake, err := faketalkdesk.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	dir := t.TempDir()
+	var b strings.Builder
+	fmt.Fprintf(&b, "talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: ${E2E_SECRET}\n  timeout: 5s\n",
+		fake.URL(), fake.TokenURL(), e2eClientID)
+	fmt.Fprintf(&b, "state_file: state/listdrop.db\nsettle: 100ms\nrescan: 1s\nworkers: 4\n")
+	fmt.Fprintf(&b, "retry:\n  max_backoff: 200ms\n  give_up_after: 1h\n%s\nfolders:\n", extra)
+	e := &e2e{t: t, fake: fake, dir: dir, config: filepath.Join(dir, "listdrop.yaml")}
+	for i, l := range lists {
+		fmt.Fprintf(&b, "  - path: drop%d\n    record_list_id: %q\n", i, l)
+		fmt.Fprintf(&b, "    callback_action: {endpoint: \"https://hooks.example.com/x\", method: POST, headers: {x-api-key: %q}}\n", e2eHookKey)
+		e.folders = append(e.folders, filepath.Join(dir, fmt.Sprintf("drop%d", i)))
+	}
+	if err := os.WriteFile(e.config, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if v := fake.Violations(); len(v) > 0 {
+			t.Errorf("the fake Talkdesk saw rule violations:\n%s", strings.Join(v, "\n"))
+		}
+	})
+	return e
+}
+
+// daemon is one running `listdrop run`.
+type daemon struct {
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	exited chan struct{}
+	err    error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (e *e2e) start(args ...string) *daemon {
+	e.t.Helper()
+	cmd := exec.Command(binary, append([]string{"run", "--config", e.config}, args...)...)
+	cmd.Env = append(os.Environ(), "E2E_SECRET="+e2eSecret)
+	d := &daemon{cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = d.out, d.out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { d.err = cmd.Wait(); close(d.exited) }()
+	e.t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			cmd.Process.Kill()
+			<-d.exited
+		}
+		if e.t.Failed() {
+			e.t.Logf("daemon output:\n%s", d.out.String())
+		}
+	})
+	// Wait until the folders are prepared: the daemon is up.
+	for _, f := range e.folders {
+		e.eventually("the daemon to prepare "+f, func() bool { return exists(filepath.Join(f, ".listdrop")) })
+	}
+	return d
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon did not exit within 30s of SIGTERM")
+	}
+	if d.err != nil {
+		t.Fatalf("the daemon exited with %v after SIGTERM\n%s", d.err, d.out.String())
+	}
+}
+
+func (e *e2e) eventually(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+func (e *e2e) drop(folder int, name string, data []byte) {
+	e.t.Helper()
+	tmp := filepath.Join(e.folders[folder], name+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(e.folders[folder], name)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func count(t *testing.T, dir string) int {
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func rows(tag string) []byte {
+	return []byte(fmt.Sprintf("first_name,last_name,mobile_phone\n%s,Tester,+12025550100\n", tag))
+}
+
+func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code = cmd.ProcessState.ExitCode()
+	if err != nil && code < 0 {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func TestCLIValidate(t *testing.T) {
+	e := newE2E(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
+	out, errOut, code := runCLI(t, []string{"E2E_SECRET=" + e2eSecret}, "validate", "--config", e.config)
+	if code != 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "2 folders") {
+		t.Fatalf("validate good config: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, e2eSecret) {
+		t.Fatal("validate printed the secret")
+	}
+
+	bad := []struct{ name, yaml, want string }{
+		{"missing list", "talkdesk: {region: us, account: acme, client_id: a, client_secret: b}\nfolders:\n  - path: x\n", "folders[0].record_list_id"},
+		{"unknown key", "talkdesk: {region: us, account: acme, client_id: a, client_secret: b}\nworkerz: 3\nfolders:\n  - {path: x, record_list_id: L}\n", "workerz"},
+		{"http api", "talkdesk: {api_url: 'http://api.example.com', token_url: 'https://t.example.com/oauth/token', client_id: a, client_secret: b}\nfolders:\n  - {path: x, record_list_id: L}\n", "talkdesk.api_url"},
+	}
+	for _, b := range bad {
+		t.Run(b.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "bad.yaml")
+			if err := os.WriteFile(p, []byte(b.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, errOut, code := runCLI(t, nil, "validate", "--config", p)
+			if code == 0 || !strings.Contains(errOut, b.want) {
+				t.Fatalf("code %d, stderr %q: want non-zero and %q", code, errOut, b.want)
+			}
+		})
+	}
+}
+
+func TestCLIVersionAndUsage(t *testing.T) {
+	out, _, code := runCLI(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "listdrop ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	_, errOut, code := runCLI(t, nil)
+	if code != 2 || !strings.Contains(errOut, "Usage:") {
+		t.Fatalf("no arguments: %d %q", code, errOut)
+	}
+	_, errOut, code = runCLI(t, nil, "frobnicate")
+	if code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: %d %q", code, errOut)
+	}
+}
+
+func TestRunUploadsAndStopsCleanlyOnSIGTERM(t *testing.T) {
+	e := newE2E(t, faketalkdesk.Options{SignContentMD5: true, TokenTTL: 2 * time.Second}, []string{"L1", "L2"}, "log:\n  level: debug\n")
+	d := e.start()
+	for i := range 6 {
+		e.drop(i%2, fmt.Sprintf("file-%d.csv", i), rows(fmt.Sprint("r", i)))
+	}
+	e.drop(0, "empty.csv", nil)
+	e.eventually("6 files in done/", func() bool {
+		return count(t, filepath.Join(e.folders[0], "done"))+count(t, filepath.Join(e.folders[1], "done")) == 6
+	})
+	e.eventually("empty.csv in failed/", func() bool { return exists(filepath.Join(e.folders[0], "failed", "empty.csv.error.txt")) })
+	d.stop(t)
+	if n := len(e.fake.Commits()); n != 6 {
+		t.Fatalf("commits = %d, want 6", n)
+	}
+	// Nothing secret in a whole run at debug level.
+	out := d.out.String()
+	for _, s := range append(e.fake.Secrets(), e2eHookKey) {
+		if s != "" && strings.Contains(out, s) {
+			t.Fatalf("the daemon's output holds a secret value (%d characters long)", len(s))
+		}
+	}
+	for _, f := range e.folders {
+		filepath.WalkDir(f, func(p string, de os.DirEntry, err error) error {
+			if err != nil || de.IsDir() || !strings.HasSuffix(p, ".error.txt") {
+				return err
+			}
+			b, _ := os.ReadFile(p)
+			for _, s := range append(e.fake.Secrets(), e2eHookKey) {
+				if s != "" && bytes.Contains(b, []byte(s)) {
+					t.Fatalf("%s holds a secret value", p)
+				}
+			}
+			return nil
+		})
+	}
+	if !strings.Contains(out, "file uploaded") || !strings.Contains(out, "listdrop stopped") {
+		t.Fatalf("the log lacks the expected lines:\n%s", out)
+	}
+}
+
+func TestSecondDaemonOnTheSameStateFailsClearly(t *testing.T) {
+	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
+	e.start()
+	start := time.Now()
+	_, errOut, code := runCLI(t, []string{"E2E_SECRET=" + e2eSecret}, "run", "--config", e.config)
+	if code == 0 || !strings.Contains(errOut, "in use by another process") {
+		t.Fatalf("second daemon: code %d, stderr %q", code, errOut)
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Fatalf("the second daemon took %v to give up", time.Since(start))
+	}
+}
+
+// TestKill9MidBurstThenRestart kills the daemon without warning twice in
+// the middle of a burst: after each restart every file still ends in done/,
+// and no content is committed twice.
+func TestKill9MidBurstThenRestart(t *testing.T) {
+	lists := []string{"L1", "L2", "L3"}
+	e := newE2E(t, faketalkdesk.Options{Latency: 5 * time.Millisecond}, lists, "")
+	const n = 150
+	want := map[string]bool{}
+	d := e.start()
+	for i := range n {
+		body := rows(fmt.Sprintf("kill%03d", i))
+		sum := md5.Sum(body)
+		want[hex.EncodeToString(sum[:])] = true
+		e.drop(i%len(lists), fmt.Sprintf("k%03d.csv", i), body)
+	}
+	for _, at := range []int{20, 70} {
+		e.eventually(fmt.Sprintf("%d commits", at), func() bool { return len(e.fake.Commits()) >= at })
+		if err := d.cmd.Process.Kill(); err != nil { // SIGKILL: no clean-up at all
+			t.Fatal(err)
+		}
+		<-d.exited
+		t.Logf("killed after %d commits", len(e.fake.Commits()))
+		d = e.start()
+	}
+	e.eventually("every file in done/", func() bool {
+		c := 0
+		for _, f := range e.folders {
+			c += count(t, filepath.Join(f, "done"))
+		}
+		return c == n
+	})
+	d.stop(t)
+	seen := map[string]int{}
+	for _, c := range e.fake.Commits() {
+		seen[c.Checksum]++
+	}
+	for sum := range want {
+		if seen[sum] != 1 {
+			t.Errorf("content %s committed %d times", sum, seen[sum])
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("distinct contents committed = %d, want %d", len(seen), n)
+	}
+	for _, f := range e.folders {
+		if c := count(t, filepath.Join(f, "failed")); c != 0 {
+			t.Errorf("%s/failed has %d files", f, c)
+		}
+		if c := count(t, filepath.Join(f, ".listdrop")); c != 0 {
+			t.Errorf("%s/.listdrop still holds %d files", f, c)
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "demo", "--dir", dir, "--quiet")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{"committed to record list", "contacts/done/contacts.csv", "contacts/failed/contacts-again.csv", "This file is empty"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if !exists(filepath.Join(dir, "contacts", "done", "contacts.csv")) {
+		t.Fatal("the demo's file is not in done/")
+	}
+	if t.Failed() {
+		t.Log(s)
+	}
+}
