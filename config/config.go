@@ -1,0 +1,424 @@
+// Package config reads listdrop's YAML configuration: the schema, its
+// defaults, ${VAR} expansion, path resolution and validation.
+//
+// Every error names the key path it is about, for example
+// "folders[1].record_list_id: required", and no error ever carries a
+// secret: not the client secret, not a callback header value.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is one configuration file, decoded, resolved and validated.
+type Config struct {
+	Talkdesk  Talkdesk      `yaml:"talkdesk"`
+	StateFile string        `yaml:"state_file"`
+	Settle    time.Duration `yaml:"settle"`
+	Rescan    time.Duration `yaml:"rescan"`
+	Workers   int           `yaml:"workers"`
+	Retry     Retry         `yaml:"retry"`
+	Log       Log           `yaml:"log"`
+	Folders   []Folder      `yaml:"folders"`
+	Path      string        `yaml:"-"` // absolute path of the file loaded ("" for Parse)
+}
+
+// Talkdesk holds the account, the OAuth client and the endpoints.
+// After Parse, APIURL and TokenURL are always set, and ClientSecret holds
+// the secret even when it came from ClientSecretFile.
+type Talkdesk struct {
+	Region           string        `yaml:"region"`
+	Account          string        `yaml:"account"`
+	ClientID         string        `yaml:"client_id"`
+	ClientSecret     string        `yaml:"client_secret"`
+	ClientSecretFile string        `yaml:"client_secret_file"`
+	APIURL           string        `yaml:"api_url"`
+	TokenURL         string        `yaml:"token_url"`
+	Timeout          time.Duration `yaml:"timeout"`
+}
+
+// Retry bounds the retries of transient failures.
+type Retry struct {
+	MaxBackoff  time.Duration `yaml:"max_backoff"`
+	GiveUpAfter time.Duration `yaml:"give_up_after"`
+}
+
+// Log picks the level and format of the daemon's log.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Folder is one watched folder and the record list its files go to.
+// After Parse, Path, Done and Failed are absolute and clean.
+type Folder struct {
+	Path                  string          `yaml:"path"`
+	RecordListID          string          `yaml:"record_list_id"`
+	Done                  string          `yaml:"done"`
+	Failed                string          `yaml:"failed"`
+	SendAtlasNotification *bool           `yaml:"send_atlas_notification"`
+	CallbackAction        *CallbackAction `yaml:"callback_action"`
+}
+
+// CallbackAction is passed to the upload request as is; Talkdesk calls it
+// when validation of the file ends. Method is upper case after Parse.
+type CallbackAction struct {
+	Endpoint string            `yaml:"endpoint"`
+	Method   string            `yaml:"method"`
+	Headers  map[string]string `yaml:"headers"`
+	Body     map[string]any    `yaml:"body"`
+}
+
+// String hides the client secret and any credentials in the URLs, so that
+// printing a Config with %v or logging it as text cannot leak them.
+func (t Talkdesk) String() string {
+	secret := ""
+	if t.ClientSecret != "" {
+		secret = "[redacted]"
+	}
+	return fmt.Sprintf("{Region:%s Account:%s ClientID:%s ClientSecret:%s ClientSecretFile:%s APIURL:%s TokenURL:%s Timeout:%s}",
+		t.Region, t.Account, t.ClientID, secret, t.ClientSecretFile, displayURL(t.APIURL), displayURL(t.TokenURL), t.Timeout)
+}
+
+// String hides the header values, which are often credentials, and the
+// endpoint's query string, which may be one.
+func (a CallbackAction) String() string {
+	names := make([]string, 0, len(a.Headers))
+	for name := range a.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return fmt.Sprintf("{Endpoint:%s Method:%s Headers:%v Body:%v}", displayURL(a.Endpoint), a.Method, names, a.Body)
+}
+
+// Defaults for keys left out of the file.
+const (
+	DefaultTimeout     = 30 * time.Second
+	DefaultSettle      = 2 * time.Second
+	DefaultRescan      = 30 * time.Second
+	DefaultWorkers     = 4
+	DefaultMaxBackoff  = 5 * time.Minute
+	DefaultGiveUpAfter = 24 * time.Hour
+	DefaultLogLevel    = "info"
+	DefaultLogFormat   = "text"
+)
+
+// maxFileSize bounds what Load reads; a real config is a few kilobytes.
+const maxFileSize = 1 << 20
+
+// Load reads the file at path and parses it, resolving relative paths in it
+// against the file's folder. The returned Config has Path set to the file's
+// absolute path.
+func Load(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	data, err := readLimited(abs, maxFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data, filepath.Dir(abs))
+	if err != nil {
+		return nil, &fileError{path: abs, err: err}
+	}
+	cfg.Path = abs
+	return cfg, nil
+}
+
+// fileError puts the file's name before Parse's problems, one per line.
+type fileError struct {
+	path string
+	err  error
+}
+
+func (e *fileError) Error() string {
+	msg := e.err.Error()
+	if !strings.Contains(msg, "\n") {
+		return "config " + e.path + ": " + msg
+	}
+	return "config " + e.path + ":\n  " + strings.ReplaceAll(msg, "\n", "\n  ")
+}
+
+func (e *fileError) Unwrap() error { return e.err }
+
+// Parse decodes data, expands ${VAR} references, applies defaults, resolves
+// relative paths against dir (the current directory when dir is "") and
+// validates the result. Every problem found is reported, one per line.
+func Parse(data []byte, dir string) (*Config, error) {
+	root, err := parseYAML(data)
+	if err != nil {
+		return nil, err
+	}
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("resolve config folder: %w", err)
+	}
+
+	cfg := defaults()
+	var p problems
+	d := &decoder{p: &p}
+	d.decode("", root, reflect.ValueOf(cfg).Elem())
+	cfg.resolve(dir, &p)
+	p.add(cfg.validate()...)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// parseYAML returns the root node of the single document in data.
+func parseYAML(data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config is empty")
+		}
+		return nil, err
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return nil, err
+		}
+		return nil, errors.New("config holds more than one YAML document (a second \"---\"): keep one")
+	}
+	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+		return nil, errors.New("config is empty")
+	}
+	return doc.Content[0], nil
+}
+
+func defaults() *Config {
+	return &Config{
+		Talkdesk: Talkdesk{Timeout: DefaultTimeout},
+		Settle:   DefaultSettle,
+		Rescan:   DefaultRescan,
+		Workers:  DefaultWorkers,
+		Retry:    Retry{MaxBackoff: DefaultMaxBackoff, GiveUpAfter: DefaultGiveUpAfter},
+		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+	}
+}
+
+// region is what a Talkdesk region name stands for. An empty api host means
+// the region exists but its API host is not confirmed.
+type region struct {
+	api       string
+	tokenHost string
+}
+
+var regions = map[string]region{
+	"us": {api: "https://api.talkdeskapp.com", tokenHost: "talkdeskid.com"},
+	"eu": {api: "https://api.talkdeskapp.eu", tokenHost: "talkdeskid.eu"},
+	"ca": {api: "https://api.talkdeskappca.com", tokenHost: "talkdeskidca.com"},
+	"au": {tokenHost: "talkdeskid.au"},
+}
+
+// resolve normalises case, derives the URLs from the region, reads the
+// secret file, makes paths absolute and fills the folders' defaults.
+func (c *Config) resolve(dir string, p *problems) {
+	t := &c.Talkdesk
+	t.Region = strings.ToLower(t.Region)
+	t.Account = strings.ToLower(t.Account)
+	t.APIURL = strings.TrimRight(t.APIURL, "/")
+	c.Log.Level = strings.ToLower(c.Log.Level)
+	c.Log.Format = strings.ToLower(c.Log.Format)
+	c.resolveURLs(p)
+	c.resolveSecret(dir, p)
+
+	c.StateFile = resolvePath(p, "state_file", dir, c.StateFile)
+	if c.StateFile == "" {
+		c.StateFile = DefaultStateFile()
+	}
+	for i := range c.Folders {
+		f := &c.Folders[i]
+		key := fmt.Sprintf("folders[%d]", i)
+		f.Path = resolvePath(p, key+".path", dir, f.Path)
+		f.Done = resolvePath(p, key+".done", dir, f.Done)
+		f.Failed = resolvePath(p, key+".failed", dir, f.Failed)
+		if f.Path != "" && f.Done == "" {
+			f.Done = filepath.Join(f.Path, "done")
+		}
+		if f.Path != "" && f.Failed == "" {
+			f.Failed = filepath.Join(f.Path, "failed")
+		}
+		if f.CallbackAction != nil {
+			f.CallbackAction.Method = strings.ToUpper(f.CallbackAction.Method)
+		}
+	}
+}
+
+func (c *Config) resolveURLs(p *problems) {
+	t := &c.Talkdesk
+	if t.Account != "" && !isHostLabel(t.Account) {
+		p.fail("talkdesk.account", "must be a single host name label (letters, digits and hyphens), as in https://<account>.talkdeskid.com")
+	}
+	if t.Region == "" {
+		if t.APIURL == "" || t.TokenURL == "" {
+			p.fail("talkdesk.region", "required (us, eu, ca or au) unless both talkdesk.api_url and talkdesk.token_url are set")
+			p.cover("talkdesk.api_url", "talkdesk.token_url")
+		}
+		return
+	}
+	r, ok := regions[t.Region]
+	if !ok {
+		p.fail("talkdesk.region", "unknown region %q: want us, eu, ca or au (or leave it out and set both talkdesk.api_url and talkdesk.token_url)", t.Region)
+		p.cover("talkdesk.api_url", "talkdesk.token_url")
+		return
+	}
+	if t.APIURL == "" {
+		if r.api == "" {
+			p.fail("talkdesk.api_url", "required for region %s: its API host is not confirmed, so set it explicitly", t.Region)
+		}
+		t.APIURL = r.api
+	}
+	if t.TokenURL == "" {
+		switch {
+		case t.Account == "":
+			p.fail("talkdesk.account", "required to build the token URL for region %s (or set talkdesk.token_url)", t.Region)
+			p.cover("talkdesk.token_url")
+		case isHostLabel(t.Account):
+			t.TokenURL = "https://" + t.Account + "." + r.tokenHost + "/oauth/token"
+		default:
+			p.cover("talkdesk.token_url")
+		}
+	}
+}
+
+// maxSecretSize bounds the secret file; a client secret is a few dozen bytes.
+const maxSecretSize = 64 << 10
+
+func (c *Config) resolveSecret(dir string, p *problems) {
+	t := &c.Talkdesk
+	if t.ClientSecretFile == "" {
+		return
+	}
+	const key = "talkdesk.client_secret_file"
+	if t.ClientSecret != "" {
+		p.fail(key, "set either talkdesk.client_secret or talkdesk.client_secret_file, not both")
+		p.cover("talkdesk.client_secret")
+		return
+	}
+	t.ClientSecretFile = resolvePath(p, key, dir, t.ClientSecretFile)
+	if t.ClientSecretFile == "" {
+		return
+	}
+	// Cover the secret too, so a failure here is not reported twice.
+	p.cover("talkdesk.client_secret")
+	data, err := readLimited(t.ClientSecretFile, maxSecretSize)
+	if err != nil {
+		p.failErr(key, err)
+		return
+	}
+	secret := strings.TrimRight(string(data), " \t\r\n")
+	if secret == "" {
+		p.fail(key, "%s is empty", t.ClientSecretFile)
+		return
+	}
+	t.ClientSecret = secret
+}
+
+// readLimited reads a regular file of at most limit bytes. A FIFO or a
+// device would block or never end, so they are refused before opening.
+func readLimited(path string, limit int64) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
+}
+
+// resolvePath makes p absolute against dir and cleans it; "" stays "".
+func resolvePath(pr *problems, key, dir, p string) string {
+	if p == "" {
+		return ""
+	}
+	if strings.HasPrefix(p, "~") {
+		pr.fail(key, "\"~\" is not expanded: write the full path")
+		return ""
+	}
+	if !filepath.IsAbs(p) {
+		if os.IsPathSeparator(p[0]) {
+			// Rooted but without a volume (Windows): take dir's volume.
+			p = filepath.VolumeName(dir) + p
+		} else {
+			p = filepath.Join(dir, p)
+		}
+	}
+	return filepath.Clean(p)
+}
+
+// isHostLabel reports whether s is one DNS label, so that an account name
+// can only ever name a subdomain of the Talkdesk identity host.
+func isHostLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// SlogLevel returns the log level as a slog.Level (info when unknown).
+func (c *Config) SlogLevel() slog.Level {
+	switch strings.ToLower(c.Log.Level) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// Summary describes the config in one line for the log and `check`
+// commands. It never includes a secret.
+func (c *Config) Summary() string {
+	lists := make(map[string]bool)
+	for _, f := range c.Folders {
+		lists[f.RecordListID] = true
+	}
+	return fmt.Sprintf("config OK: %s, %s, api %s, state %s",
+		plural(len(c.Folders), "folder"), plural(len(lists), "record list"),
+		displayURL(c.Talkdesk.APIURL), c.StateFile)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
