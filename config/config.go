@@ -55,10 +55,15 @@ type Retry struct {
 	GiveUpAfter time.Duration `yaml:"give_up_after"`
 }
 
-// Log picks the level and format of the daemon's log.
+// Log picks the level and format of the daemon's log and, when File is
+// set, a file that gets the same lines, rotated by size. File is absolute
+// after Parse.
 type Log struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
+	Level     string `yaml:"level"`
+	Format    string `yaml:"format"`
+	File      string `yaml:"file"`
+	MaxSizeMB int    `yaml:"max_size_mb"`
+	MaxFiles  int    `yaml:"max_files"`
 }
 
 // Folder is one watched folder and the record list its files go to.
@@ -113,6 +118,8 @@ const (
 	DefaultGiveUpAfter = 24 * time.Hour
 	DefaultLogLevel    = "info"
 	DefaultLogFormat   = "text"
+	DefaultLogMaxSize  = 10 // megabytes
+	DefaultLogMaxFiles = 5
 )
 
 // maxFileSize bounds what Load reads; a real config is a few kilobytes.
@@ -209,7 +216,7 @@ func defaults() *Config {
 		Rescan:   DefaultRescan,
 		Workers:  DefaultWorkers,
 		Retry:    Retry{MaxBackoff: DefaultMaxBackoff, GiveUpAfter: DefaultGiveUpAfter},
-		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat, MaxSizeMB: DefaultLogMaxSize, MaxFiles: DefaultLogMaxFiles},
 	}
 }
 
@@ -239,6 +246,7 @@ func (c *Config) resolve(dir string, p *problems) {
 	c.resolveURLs(p)
 	c.resolveSecret(dir, p)
 
+	c.Log.File = resolvePath(p, "log.file", dir, c.Log.File)
 	c.StateFile = resolvePath(p, "state_file", dir, c.StateFile)
 	if c.StateFile == "" {
 		c.StateFile = DefaultStateFile()

@@ -90,6 +90,9 @@ retry:
 log:
   level: DEBUG
   format: json
+  file: logs/listdrop.log
+  max_size_mb: 20
+  max_files: 3
 folders:
   - path: vip
     record_list_id: "6c0c0a3a-2b7e-4a57-9a61-5e1b8f4bd0a1"
@@ -125,7 +128,7 @@ folders:
 		Rescan:    time.Minute,
 		Workers:   8,
 		Retry:     Retry{MaxBackoff: 2 * time.Minute, GiveUpAfter: 12 * time.Hour},
-		Log:       Log{Level: "debug", Format: "json"},
+		Log:       Log{Level: "debug", Format: "json", File: filepath.Join(etc, "logs", "listdrop.log"), MaxSizeMB: 20, MaxFiles: 3},
 		Folders: []Folder{
 			{
 				Path:                  filepath.Join(etc, "vip"),
@@ -184,6 +187,9 @@ func TestDefaults(t *testing.T) {
 		{"retry.give_up_after", cfg.Retry.GiveUpAfter, 24 * time.Hour},
 		{"log.level", cfg.Log.Level, "info"},
 		{"log.format", cfg.Log.Format, "text"},
+		{"log.file", cfg.Log.File, ""},
+		{"log.max_size_mb", cfg.Log.MaxSizeMB, 10},
+		{"log.max_files", cfg.Log.MaxFiles, 5},
 		{"state_file", cfg.StateFile, DefaultStateFile()},
 		{"folders[0].path", cfg.Folders[0].Path, filepath.Join(dir, "in")},
 		{"folders[0].done", cfg.Folders[0].Done, filepath.Join(dir, "in", "done")},
@@ -439,6 +445,19 @@ var errorCases = []errorCase{
 	{name: "nested too deep", yaml: talkdeskOK + foldersOK + "    callback_action:\n      endpoint: https://h.example.com\n      method: POST\n      body: {a: " + strings.Repeat("[", 70) + strings.Repeat("]", 70) + "}\n",
 		want: []string{"folders[0].callback_action.body.a" + strings.Repeat("[0]", 59) + ": nested more than 64 levels deep"}},
 
+	// The log file and its rotation.
+	{name: "log file size zero", yaml: talkdeskOK + foldersOK + "log:\n  max_size_mb: 0\n",
+		want: []string{"log.max_size_mb: must be between 1 and 10000"}},
+	{name: "log file size not a number", yaml: talkdeskOK + foldersOK + "log:\n  max_size_mb: 10MB\n",
+		want: []string{`log.max_size_mb: must be a whole number, not "10MB"`}},
+	{name: "log files zero", yaml: talkdeskOK + foldersOK + "log:\n  max_files: 0\n",
+		want: []string{"log.max_files: must be between 1 and 1000"}},
+	{name: "log file under ~", yaml: talkdeskOK + foldersOK + "log:\n  file: ~/listdrop.log\n",
+		want: []string{`log.file: "~" is not expanded`}},
+	{name: "log file from an unset variable", env: map[string]string{"LISTDROP_TEST_UNSET": "<unset>"},
+		yaml: talkdeskOK + foldersOK + "log:\n  file: ${LISTDROP_TEST_UNSET}/listdrop.log\n",
+		want: []string{"log.file: environment variable LISTDROP_TEST_UNSET is not set"}},
+
 	// Several problems at once.
 	{name: "every problem reported", yaml: "talkdesk:\n  region: us\n  account: acme\n  client_id: id\n" +
 		"workers: 0\nlog:\n  level: loud\nfolders:\n  - path: in\n  - record_list_id: l\n",
@@ -648,6 +667,8 @@ func TestRelativePaths(t *testing.T) {
 	abs := filepath.Join(root, "elsewhere", "abs")
 	path := writeFile(t, root, "etc/listdrop.yaml", talkdeskOK+`
 state_file: ../var/state.db
+log:
+  file: ../log/listdrop.log
 folders:
   - path: ../drop/a/
     record_list_id: l1
@@ -662,6 +683,7 @@ folders:
 	}
 	checks := []struct{ name, got, want string }{
 		{"state_file", cfg.StateFile, filepath.Join(root, "var", "state.db")},
+		{"log.file", cfg.Log.File, filepath.Join(root, "log", "listdrop.log")},
 		{"folders[0].path", cfg.Folders[0].Path, filepath.Join(root, "drop", "a")},
 		{"folders[0].done", cfg.Folders[0].Done, filepath.Join(root, "drop", "a", "done")},
 		{"folders[0].failed", cfg.Folders[0].Failed, filepath.Join(root, "drop", "a", "failed")},
@@ -894,6 +916,9 @@ func TestValidate(t *testing.T) {
 		{"zero workers", func(c *Config) { c.Workers = 0 }, []string{"workers: must be between 1 and 64"}},
 		{"no folders", func(c *Config) { c.Folders = nil }, []string{"folders: required"}},
 		{"no secret", func(c *Config) { c.Talkdesk.ClientSecret = "" }, []string{"talkdesk.client_secret: required"}},
+		{"relative log file", func(c *Config) { c.Log.File = "listdrop.log" }, []string{"log.file: must be an absolute path"}},
+		{"huge log file", func(c *Config) { c.Log.MaxSizeMB = 10_001 }, []string{"log.max_size_mb: must be between 1 and 10000"}},
+		{"too many log files", func(c *Config) { c.Log.MaxFiles = 1001 }, []string{"log.max_files: must be between 1 and 1000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

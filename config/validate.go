@@ -19,7 +19,11 @@ func (c *Config) Validate() error {
 	return p.err()
 }
 
-const maxWorkers = 64
+const (
+	maxWorkers    = 64
+	maxLogSizeMB  = 10_000
+	maxLogBackups = 1000
+)
 
 var (
 	logLevels       = []string{"debug", "info", "warn", "error"}
@@ -73,6 +77,15 @@ func (c *Config) validate() []*keyError {
 	}
 	if !slices.Contains(logFormats, strings.ToLower(c.Log.Format)) {
 		bad("log.format", "must be text or json")
+	}
+	if c.Log.File != "" && !filepath.IsAbs(c.Log.File) {
+		bad("log.file", "must be an absolute path")
+	}
+	if c.Log.MaxSizeMB < 1 || c.Log.MaxSizeMB > maxLogSizeMB {
+		bad("log.max_size_mb", "must be between 1 and %d", maxLogSizeMB)
+	}
+	if c.Log.MaxFiles < 1 || c.Log.MaxFiles > maxLogBackups {
+		bad("log.max_files", "must be between 1 and %d", maxLogBackups)
 	}
 
 	if len(c.Folders) == 0 {
