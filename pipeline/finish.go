@@ -70,6 +70,13 @@ func (p *Pipeline) retryFS(f *folder, rec state.Record, move func() error) bool 
 		if err == nil {
 			return true
 		}
+		if rec.LastError != err.Error() {
+			// The state says why the file is still held.
+			rec.LastError = err.Error()
+			if perr := p.store.Put(rec); perr != nil {
+				f.log.Error("cannot write state", "error", perr)
+			}
+		}
 		d := p.backoff(attempt, 0)
 		f.log.Error("cannot move the file; will try again", "file", filepath.Base(rec.Source), "error", err, "retry_in", d.Round(time.Millisecond))
 		if !p.wait(d) {
@@ -83,6 +90,7 @@ func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reas
 		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
 		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,
 	}
+	removeMarker(rec.Key)
 	if err := p.store.Finish(rec.Key, e); err != nil {
 		f.log.Error("cannot write state", "file", filepath.Base(rec.Source), "error", err)
 		return

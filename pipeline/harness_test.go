@@ -135,7 +135,9 @@ func (h *harness) start() {
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- p.Run(ctx) }()
 	for _, f := range h.cfg.Folders {
-		eventually(h.t, "the folders to be prepared", func() bool { return fileExists(filepath.Join(f.Path, claimDirName)) })
+		eventually(h.t, "the folders to be prepared", func() bool {
+			return fileExists(filepath.Join(f.Path, claimDirName, store.Instance(), heartbeatName))
+		})
 	}
 }
 
@@ -161,6 +163,35 @@ func (h *harness) stop() {
 }
 
 func (h *harness) folder(i int) config.Folder { return h.cfg.Folders[i] }
+
+// claimDir is this process's claim folder in folder i.
+func (h *harness) claimDir(i int) string {
+	h.t.Helper()
+	inst := ""
+	if h.store != nil && h.cancel != nil {
+		inst = h.store.Instance()
+	} else {
+		s, err := state.Open(h.cfg.StateFile, time.Second)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		inst = s.Instance()
+		s.Close()
+	}
+	return filepath.Join(h.folder(i).Path, claimDirName, inst)
+}
+
+// held lists the files in this process's claim folder, without the
+// heartbeat.
+func (h *harness) held(i int) []string {
+	var out []string
+	for _, n := range dirNames(h.t, h.claimDir(i)) {
+		if n != heartbeatName {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // drop writes a file the way the README asks: under a temporary name, then
 // renamed into the folder.

@@ -47,32 +47,43 @@ type Options struct {
 	RetryBase time.Duration
 	// OnFinish, when set, is called after each file reached done/ or failed/.
 	OnFinish func(state.Entry)
+	// HeartbeatEvery is how often this process tells others sharing its
+	// folders that it is alive (default 30s); StaleAfter is how long a
+	// silent process's claims are left before they are adopted (default
+	// 10m).
+	HeartbeatEvery, StaleAfter time.Duration
 }
 
 // Pipeline runs the folders of one configuration.
 type Pipeline struct {
-	cfg      *config.Config
-	store    *state.Store
-	api      API
-	log      *slog.Logger
-	grace    time.Duration
-	base     time.Duration
-	onFinish func(state.Entry)
-	folders  map[string]*folder // by folder path
-	sem      chan struct{}      // one token per upload running at once
+	cfg        *config.Config
+	store      *state.Store
+	api        API
+	log        *slog.Logger
+	grace      time.Duration
+	base       time.Duration
+	onFinish   func(state.Entry)
+	beat       time.Duration
+	staleAfter time.Duration
+	folders    map[string]*folder // by folder path
+	sem        chan struct{}      // one token per upload running at once
 
 	mu    sync.Mutex
 	lanes map[string]*lane // by record list id
 	known map[string]bool  // paths queued or being processed
-	wg    sync.WaitGroup
-	stop  context.Context // ends when Run is asked to stop
-	work  context.Context // ends when the grace period after stop is over
+	// trouble remembers since when a file could not be taken or read, to
+	// log it once and give up after retry.give_up_after.
+	trouble map[string]time.Time
+	wg      sync.WaitGroup
+	stop    context.Context // ends when Run is asked to stop
+	work    context.Context // ends when the grace period after stop is over
 }
 
 type folder struct {
-	cfg      config.Folder
-	claimDir string
-	log      *slog.Logger
+	cfg       config.Folder
+	claimRoot string // .listdrop in the drop folder
+	claimDir  string // this process's claims: .listdrop/<instance>
+	log       *slog.Logger
 }
 
 // lane is the queue of one record list: Talkdesk's state is per list, so a
@@ -109,6 +120,7 @@ func New(opts Options) (*Pipeline, error) {
 		sem:      make(chan struct{}, max(opts.Config.Workers, 1)),
 		lanes:    map[string]*lane{},
 		known:    map[string]bool{},
+		trouble:  map[string]time.Time{},
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -119,11 +131,19 @@ func New(opts Options) (*Pipeline, error) {
 	if p.base <= 0 {
 		p.base = time.Second
 	}
+	p.beat, p.staleAfter = opts.HeartbeatEvery, opts.StaleAfter
+	if p.beat <= 0 {
+		p.beat = 30 * time.Second
+	}
+	if p.staleAfter <= 0 {
+		p.staleAfter = 10 * time.Minute
+	}
 	for _, fc := range opts.Config.Folders {
 		p.folders[fc.Path] = &folder{
-			cfg:      fc,
-			claimDir: filepath.Join(fc.Path, claimDirName),
-			log:      p.log.With("folder", fc.Path, "list", fc.RecordListID),
+			cfg:       fc,
+			claimRoot: filepath.Join(fc.Path, claimDirName),
+			claimDir:  filepath.Join(fc.Path, claimDirName, opts.Store.Instance()),
+			log:       p.log.With("folder", fc.Path, "list", fc.RecordListID),
 		}
 	}
 	return p, nil
@@ -146,9 +166,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		paths = append(paths, fc.Path)
 	}
+	p.heartbeat()
 	if err := p.recover(); err != nil {
 		return err
 	}
+	p.adopt()
 
 	w, err := watcher.New(watcher.Options{
 		Folders: paths, Settle: p.cfg.Settle, Rescan: p.cfg.Rescan, Logger: p.log,
@@ -161,9 +183,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	go func() { watchDone <- w.Run(ctx, files) }()
 	p.log.Info("listdrop is watching", "folders", len(paths), "workers", cap(p.sem))
 
+	beat := time.NewTicker(p.beat)
+	defer beat.Stop()
 loop:
 	for {
 		select {
+		case <-beat.C:
+			p.heartbeat()
+			p.adopt()
 		case f := <-files:
 			if fo := p.folders[f.Folder]; fo != nil {
 				p.submit(item{f: fo, path: f.Path, seen: f})

@@ -51,7 +51,7 @@ func TestFileIsUploadedOnceAndMovedToDone(t *testing.T) {
 			if fileExists(filepath.Join(h.folder(0).Path, "contacts.csv")) {
 				t.Fatal("the file is still in the drop folder")
 			}
-			if n := dirNames(t, filepath.Join(h.folder(0).Path, claimDirName)); len(n) != 0 {
+			if n := h.held(0); len(n) != 0 {
 				t.Fatalf("claim folder not empty: %v", n)
 			}
 			h.stop()
@@ -409,7 +409,7 @@ func TestBadCredentialsKeepTheFile(t *testing.T) {
 	if n := dirNames(t, h.folder(0).Failed); len(n) != 0 {
 		t.Fatalf("failed/ = %v: a credentials problem is not the file's fault", n)
 	}
-	if !fileExists(filepath.Join(h.folder(0).Path, claimDirName, "wait.csv")) {
+	if !fileExists(filepath.Join(h.claimDir(0), "wait.csv")) {
 		t.Fatal("the file is not kept while the credentials are refused")
 	}
 	if strings.Contains(h.logBuf.String(), "another-secret") || strings.Contains(h.logBuf.String(), testSecret) {
@@ -569,7 +569,7 @@ func TestRestartWithTheSameStateRemembersCommits(t *testing.T) {
 func crashAt(t *testing.T, h *harness, phase state.Phase, body []byte, patched bool) {
 	t.Helper()
 	f := h.folder(0)
-	claim := filepath.Join(f.Path, claimDirName, "crash.csv")
+	claim := filepath.Join(h.claimDir(0), "crash.csv")
 	if err := os.MkdirAll(filepath.Dir(claim), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -647,7 +647,7 @@ func TestResumeAfterCrash(t *testing.T) {
 
 func TestClaimedFileWithoutRecordIsTakenAtStart(t *testing.T) {
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
-	claim := filepath.Join(h.folder(0).Path, claimDirName)
+	claim := h.claimDir(0)
 	if err := os.MkdirAll(claim, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -41,9 +41,17 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			return state.Record{}, nil, false
 		}
 		if err := os.Rename(it.path, claimPath); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return state.Record{}, nil, false // another listdrop took it first
+			}
 			// Still open in another program (Windows), or no permission:
-			// the file stays and the next rescan offers it again.
-			log.Warn("cannot take the file yet", "error", err)
+			// the file stays and the next rescan offers it again. Said
+			// once per file, not on every rescan.
+			if p.noteTrouble(source) {
+				log.Warn("cannot take the file yet; will keep trying", "error", err)
+			} else {
+				log.Debug("cannot take the file yet", "error", err)
+			}
 			return state.Record{}, nil, false
 		}
 	}
@@ -62,12 +70,23 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.fail(f, rec, fmt.Sprintf("This file is %d bytes, larger than the %d bytes Talkdesk accepts in one upload; split it into smaller files.", before.Size(), MaxSize), "")
 		return rec, nil, false
 	}
+	rec.ModTime = before.ModTime()
 	data, err := os.ReadFile(claimPath)
 	if err != nil {
-		log.Warn("cannot read the file; trying again later", "error", err)
+		first := p.noteTrouble(source)
+		if since := p.troubleSince(source); p.cfg.Retry.GiveUpAfter > 0 && since >= p.cfg.Retry.GiveUpAfter {
+			p.clearTrouble(source)
+			rec.LastError = err.Error()
+			p.fail(f, rec, fmt.Sprintf("listdrop could not read this file for %s and gave up: %s.", p.cfg.Retry.GiveUpAfter, plainIOError(err)), fmt.Sprintf("Error:           %s\n", err))
+			return rec, nil, false
+		}
+		if first {
+			log.Warn("cannot read the file; will keep trying", "error", err)
+		}
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	}
+	p.clearTrouble(source)
 	after, err := os.Stat(claimPath)
 	if err != nil || after.Size() != int64(len(data)) || !after.ModTime().Equal(before.ModTime()) ||
 		(!it.claimed && !after.ModTime().Equal(it.seen.ModTime)) {
@@ -96,6 +115,82 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	}
 	log.Debug("file taken", "size", rec.Size, "md5", rec.MD5)
 	return rec, data, true
+}
+
+// noteTrouble records that a file could not be taken; it reports whether
+// this is the first time, so the log says it once.
+func (p *Pipeline) noteTrouble(path string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.trouble[path]; ok {
+		return false
+	}
+	p.trouble[path] = time.Now()
+	return true
+}
+
+func (p *Pipeline) troubleSince(path string) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t, ok := p.trouble[path]; ok {
+		return time.Since(t)
+	}
+	return 0
+}
+
+func (p *Pipeline) clearTrouble(path string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.trouble, path)
+}
+
+// plainIOError says in words what a file-system error means.
+func plainIOError(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied (the account listdrop runs as may not read it)"
+	case errors.Is(err, fs.ErrNotExist):
+		return "the file disappeared"
+	}
+	return err.Error()
+}
+
+// changedSince reports whether a claimed file was removed or rewritten
+// after listdrop read it, in words, or "".
+func changedSince(rec state.Record) string {
+	fi, err := os.Lstat(rec.Key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "removed"
+	}
+	if err != nil {
+		return ""
+	}
+	if fi.Size() != rec.Size || (!rec.ModTime.IsZero() && !fi.ModTime().Equal(rec.ModTime)) {
+		return "changed"
+	}
+	return ""
+}
+
+// abandon drops an upload before its commit because the file was removed
+// or rewritten while it was sent. A rewritten file goes back to its folder
+// and is uploaded again with its new content once it has settled.
+func (p *Pipeline) abandon(f *folder, rec state.Record, why string) {
+	log := f.fileLog(&rec)
+	removeMarker(rec.Key)
+	if why == "removed" {
+		log.Warn("file removed while it was uploaded; it was not imported")
+		rec.Dest = ""
+		p.finish(f, rec, state.Failed, "The file was removed while it was being uploaded, so it was not imported.")
+		return
+	}
+	log.Warn("file changed while it was uploaded; its old content was not imported, the new one will be")
+	e := state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: rec.ListID, Size: rec.Size, MD5: rec.MD5,
+		Result: state.Failed, Reason: "The file changed while it was being uploaded; the old content was not imported and the file was taken again.", UploadID: rec.UploadID, Attempts: rec.Attempts}
+	if err := p.store.Finish(rec.Key, e); err != nil {
+		log.Error("cannot write state", "error", err)
+		return
+	}
+	p.release(f, rec.Key, rec.Source)
 }
 
 // release gives a claimed file back to its drop folder, to be taken again

@@ -58,6 +58,12 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 			// is what lets a restart read a 409 as "already applied".
 			prevUnknown := rec.PatchUnknown
 			if !rec.PatchUnknown {
+				// Last chance to back out: a file removed or rewritten while
+				// it was sent must not be committed with its old bytes.
+				if why := changedSince(rec); why != "" {
+					p.abandon(f, rec, why)
+					return
+				}
 				rec.PatchUnknown = true
 				if err := p.store.Put(rec); err != nil {
 					log.Error("cannot write state; trying again later", "error", err)
@@ -67,6 +73,9 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					rec.PatchUnknown = false
 					continue
 				}
+				if err := writeMarker(rec); err != nil {
+					log.Warn("cannot write the claim marker", "error", err)
+				}
 			}
 			err := p.api.MarkUploaded(p.work, rec.ListID, rec.UploadID)
 			if err != nil && uploader.Classify(err) == uploader.Conflict && prevUnknown {
@@ -74,7 +83,9 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				err = nil
 			}
 			if err != nil {
-				rec.PatchUnknown = uploader.Classify(err) != uploader.Conflict && uploader.OutcomeUnknown(err)
+				// Once any attempt's outcome is unknown, it stays so: a later
+				// 503 says nothing about whether that attempt was applied.
+				rec.PatchUnknown = prevUnknown || (uploader.Classify(err) != uploader.Conflict && uploader.OutcomeUnknown(err))
 				if !p.retry(f, &rec, err) {
 					return
 				}

@@ -5,7 +5,9 @@
 package state
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +44,7 @@ type Record struct {
 	Source       string    `json:"source"` // where the file was dropped
 	ListID       string    `json:"list"`
 	Size         int64     `json:"size"`
+	ModTime      time.Time `json:"mtime,omitzero"` // when it was read: a later change means a writer is still at it
 	MD5          string    `json:"md5"`
 	Phase        Phase     `json:"phase"`
 	UploadID     string    `json:"upload_id,omitempty"`
@@ -103,9 +106,15 @@ var ErrLocked = errors.New("state file is in use by another process (is another 
 
 // Store is an open state file.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db       *bolt.DB
+	path     string
+	instance string
 }
+
+// Instance is a random name given to this state file when it was created.
+// It names the folder where this listdrop keeps the files it has claimed,
+// so that several listdrop processes can share a drop folder.
+func (s *Store) Instance() string { return s.instance }
 
 // Open opens or creates the state file (mode 0600) and its folder. It gives
 // up after timeout when another process holds the file, instead of hanging.
@@ -123,6 +132,7 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	var instance string
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketActive, bucketCommits, bucketHistory, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -133,13 +143,25 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		if v := meta.Get([]byte("schema")); v != nil && string(v) != schemaVersion {
 			return fmt.Errorf("state schema %q is not %q: written by another listdrop version", v, schemaVersion)
 		}
-		return meta.Put([]byte("schema"), []byte(schemaVersion))
+		if err := meta.Put([]byte("schema"), []byte(schemaVersion)); err != nil {
+			return err
+		}
+		if v := meta.Get([]byte("instance")); v != nil {
+			instance = string(v)
+			return nil
+		}
+		b := make([]byte, 8)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		instance = hex.EncodeToString(b)
+		return meta.Put([]byte("instance"), []byte(instance))
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return &Store{db: db, path: path, instance: instance}, nil
 }
 
 // Close closes the file.

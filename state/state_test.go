@@ -162,3 +162,24 @@ func TestDamagedFileSaysHowToRecover(t *testing.T) {
 		t.Fatal("the damaged file must never be deleted")
 	}
 }
+
+func TestInstanceIsStableAcrossReopen(t *testing.T) {
+	s, path := openTemp(t)
+	id := s.Instance()
+	if len(id) != 16 {
+		t.Fatalf("instance %q", id)
+	}
+	s.Close()
+	s2, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s2.Instance() != id {
+		t.Fatalf("instance changed on reopen: %s -> %s", id, s2.Instance())
+	}
+	other, _ := openTemp(t)
+	if other.Instance() == id {
+		t.Fatal("two state files share an instance name")
+	}
+}
