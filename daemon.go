@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kardianos/service"
+
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
@@ -16,6 +18,10 @@ import (
 // stateLockTimeout is how long to wait for another process to release the
 // state file before saying so.
 const stateLockTimeout = 3 * time.Second
+
+// pipelineGrace is how long uploads in flight may take to finish once the
+// daemon is asked to stop; the service's stop deadline is above it.
+const pipelineGrace = 10 * time.Second
 
 func defaultConfigPath() string { return config.DefaultPath() }
 
@@ -28,21 +34,22 @@ func validate(path string, stdout io.Writer) error {
 	return nil
 }
 
-// newLogger builds the one logger of the process from the configuration.
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+// runDaemon runs `listdrop run`: in the terminal until SIGINT or SIGTERM,
+// or under the service manager that started it.
+func runDaemon(ctx context.Context, path string, stderr io.Writer) error {
+	if !service.Interactive() {
+		return runService(path, stderr)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func runDaemon(ctx context.Context, path string, logOut io.Writer) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, newLogger(cfg, logOut), nil)
+	log, closeLog, err := openLog(cfg, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer closeLog.Close()
+	return serve(ctx, cfg, log, nil)
 }
 
 // serve runs the pipeline of a loaded configuration until ctx ends.
@@ -61,7 +68,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 	if err != nil {
 		return err
 	}
-	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: store, API: client, Logger: log, OnFinish: onFinish})
+	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: store, API: client, Logger: log, Grace: pipelineGrace, OnFinish: onFinish})
 	if err != nil {
 		return err
 	}

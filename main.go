@@ -22,6 +22,14 @@ Usage:
   listdrop demo [--dir DIR]          run the whole flow against a local fake Talkdesk
   listdrop version                   print the version
 
+As a service (systemd, Windows service manager; needs root or Administrator,
+except status):
+  listdrop install [--config FILE] [--user NAME]
+                                     install the service, started at boot with FILE
+  listdrop uninstall                 stop and remove the service
+  listdrop start | stop | restart    control the installed service
+  listdrop status                    print running, stopped or not installed
+
 Without --config, the configuration is read from %s.
 `
 
@@ -69,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return validate(path, stdout)
 	case "demo":
 		return demo(ctx, rest, stdout, stderr)
+	case "install", "uninstall", "start", "stop", "restart", "status":
+		return serviceCommand(cmd, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "listdrop", version())
 		return nil
