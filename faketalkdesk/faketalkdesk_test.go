@@ -1319,3 +1319,44 @@ func TestNewValidatesOptions(t *testing.T) {
 	srv.Close()
 	srv.Close() // twice is fine
 }
+
+func TestResetAndTrickleFaults(t *testing.T) {
+	srv, err := Start(Options{ClientID: "id", ClientSecret: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tokenReq := func(c *http.Client) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, srv.TokenURL(), strings.NewReader("grant_type=client_credentials&scope=record-lists:manage"))
+		req.SetBasicAuth("id", "secret")
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return c.Do(req)
+	}
+
+	srv.Inject(Fault{Step: StepToken, Status: 200, Body: `{"access_token":"abcdefghijklmnop","token_type":"Bearer","expires_in":60}`, Reset: true})
+	resp, err := tokenReq(http.DefaultClient)
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("a reset mid-body read as a whole answer")
+	}
+
+	srv.Inject(Fault{Step: StepToken, Status: 503, Trickle: 50 * time.Millisecond})
+	c := &http.Client{Timeout: 200 * time.Millisecond}
+	resp, err = tokenReq(c)
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("a trickled answer longer than the client's timeout came through")
+	}
+	// The next request is served normally.
+	resp, err = tokenReq(http.DefaultClient)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after the faults: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}

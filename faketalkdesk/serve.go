@@ -45,6 +45,12 @@ type Fault struct {
 	// Hang never answers: the request waits until its client goes away or
 	// the server is closed. With Apply, the request takes effect first.
 	Hang bool
+	// Reset answers Status with headers that promise a longer body, writes
+	// the first half of it, then closes the connection: a reset mid-body.
+	Reset bool
+	// Trickle sends the answer one byte at a time, this long apart: a slow
+	// or stalled proxy.
+	Trickle time.Duration
 }
 
 // Inject queues faults. Each one answers the next request of its step that
@@ -150,7 +156,49 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, idx int, ep 
 	for k, v := range f.Header {
 		rep.header.Set(k, v)
 	}
-	s.write(w, idx, rep)
+	switch {
+	case f.Reset:
+		s.reset(w, idx, rep)
+	case f.Trickle > 0:
+		s.trickle(w, r, idx, rep, f.Trickle)
+	default:
+		s.write(w, idx, rep)
+	}
+}
+
+// reset writes the head of rep and half its body, then cuts the connection.
+func (s *Server) reset(w http.ResponseWriter, idx int, rep reply) {
+	s.recordStatus(idx, rep.status)
+	for k, v := range rep.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(rep.body)+100))
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(rep.body[:len(rep.body)/2])
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	abort()
+}
+
+// trickle writes rep one byte every d, until done or the client leaves.
+func (s *Server) trickle(w http.ResponseWriter, r *http.Request, idx int, rep reply, d time.Duration) {
+	s.recordStatus(idx, rep.status)
+	for k, v := range rep.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(rep.body)))
+	w.WriteHeader(rep.status)
+	fl, _ := w.(http.Flusher)
+	for i := range rep.body {
+		if !s.wait(r.Context(), d) {
+			abort()
+		}
+		_, _ = w.Write(rep.body[i : i+1])
+		if fl != nil {
+			fl.Flush()
+		}
+	}
 }
 
 // faultReply is the documented error body of a step for status.
@@ -218,10 +266,14 @@ func (s *Server) recordArrival(r *http.Request) int {
 
 // write records the status before sending, so a client that has its answer
 // also finds it in Requests.
-func (s *Server) write(w http.ResponseWriter, idx int, rep reply) {
+func (s *Server) recordStatus(idx, status int) {
 	s.mu.Lock()
-	s.requests[idx].Status = rep.status
+	s.requests[idx].Status = status
 	s.mu.Unlock()
+}
+
+func (s *Server) write(w http.ResponseWriter, idx int, rep reply) {
+	s.recordStatus(idx, rep.status)
 	for k, vs := range rep.header {
 		w.Header()[k] = vs
 	}

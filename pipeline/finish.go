@@ -49,9 +49,9 @@ func (p *Pipeline) finishDone(f *folder, rec state.Record) {
 			if err := os.MkdirAll(f.cfg.Done, 0o755); err != nil {
 				return err
 			}
-			if rec.Dest == "" || exists(rec.Dest) {
-				rec.Dest = freeName(f.cfg.Done, filepath.Base(rec.Source))
-			}
+			// Chosen again at each try: the name picked at commit time may
+			// have been taken, or picked while done/ was unusable.
+			rec.Dest = freeName(f.cfg.Done, filepath.Base(rec.Source))
 			return moveFile(rec.Key, rec.Dest)
 		})
 		if !ok {

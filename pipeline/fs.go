@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 )
 
 // claimDirName is the hidden folder, inside each drop folder, that holds the
@@ -23,26 +25,58 @@ func exists(path string) bool {
 	return err == nil || !errors.Is(err, fs.ErrNotExist)
 }
 
+// maxNameBytes is the longest file name most file systems accept.
+const maxNameBytes = 255
+
 // freeName returns a path in dir for name that nothing uses yet, adding
 // "-1", "-2"… before the extension. Each of the extra suffixes (a sidecar's
-// ".error.txt") must be free too.
+// ".error.txt") must be free too. Names are shortened where needed so that
+// the name with its longest suffix still fits in 255 bytes.
 func freeName(dir, name string, extra ...string) string {
+	room := maxNameBytes
+	for _, x := range extra {
+		room = min(room, maxNameBytes-len(x))
+	}
 	ext := filepath.Ext(name)
+	if len(ext) > 16 {
+		ext = ""
+	}
 	stem := strings.TrimSuffix(name, ext)
 	for i := 0; ; i++ {
-		cand := name
+		suffix := ""
 		if i > 0 {
-			cand = stem + "-" + strconv.Itoa(i) + ext
+			suffix = "-" + strconv.Itoa(i)
+		}
+		if i >= 1000 {
+			// The folder is unreadable or absurdly full: a unique name now;
+			// the move itself will report what is wrong.
+			suffix = "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		}
+		cand := name
+		if suffix != "" || len(name) > room {
+			cand = cutUTF8(stem, room-len(suffix)-len(ext)) + suffix + ext
 		}
 		p := filepath.Join(dir, cand)
 		free := !exists(p)
 		for _, x := range extra {
 			free = free && !exists(p+x)
 		}
-		if free {
+		if free || i >= 1000 {
 			return p
 		}
 	}
+}
+
+// cutUTF8 returns the longest prefix of s of at most n bytes that ends
+// between two characters.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // moveFile moves src to dst, which must not exist. Across volumes (done/ on
@@ -52,11 +86,11 @@ func moveFile(src, dst string) error {
 	if exists(dst) {
 		return fmt.Errorf("move %s: %s already exists", filepath.Base(src), dst)
 	}
-	err := os.Rename(src, dst)
+	err := renameFile(src, dst)
 	if err == nil || !crossDevice(err) {
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".listdrop-tmp")
+	tmp := tempName(dst)
 	if err := copyFile(src, tmp); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("copy %s to %s: %w", filepath.Base(src), filepath.Dir(dst), err)
@@ -89,10 +123,16 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
+// tempName is a hidden, short temporary name beside path (a name built on
+// path's own could pass the 255-byte limit).
+func tempName(path string) string {
+	return filepath.Join(filepath.Dir(path), ".listdrop-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".tmp")
+}
+
 // writeFileAtomic writes data to path through a temporary file and a rename,
 // so a reader never sees half a sidecar.
 func writeFileAtomic(path string, data []byte) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".listdrop-tmp")
+	tmp := tempName(path)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err

@@ -201,7 +201,9 @@ func (h *harness) drop(i int, name string, data []byte) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		h.t.Fatal(err)
 	}
-	tmp := filepath.Join(dir, name+".part")
+	// The temporary file is beside the folder, on the same volume, so a
+	// name of 255 bytes still fits.
+	tmp := filepath.Join(h.dir, "drop.tmp")
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		h.t.Fatal(err)
 	}

@@ -702,3 +702,5 @@ func TestSecondPipelineOnTheSameStateFails(t *testing.T) {
 		t.Fatalf("second open: %v", err)
 	}
 }
+
+func md5Sum(b []byte) [16]byte { return md5.Sum(b) }

@@ -13,6 +13,14 @@ import (
 	"github.com/listdrop/listdrop/state"
 )
 
+// readFile and renameFile are os.ReadFile and os.Rename; tests replace them
+// to make faults that root (which ignores permissions) cannot otherwise
+// meet, and cross-volume moves without a second volume.
+var (
+	readFile   = os.ReadFile
+	renameFile = os.Rename
+)
+
 // take claims a file, checks it, hashes it and refuses duplicates. It
 // returns the record to upload, or false when the file was dealt with (or
 // left for later).
@@ -31,8 +39,12 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			log.Debug("file changed after it settled; waiting for it to settle again")
 			return state.Record{}, nil, false
 		}
-		if err := p.ensureDirs(f); err != nil {
-			log.Error("cannot prepare folder", "error", err)
+		// Only the claim folder is needed now; done/ and failed/ are made
+		// when the file is moved, and their trouble keeps the file held.
+		if err := os.MkdirAll(f.claimDir, 0o755); err != nil {
+			if p.noteTrouble(f.claimDir) {
+				log.Error("cannot make the claim folder; files wait in the drop folder", "error", err)
+			}
 			return state.Record{}, nil, false
 		}
 		claimPath = filepath.Join(f.claimDir, name)
@@ -71,7 +83,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		return rec, nil, false
 	}
 	rec.ModTime = before.ModTime()
-	data, err := os.ReadFile(claimPath)
+	data, err := readFile(claimPath)
 	if err != nil {
 		first := p.noteTrouble(source)
 		if since := p.troubleSince(source); p.cfg.Retry.GiveUpAfter > 0 && since >= p.cfg.Retry.GiveUpAfter {

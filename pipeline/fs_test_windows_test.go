@@ -1,0 +1,7 @@
+//go:build windows
+
+package pipeline
+
+import "golang.org/x/sys/windows"
+
+var errCrossDevice error = windows.ERROR_NOT_SAME_DEVICE
