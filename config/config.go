@@ -32,7 +32,15 @@ type Config struct {
 	Retry     Retry         `yaml:"retry"`
 	Log       Log           `yaml:"log"`
 	Folders   []Folder      `yaml:"folders"`
-	Path      string        `yaml:"-"` // absolute path of the file loaded ("" for Parse)
+	// Verify follows each upload up: listdrop asks Talkdesk for the record
+	// list's status until validation ends (at most VerifyTimeout).
+	Verify        bool          `yaml:"verify"`
+	VerifyTimeout time.Duration `yaml:"verify_timeout"`
+	// CSVCheck is the default of folders[].csv_check.
+	CSVCheck bool   `yaml:"csv_check"`
+	State    State  `yaml:"state"`
+	Admin    Admin  `yaml:"admin"`
+	Path     string `yaml:"-"` // absolute path of the file loaded ("" for Parse)
 }
 
 // Talkdesk holds the account, the OAuth client and the endpoints.
@@ -66,6 +74,19 @@ type Log struct {
 	MaxFiles  int    `yaml:"max_files"`
 }
 
+// State holds how long finished files are remembered.
+type State struct {
+	// Retention is how long a finished file is kept in the history, and so
+	// the window in which a duplicate is recognised.
+	Retention time.Duration `yaml:"retention"`
+}
+
+// Admin is the local HTTP endpoint for health, metrics and status.
+type Admin struct {
+	// Listen is host:port; empty disables the endpoint.
+	Listen string `yaml:"listen"`
+}
+
 // Folder is one watched folder and the record list its files go to.
 // After Parse, Path, Done and Failed are absolute and clean.
 type Folder struct {
@@ -75,7 +96,16 @@ type Folder struct {
 	Failed                string          `yaml:"failed"`
 	SendAtlasNotification *bool           `yaml:"send_atlas_notification"`
 	CallbackAction        *CallbackAction `yaml:"callback_action"`
+	// CSVCheck checks that the file is a well-formed CSV before any call to
+	// Talkdesk; nil takes the top-level csv_check.
+	CSVCheck *bool `yaml:"csv_check"`
+	// RequiredColumns must all be in the header (compared without regard
+	// to case or surrounding spaces).
+	RequiredColumns []string `yaml:"required_columns"`
 }
+
+// CheckCSV reports whether the folder's files get the CSV check.
+func (f Folder) CheckCSV() bool { return f.CSVCheck == nil || *f.CSVCheck }
 
 // CallbackAction is passed to the upload request as is; Talkdesk calls it
 // when validation of the file ends. Method is upper case after Parse.
@@ -120,6 +150,12 @@ const (
 	DefaultLogFormat   = "text"
 	DefaultLogMaxSize  = 10 // megabytes
 	DefaultLogMaxFiles = 5
+	// DefaultVerifyTimeout bounds the follow-up of one upload's validation.
+	DefaultVerifyTimeout = 10 * time.Minute
+	// DefaultRetention is how long finished files are remembered: 180 days.
+	DefaultRetention = 180 * 24 * time.Hour
+	// DefaultAdminListen keeps the admin endpoint on loopback.
+	DefaultAdminListen = "127.0.0.1:9464"
 )
 
 // maxFileSize bounds what Load reads; a real config is a few kilobytes.
@@ -211,12 +247,17 @@ func parseYAML(data []byte) (*yaml.Node, error) {
 
 func defaults() *Config {
 	return &Config{
-		Talkdesk: Talkdesk{Timeout: DefaultTimeout},
-		Settle:   DefaultSettle,
-		Rescan:   DefaultRescan,
-		Workers:  DefaultWorkers,
-		Retry:    Retry{MaxBackoff: DefaultMaxBackoff, GiveUpAfter: DefaultGiveUpAfter},
-		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat, MaxSizeMB: DefaultLogMaxSize, MaxFiles: DefaultLogMaxFiles},
+		Talkdesk:      Talkdesk{Timeout: DefaultTimeout},
+		Settle:        DefaultSettle,
+		Rescan:        DefaultRescan,
+		Workers:       DefaultWorkers,
+		Retry:         Retry{MaxBackoff: DefaultMaxBackoff, GiveUpAfter: DefaultGiveUpAfter},
+		Log:           Log{Level: DefaultLogLevel, Format: DefaultLogFormat, MaxSizeMB: DefaultLogMaxSize, MaxFiles: DefaultLogMaxFiles},
+		Verify:        true,
+		VerifyTimeout: DefaultVerifyTimeout,
+		CSVCheck:      true,
+		State:         State{Retention: DefaultRetention},
+		Admin:         Admin{Listen: DefaultAdminListen},
 	}
 }
 
@@ -265,6 +306,10 @@ func (c *Config) resolve(dir string, p *problems) {
 		}
 		if f.CallbackAction != nil {
 			f.CallbackAction.Method = strings.ToUpper(f.CallbackAction.Method)
+		}
+		if f.CSVCheck == nil {
+			v := c.CSVCheck
+			f.CSVCheck = &v
 		}
 	}
 }

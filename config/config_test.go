@@ -93,9 +93,18 @@ log:
   file: logs/listdrop.log
   max_size_mb: 20
   max_files: 3
+verify: false
+verify_timeout: 2m
+csv_check: false
+state:
+  retention: 30d
+admin:
+  listen: "127.0.0.1:9999"
 folders:
   - path: vip
     record_list_id: "6c0c0a3a-2b7e-4a57-9a61-5e1b8f4bd0a1"
+    csv_check: true
+    required_columns: [first_name, " Mobile_Phone "]
     done: out/vip-done
     failed: ./out/../out/vip-failed
     send_atlas_notification: true
@@ -129,6 +138,11 @@ folders:
 		Workers:   8,
 		Retry:     Retry{MaxBackoff: 2 * time.Minute, GiveUpAfter: 12 * time.Hour},
 		Log:       Log{Level: "debug", Format: "json", File: filepath.Join(etc, "logs", "listdrop.log"), MaxSizeMB: 20, MaxFiles: 3},
+		Verify:        false,
+		VerifyTimeout: 2 * time.Minute,
+		CSVCheck:      false,
+		State:         State{Retention: 30 * 24 * time.Hour},
+		Admin:         Admin{Listen: "127.0.0.1:9999"},
 		Folders: []Folder{
 			{
 				Path:                  filepath.Join(etc, "vip"),
@@ -136,6 +150,8 @@ folders:
 				Done:                  filepath.Join(etc, "out", "vip-done"),
 				Failed:                filepath.Join(etc, "out", "vip-failed"),
 				SendAtlasNotification: ptr(true),
+				CSVCheck:              ptr(true),
+				RequiredColumns:       []string{"first_name", " Mobile_Phone "},
 				CallbackAction: &CallbackAction{
 					Endpoint: "https://hooks.example.com/listdrop",
 					Method:   "POST",
@@ -155,6 +171,7 @@ folders:
 				Done:                  filepath.Join(etc, "leads", "done"),
 				Failed:                filepath.Join(etc, "leads", "failed"),
 				SendAtlasNotification: ptr(false),
+				CSVCheck:              ptr(false), // from the top-level csv_check
 			},
 		},
 		Path: path,

@@ -188,9 +188,9 @@ func (d *decoder) fill(key string, n *yaml.Node, v reflect.Value) {
 		if !ok {
 			return
 		}
-		dur, err := time.ParseDuration(s)
+		dur, err := parseDuration(s)
 		if err != nil {
-			d.p.fail(key, "invalid duration%s: write a number and a unit (ms, s, m, h), e.g. 30s, 5m or 24h", quoteUnlessEnv(s, fromEnv))
+			d.p.fail(key, "invalid duration%s: write a number and a unit (ms, s, m, h, d), e.g. 30s, 5m, 24h or 180d", quoteUnlessEnv(s, fromEnv))
 			return
 		}
 		v.SetInt(int64(dur))
@@ -571,4 +571,17 @@ func isVarName(s string) bool {
 		}
 	}
 	return true
+}
+
+// parseDuration is time.ParseDuration plus whole days ("180d"), which
+// retention periods are naturally written in.
+func parseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(strings.TrimSpace(s), "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 100*365 {
+			return 0, fmt.Errorf("invalid number of days %q", n)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Validate checks a resolved Config: required keys, URLs, durations,
@@ -59,6 +60,17 @@ func (c *Config) validate() []*keyError {
 	}
 	if c.Settle < 0 {
 		bad("settle", "must not be negative")
+	}
+	if c.VerifyTimeout <= 0 {
+		bad("verify_timeout", "must be greater than 0")
+	}
+	if c.State.Retention < 24*time.Hour {
+		bad("state.retention", "must be at least 1d: it is how long a duplicate is recognised")
+	}
+	if c.Admin.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Admin.Listen); err != nil || port == "" {
+			bad("admin.listen", "must be host:port, e.g. 127.0.0.1:9464 (empty disables the endpoint)")
+		}
 	}
 	if c.Rescan <= 0 {
 		bad("rescan", "must be greater than 0")
