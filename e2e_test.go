@@ -25,6 +25,12 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// Where there is no Go toolchain (the tests run as a Windows program
+	// under Wine), the binary is built beforehand and named here.
+	if b := os.Getenv("LISTDROP_TEST_BINARY"); b != "" {
+		binary = b
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "listdrop-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
