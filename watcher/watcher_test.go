@@ -306,6 +306,9 @@ func TestMissingFolderIsPickedUpWhenCreated(t *testing.T) {
 }
 
 func TestRemovedFolderIsWatchedAgainWhenRecreated(t *testing.T) {
+	if os.Getenv("LISTDROP_UNDER_WINE") == "1" {
+		t.Skip("under Wine 8 a watched folder that is deleted stays until its watch is closed, and no notification says it went; on Windows the watch ends with an error that fsnotify reports as the folder's removal")
+	}
 	dir := filepath.Join(t.TempDir(), "drop")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
