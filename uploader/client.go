@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -153,18 +151,7 @@ func (c *Client) CreateUploadRequest(ctx context.Context, req CreateRequest) (*U
 	if err != nil {
 		return nil, err
 	}
-	var ur UploadRequest
-	if err := json.Unmarshal(raw, &ur); err != nil || ur.ID == "" || ur.SignedURL == "" {
-		return nil, &APIError{Op: op, Status: status, Message: "answer lacks id or signed_url", Snippet: snippet(raw)}
-	}
-	u, err := url.Parse(ur.SignedURL)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, &APIError{Op: op, Status: status, Message: "answer has an unusable signed_url"}
-	}
-	if u.Scheme != "https" && !(c.apiOnLoopback && isLoopback(u.Hostname())) {
-		return nil, fmt.Errorf("%s: %w (%s)", op, ErrUnsafeURL, RedactURL(ur.SignedURL))
-	}
-	return &ur, nil
+	return parseCreateAnswer(status, raw, c.apiOnLoopback)
 }
 
 // MarkUploaded PATCHes the upload request's status to UPLOADED, which starts
@@ -201,16 +188,8 @@ func (c *Client) Put(ctx context.Context, signedURL string, body []byte, md5sum 
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	se := &S3Error{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.now())}
-	var x struct {
-		Code    string `xml:"Code"`
-		Message string `xml:"Message"`
-	}
-	if xml.Unmarshal(raw, &x) == nil {
-		se.Code, se.Message = x.Code, x.Message
-	} else if s := snippet(raw); s != "" {
-		se.Message = s
-	}
+	se := parseS3Error(resp.StatusCode, raw)
+	se.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.now())
 	return se
 }
 
@@ -263,21 +242,8 @@ func (c *Client) callAPI(ctx context.Context, op, method, path string, in any) (
 		if resp.StatusCode/100 == 2 {
 			return resp.StatusCode, raw, nil
 		}
-		ae := &APIError{Op: op, Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.now())}
-		var body struct {
-			Code        any          `json:"code"`
-			Message     string       `json:"message"`
-			Description string       `json:"description"`
-			Fields      []FieldError `json:"fields"`
-		}
-		if json.Unmarshal(raw, &body) == nil && (body.Code != nil || body.Message != "") {
-			if body.Code != nil {
-				ae.Code = fmt.Sprint(body.Code)
-			}
-			ae.Message, ae.Description, ae.Fields = body.Message, body.Description, body.Fields
-		} else {
-			ae.Snippet = snippet(raw)
-		}
+		ae := parseAPIError(op, resp.StatusCode, raw)
+		ae.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.now())
 		return resp.StatusCode, raw, ae
 	}
 }
@@ -325,42 +291,21 @@ func (c *Client) fetchToken(ctx context.Context) (string, error) {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	var body struct {
-		AccessToken      string          `json:"access_token"`
-		TokenType        string          `json:"token_type"`
-		ExpiresIn        json.Number     `json:"expires_in"`
-		Error            string          `json:"error"`
-		ErrorDescription string          `json:"error_description"`
-		Scope            json.RawMessage `json:"scope"`
+	ans, err := parseTokenAnswer(resp.StatusCode, raw)
+	if err != nil {
+		return "", err
 	}
-	jerr := json.Unmarshal(raw, &body)
-	if resp.StatusCode != http.StatusOK {
-		te := &TokenError{Status: resp.StatusCode, Code: body.Error, Description: body.ErrorDescription}
-		if jerr != nil {
-			te.Description = snippet(raw)
-		}
-		return "", te
-	}
-	if jerr != nil || body.AccessToken == "" {
-		return "", &TokenError{Status: resp.StatusCode, Description: "answer lacks access_token"}
-	}
-	if body.TokenType != "" && !strings.EqualFold(body.TokenType, "bearer") {
-		return "", &TokenError{Status: resp.StatusCode, Description: "unexpected token_type " + strconv.Quote(body.TokenType)}
-	}
-	lifetime := 5 * time.Minute // not documented; used when the answer has none
-	if n, err := body.ExpiresIn.Int64(); err == nil && n > 0 {
-		lifetime = time.Duration(n) * time.Second
-	}
+	lifetime := ans.lifetime
 	// Renew a little before the end, so a token does not expire between
 	// being handed out and being used.
 	margin := min(lifetime/10, time.Minute)
 	c.mu.Lock()
-	c.token = body.AccessToken
+	c.token = ans.token
 	c.tokenExpires = start.Add(lifetime - margin)
 	c.tokenRenewals++
 	c.mu.Unlock()
 	c.log.Debug("access token obtained", "expires_in", lifetime)
-	return body.AccessToken, nil
+	return ans.token, nil
 }
 
 // redactErr keeps a transport error's cause but drops the URL's query
@@ -371,32 +316,6 @@ func redactErr(err error) error {
 		return &url.Error{Op: ue.Op, URL: RedactURL(ue.URL), Err: ue.Err}
 	}
 	return err
-}
-
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-// snippet is a short, printable start of an unexpected answer, for errors
-// that a person reads.
-func snippet(raw []byte) string {
-	s := strings.TrimSpace(string(raw))
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 120 {
-		s = s[:120] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
 }
 
 func isLoopback(host string) bool {
