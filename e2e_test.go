@@ -285,6 +285,9 @@ func TestCLIVersionAndUsage(t *testing.T) {
 }
 
 func TestRunUploadsAndStopsCleanlyOnSIGTERM(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no SIGTERM to send; TestWindowsStopsCleanlyOnCtrlBreak stops the daemon there")
+	}
 	e := newE2E(t, faketalkdesk.Options{SignContentMD5: true, TokenTTL: 2 * time.Second}, []string{"L1", "L2"}, "log:\n  level: debug\n")
 	d := e.start()
 	for i := range 6 {
@@ -342,6 +345,9 @@ func TestSecondDaemonOnTheSameStateFailsClearly(t *testing.T) {
 // the middle of a burst: after each restart every file still ends in done/,
 // and no content is committed twice.
 func TestKill9MidBurstThenRestart(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("it ends with SIGTERM, which Windows lacks; TestWindowsKillMidBurstThenRestart is this test there")
+	}
 	lists := []string{"L1", "L2", "L3"}
 	e := newE2E(t, faketalkdesk.Options{Latency: 5 * time.Millisecond}, lists, "")
 	const n = 150
@@ -393,6 +399,9 @@ func TestKill9MidBurstThenRestart(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the demo prints Windows paths there; TestWindowsDemo checks them")
+	}
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
