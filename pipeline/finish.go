@@ -23,7 +23,7 @@ func (p *Pipeline) fail(f *folder, rec state.Record, sentence, detail string) {
 
 func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
 	if exists(rec.Key) {
-		ok := p.retryFS(f, rec, func() error {
+		ok := p.retryFS(f, &rec, func() error {
 			if err := os.MkdirAll(f.cfg.Failed, 0o755); err != nil {
 				return err
 			}
@@ -45,7 +45,7 @@ func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
 
 func (p *Pipeline) finishDone(f *folder, rec state.Record) {
 	if exists(rec.Key) {
-		ok := p.retryFS(f, rec, func() error {
+		ok := p.retryFS(f, &rec, func() error {
 			if err := os.MkdirAll(f.cfg.Done, 0o755); err != nil {
 				return err
 			}
@@ -59,12 +59,14 @@ func (p *Pipeline) finishDone(f *folder, rec state.Record) {
 		}
 	}
 	f.fileLog(&rec).Info("file uploaded", "dest", rec.Dest, "size", rec.Size)
-	p.finish(f, rec, state.Done, "")
+	if key := p.finish(f, rec, state.Done, ""); key != nil && p.cfg.Verify {
+		p.verify(f, rec, key)
+	}
 }
 
 // retryFS runs a move until it works: a full disk or a folder without write
 // permission must not lose the file, which stays claimed and recorded.
-func (p *Pipeline) retryFS(f *folder, rec state.Record, move func() error) bool {
+func (p *Pipeline) retryFS(f *folder, rec *state.Record, move func() error) bool {
 	for attempt := 1; ; attempt++ {
 		err := move()
 		if err == nil {
@@ -73,11 +75,12 @@ func (p *Pipeline) retryFS(f *folder, rec state.Record, move func() error) bool 
 		if rec.LastError != err.Error() {
 			// The state says why the file is still held.
 			rec.LastError = err.Error()
-			if perr := p.store.Put(rec); perr != nil {
+			if perr := p.store.Put(*rec); perr != nil {
 				f.log.Error("cannot write state", "error", perr)
 			}
 		}
 		d := p.backoff(attempt, 0)
+		p.metrics.Retry("filesystem")
 		f.log.Error("cannot move the file; will try again", "file", filepath.Base(rec.Source), "error", err, "retry_in", d.Round(time.Millisecond))
 		if !p.wait(d) {
 			return false
@@ -85,17 +88,22 @@ func (p *Pipeline) retryFS(f *folder, rec state.Record, move func() error) bool 
 	}
 }
 
-func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reason string) {
+// finish writes the end of a file's life to the state and returns the
+// history entry's key (nil when the state could not be written).
+func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reason string) []byte {
 	e := state.Entry{
 		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
 		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,
 	}
 	removeMarker(rec.Key)
-	if err := p.store.Finish(rec.Key, e); err != nil {
+	key, err := p.store.Finish(rec.Key, e)
+	if err != nil {
 		f.log.Error("cannot write state", "file", filepath.Base(rec.Source), "error", err)
-		return
+		return nil
 	}
+	p.metrics.FileFinished(rec.Folder, string(result), e.At)
 	if p.onFinish != nil {
 		p.onFinish(e)
 	}
+	return key
 }

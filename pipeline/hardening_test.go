@@ -138,6 +138,7 @@ func TestFileRewrittenDuringUploadIsNotCommittedWithOldContent(t *testing.T) {
 	newBody := csvBody("second-version", 3)
 	var once atomic.Bool
 	h.api = &funcAPI{
+		inner:  api,
 		create: api.CreateUploadRequest,
 		put: func(ctx context.Context, u string, b []byte, m [16]byte) error {
 			if once.CompareAndSwap(false, true) {
@@ -169,6 +170,7 @@ func TestFileRemovedDuringUploadIsNotCommitted(t *testing.T) {
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	api := h.client()
 	h.api = &funcAPI{
+		inner:  api,
 		create: api.CreateUploadRequest,
 		put: func(ctx context.Context, u string, b []byte, m [16]byte) error {
 			os.Remove(filepath.Join(h.claimDir(0), "gone.csv"))
@@ -284,7 +286,7 @@ func TestManyFilesAtOnceNoneMissed(t *testing.T) {
 	if testing.Short() {
 		n = 500
 	}
-	h := newHarness(t, faketalkdesk.Options{}, []string{"L1", "L2", "L3", "L4"}, "workers: 4\n")
+	h := newHarness(t, faketalkdesk.Options{}, []string{"L1", "L2", "L3", "L4"}, "workers: 4\nverify: false\n")
 	h.start()
 	for i := range n {
 		h.drop(i%4, fmt.Sprintf("m%05d.csv", i), csvBody(fmt.Sprint("m", i), 1))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/metrics"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
 )
@@ -26,12 +27,14 @@ const (
 // harness runs a real pipeline on real temp folders, with a real state file
 // and the real uploader, against the fake Talkdesk over loopback HTTP.
 type harness struct {
-	t      *testing.T
-	fake   *faketalkdesk.Server
-	dir    string
-	cfg    *config.Config
-	api    API
-	logBuf *syncBuffer
+	t        *testing.T
+	fake     *faketalkdesk.Server
+	dir      string
+	cfg      *config.Config
+	api      API
+	metrics  *metrics.Metrics
+	pipeline *Pipeline
+	logBuf   *syncBuffer
 
 	cancel context.CancelFunc
 	done   chan error
@@ -127,10 +130,11 @@ func (h *harness) start() {
 		api = h.client()
 	}
 	log := slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p, err := New(Options{Config: h.cfg, Store: store, API: api, Logger: log, RetryBase: 5 * time.Millisecond, Grace: 5 * time.Second})
+	p, err := New(Options{Config: h.cfg, Store: store, API: api, Logger: log, RetryBase: 5 * time.Millisecond, Grace: 5 * time.Second, Metrics: h.metrics})
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.pipeline = p
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- p.Run(ctx) }()
@@ -215,7 +219,7 @@ func (h *harness) drop(i int, name string, data []byte) {
 // eventually polls cond until it holds; the bound is a failure, not a wait.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/metrics"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
 	"github.com/listdrop/listdrop/watcher"
@@ -29,6 +30,7 @@ type API interface {
 	CreateUploadRequest(ctx context.Context, req uploader.CreateRequest) (*uploader.UploadRequest, error)
 	Put(ctx context.Context, signedURL string, body []byte, md5sum [16]byte) error
 	MarkUploaded(ctx context.Context, listID, uploadID string) error
+	GetRecordList(ctx context.Context, listID string) (*uploader.RecordList, error)
 }
 
 var _ API = (*uploader.Client)(nil)
@@ -52,6 +54,8 @@ type Options struct {
 	// silent process's claims are left before they are adopted (default
 	// 10m).
 	HeartbeatEvery, StaleAfter time.Duration
+	// Metrics, when set, counts what happens.
+	Metrics *metrics.Metrics
 }
 
 // Pipeline runs the folders of one configuration.
@@ -63,6 +67,7 @@ type Pipeline struct {
 	grace      time.Duration
 	base       time.Duration
 	onFinish   func(state.Entry)
+	metrics    *metrics.Metrics
 	beat       time.Duration
 	staleAfter time.Duration
 	folders    map[string]*folder // by folder path
@@ -74,9 +79,12 @@ type Pipeline struct {
 	// trouble remembers since when a file could not be taken or read, to
 	// log it once and give up after retry.give_up_after.
 	trouble map[string]time.Time
-	wg      sync.WaitGroup
-	stop    context.Context // ends when Run is asked to stop
-	work    context.Context // ends when the grace period after stop is over
+	// the last contact with Talkdesk, for the health check
+	contactAt  time.Time
+	contactErr string
+	wg         sync.WaitGroup
+	stop       context.Context // ends when Run is asked to stop
+	work       context.Context // ends when the grace period after stop is over
 }
 
 type folder struct {
@@ -91,6 +99,7 @@ type folder struct {
 type lane struct {
 	queue   []item
 	running bool
+	current *item // the file being handled, for the metrics
 }
 
 // item is one file to handle: a settled file in a drop folder, a claimed
@@ -116,6 +125,7 @@ func New(opts Options) (*Pipeline, error) {
 		grace:    opts.Grace,
 		base:     opts.RetryBase,
 		onFinish: opts.OnFinish,
+		metrics:  opts.Metrics,
 		folders:  map[string]*folder{},
 		sem:      make(chan struct{}, max(opts.Config.Workers, 1)),
 		lanes:    map[string]*lane{},
@@ -285,6 +295,7 @@ func (p *Pipeline) submit(it item) {
 		p.lanes[list] = l
 	}
 	l.queue = append(l.queue, it)
+	p.updateGauges()
 	if !l.running {
 		l.running = true
 		p.wg.Add(1)
@@ -307,6 +318,8 @@ func (p *Pipeline) runLane(l *lane) {
 		}
 		it := l.queue[0]
 		l.queue = l.queue[1:]
+		l.current = &it
+		p.updateGauges()
 		p.mu.Unlock()
 
 		select {
@@ -317,6 +330,8 @@ func (p *Pipeline) runLane(l *lane) {
 		}
 		p.mu.Lock()
 		delete(p.known, it.path)
+		l.current = nil
+		p.updateGauges()
 		p.mu.Unlock()
 	}
 }

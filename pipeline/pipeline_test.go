@@ -124,7 +124,10 @@ func TestEmptyAndTooLargeFailWithoutAPICall(t *testing.T) {
 	h.start()
 	h.drop(0, "empty.csv", nil)
 	h.drop(0, "big.csv", bytes.Repeat([]byte("x"), MaxSize+1))
-	h.drop(0, "limit.csv", bytes.Repeat([]byte("y"), MaxSize))
+	// A well-formed CSV of exactly 20000 bytes.
+	head := "first_name,last_name,mobile_phone\nlimit,Person,"
+	limit := []byte(head + strings.Repeat("9", MaxSize-len(head)-1) + "\n")
+	h.drop(0, "limit.csv", limit)
 
 	if s := h.waitFailed(0, "empty.csv"); !strings.HasPrefix(s, "This file is empty") {
 		t.Fatalf("empty.csv explanation:\n%s", s)
@@ -444,6 +447,7 @@ func TestReallyExpiredURLIsRenewed(t *testing.T) {
 	api := h.client()
 	jumped := false
 	h.api = &funcAPI{
+		inner:  api,
 		create: api.CreateUploadRequest,
 		put: func(ctx context.Context, u string, b []byte, m [16]byte) error {
 			mu.Lock()
@@ -463,8 +467,10 @@ func TestReallyExpiredURLIsRenewed(t *testing.T) {
 	}
 }
 
-// funcAPI is an API made of functions, for tests that watch or alter calls.
+// funcAPI is an API whose calls can be replaced by functions, for tests
+// that watch or alter calls; the others go to inner.
 type funcAPI struct {
+	inner  API
 	create func(context.Context, uploader.CreateRequest) (*uploader.UploadRequest, error)
 	put    func(context.Context, string, []byte, [16]byte) error
 	patch  func(context.Context, string, string) error
@@ -473,12 +479,29 @@ type funcAPI struct {
 var _ API = (*funcAPI)(nil)
 
 func (f *funcAPI) CreateUploadRequest(ctx context.Context, r uploader.CreateRequest) (*uploader.UploadRequest, error) {
+	if f.create == nil {
+		return f.inner.CreateUploadRequest(ctx, r)
+	}
 	return f.create(ctx, r)
 }
+
 func (f *funcAPI) Put(ctx context.Context, u string, b []byte, m [16]byte) error {
+	if f.put == nil {
+		return f.inner.Put(ctx, u, b, m)
+	}
 	return f.put(ctx, u, b, m)
 }
-func (f *funcAPI) MarkUploaded(ctx context.Context, l, id string) error { return f.patch(ctx, l, id) }
+
+func (f *funcAPI) MarkUploaded(ctx context.Context, l, id string) error {
+	if f.patch == nil {
+		return f.inner.MarkUploaded(ctx, l, id)
+	}
+	return f.patch(ctx, l, id)
+}
+
+func (f *funcAPI) GetRecordList(ctx context.Context, l string) (*uploader.RecordList, error) {
+	return f.inner.GetRecordList(ctx, l)
+}
 
 func TestBurstOverSeveralFoldersOneInFlightPerList(t *testing.T) {
 	lists := []string{"L0", "L1", "L2", "L3"}
@@ -505,6 +528,7 @@ func TestBurstOverSeveralFoldersOneInFlightPerList(t *testing.T) {
 		return err
 	}
 	h.api = &funcAPI{
+		inner: api,
 		create: func(ctx context.Context, r uploader.CreateRequest) (ur *uploader.UploadRequest, err error) {
 			err = track(r.ListID, func() error { ur, err = api.CreateUploadRequest(ctx, r); return err })
 			return ur, err
@@ -664,6 +688,7 @@ func TestStopLetsTheUploadInFlightFinish(t *testing.T) {
 	created := make(chan struct{})
 	release := make(chan struct{})
 	h.api = &funcAPI{
+		inner: api,
 		create: func(ctx context.Context, r uploader.CreateRequest) (*uploader.UploadRequest, error) {
 			close(created)
 			<-release

@@ -111,8 +111,24 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	rec.MD5 = hex.EncodeToString(sum[:])
 	rec.Phase = state.Hashed
 
-	if c, dup, err := p.store.LookupCommit(rec.ListID, rec.MD5); err != nil {
+	if f.cfg.CheckCSV() {
+		if problem := checkCSV(data, f.cfg.RequiredColumns); problem != "" {
+			p.fail(f, rec, problem, "")
+			return rec, nil, false
+		}
+	}
+	c, dup, err := p.store.LookupCommit(rec.ListID, rec.MD5)
+	if err == nil && dup {
+		// retry --force lets one copy through.
+		var forced bool
+		if forced, err = p.store.TakeAllowance(rec.ListID, rec.MD5); forced {
+			log.Info("duplicate let through once, as asked")
+			dup = false
+		}
+	}
+	if err != nil {
 		log.Error("cannot read state; trying again later", "error", err)
+		p.release(f, claimPath, source)
 		return rec, nil, false
 	} else if dup {
 		rec.Duplicate = true
@@ -198,7 +214,7 @@ func (p *Pipeline) abandon(f *folder, rec state.Record, why string) {
 	log.Warn("file changed while it was uploaded; its old content was not imported, the new one will be")
 	e := state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: rec.ListID, Size: rec.Size, MD5: rec.MD5,
 		Result: state.Failed, Reason: "The file changed while it was being uploaded; the old content was not imported and the file was taken again.", UploadID: rec.UploadID, Attempts: rec.Attempts}
-	if err := p.store.Finish(rec.Key, e); err != nil {
+	if _, err := p.store.Finish(rec.Key, e); err != nil {
 		log.Error("cannot write state", "error", err)
 		return
 	}
@@ -243,7 +259,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 	if hex.EncodeToString(sum[:]) != rec.MD5 {
 		if rec.Phase == state.Hashed {
 			// Changed while held and never committed: take it as a new file.
-			if err := p.store.Finish(rec.Key, state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: rec.ListID, Result: state.Failed, Reason: "content changed while held; taken again"}); err != nil {
+			if _, err := p.store.Finish(rec.Key, state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: rec.ListID, Result: state.Failed, Reason: "content changed while held; taken again"}); err != nil {
 				log.Error("cannot write state", "error", err)
 				return
 			}

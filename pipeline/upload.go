@@ -25,14 +25,18 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 		switch rec.Phase {
 		case state.Hashed:
 			if signed == "" {
-				ur, err := p.api.CreateUploadRequest(p.work, uploader.CreateRequest{
-					ListID: rec.ListID,
-					CSV: uploader.Metadata{
-						Filename: uploader.APIFilename(name), ByteSize: len(data),
-						Checksum: rec.MD5, ContentType: "text/csv",
-					},
-					CallbackAction:        callbackOf(f.cfg),
-					SendAtlasNotification: f.cfg.SendAtlasNotification,
+				var ur *uploader.UploadRequest
+				err := p.call("create", func() (err error) {
+					ur, err = p.api.CreateUploadRequest(p.work, uploader.CreateRequest{
+						ListID: rec.ListID,
+						CSV: uploader.Metadata{
+							Filename: uploader.APIFilename(name), ByteSize: len(data),
+							Checksum: rec.MD5, ContentType: "text/csv",
+						},
+						CallbackAction:        callbackOf(f.cfg),
+						SendAtlasNotification: f.cfg.SendAtlasNotification,
+					})
+					return err
 				})
 				if err != nil {
 					if !p.retry(f, &rec, err) {
@@ -43,7 +47,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				rec.UploadID, signed = ur.ID, ur.SignedURL
 				log.Debug("upload request created", "upload_id", ur.ID)
 			}
-			if err := p.api.Put(p.work, signed, data, sum); err != nil {
+			if err := p.call("put", func() error { return p.api.Put(p.work, signed, data, sum) }); err != nil {
 				if uploader.Classify(err) == uploader.Renew {
 					signed, rec.UploadID = "", ""
 				}
@@ -77,7 +81,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					log.Warn("cannot write the claim marker", "error", err)
 				}
 			}
-			err := p.api.MarkUploaded(p.work, rec.ListID, rec.UploadID)
+			err := p.call("patch", func() error { return p.api.MarkUploaded(p.work, rec.ListID, rec.UploadID) })
 			if err != nil && uploader.Classify(err) == uploader.Conflict && prevUnknown {
 				log.Info("an earlier attempt to start validation was applied", "error", err)
 				err = nil
@@ -124,6 +128,9 @@ func (p *Pipeline) retry(f *folder, rec *state.Record, err error) bool {
 		return false
 	}
 	class := uploader.Classify(err)
+	if class != uploader.Permanent {
+		p.metrics.Retry(class.String())
+	}
 	rec.Attempts++
 	rec.LastError = err.Error()
 	now := time.Now()

@@ -90,6 +90,11 @@ type Entry struct {
 	Reason   string    `json:"reason,omitempty"`
 	UploadID string    `json:"upload_id,omitempty"`
 	Attempts int       `json:"attempts"`
+	// Outcome is Talkdesk's verdict after validation (ACCEPTED, INCOMPLETE,
+	// REJECTED, CORRUPTED, or "unknown" when it did not come in time);
+	// empty while it is awaited or when it is not followed up.
+	Outcome string `json:"outcome,omitempty"`
+	Key     []byte `json:"-"`
 }
 
 var (
@@ -97,6 +102,7 @@ var (
 	bucketCommits = []byte("commits")
 	bucketHistory = []byte("history")
 	bucketMeta    = []byte("meta")
+	bucketForce   = []byte("force") // contents allowed through the duplicate check once
 )
 
 const schemaVersion = "1"
@@ -134,7 +140,7 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 	}
 	var instance string
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketActive, bucketCommits, bucketHistory, bucketMeta} {
+		for _, b := range [][]byte{bucketActive, bucketCommits, bucketHistory, bucketMeta, bucketForce} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -162,6 +168,30 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	return &Store{db: db, path: path, instance: instance}, nil
+}
+
+// OpenReadOnly opens an existing state file for reading, beside no
+// daemon: a running daemon holds the file's lock, and then this fails with
+// ErrLocked after timeout.
+func OpenReadOnly(path string, timeout time.Duration) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open state %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketMeta); b != nil {
+			s.instance = string(b.Get([]byte("instance")))
+		}
+		return nil
+	})
+	return s, nil
 }
 
 // Close closes the file.
@@ -239,9 +269,11 @@ func (s *Store) LookupCommit(listID, md5 string) (Commit, bool, error) {
 }
 
 // Finish ends a file's life: its record leaves the active set and an entry
-// joins the history, in one transaction.
-func (s *Store) Finish(key string, e Entry) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+// joins the history, in one transaction. It returns the entry's key, for
+// SetOutcome.
+func (s *Store) Finish(key string, e Entry) ([]byte, error) {
+	var k []byte
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketActive).Delete([]byte(key)); err != nil {
 			return err
 		}
@@ -251,11 +283,130 @@ func (s *Store) Finish(key string, e Entry) error {
 			return err
 		}
 		// Time first, then a sequence: keys sort by time and never collide.
-		k := make([]byte, 16)
+		k = make([]byte, 16)
 		binary.BigEndian.PutUint64(k, uint64(e.At.UnixNano()))
 		binary.BigEndian.PutUint64(k[8:], seq)
 		return putJSON(h, k, e)
 	})
+	return k, err
+}
+
+// SetOutcome records Talkdesk's validation outcome on a history entry.
+func (s *Store) SetOutcome(key []byte, outcome string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		h := tx.Bucket(bucketHistory)
+		v := h.Get(key)
+		if v == nil {
+			return fmt.Errorf("history entry %x not found", key)
+		}
+		var e Entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		e.Outcome = outcome
+		return putJSON(h, key, e)
+	})
+}
+
+// AllowOnce lets one more file with this content through the duplicate
+// check of this list (retry --force).
+func (s *Store) AllowOnce(listID, md5 string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketForce).Put(commitKey(listID, md5), []byte(time.Now().UTC().Format(time.RFC3339)))
+	})
+}
+
+// TakeAllowance consumes an AllowOnce for this content, if there is one.
+func (s *Store) TakeAllowance(listID, md5 string) (bool, error) {
+	var ok bool
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketForce)
+		k := commitKey(listID, md5)
+		if b.Get(k) == nil {
+			return nil
+		}
+		ok = true
+		return b.Delete(k)
+	})
+	return ok, err
+}
+
+// Prune forgets history entries and commits older than before: after that
+// a file with the same content is no longer a duplicate. It returns how many
+// were removed.
+func (s *Store) Prune(before time.Time) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		h := tx.Bucket(bucketHistory).Cursor()
+		limit := uint64(max(before.UnixNano(), 0))
+		for k, _ := h.First(); k != nil && binary.BigEndian.Uint64(k) < limit; k, _ = h.Next() {
+			if err := h.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		c := tx.Bucket(bucketCommits).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var cm Commit
+			if err := json.Unmarshal(v, &cm); err != nil {
+				return fmt.Errorf("commit %q: %w", k, err)
+			}
+			if cm.At.Before(before) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Size is the state file's size in bytes, and the part of it that holds
+// data (the rest is free pages that compaction would give back).
+func (s *Store) Size() (total, used int64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		total = tx.Size()
+		st := s.db.Stats()
+		used = total - int64(st.FreePageN+st.PendingPageN)*int64(s.db.Info().PageSize)
+		return nil
+	})
+	return total, used, err
+}
+
+// Compact rewrites the state file without its free pages. The store must
+// not be in use by anything else while it runs; it is reopened in place.
+func (s *Store) Compact(timeout time.Duration) error {
+	tmp := s.path + ".compact"
+	os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		return fmt.Errorf("compact state: %w", err)
+	}
+	if err := bolt.Compact(dst, s.db, 64<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("compact state: %w", err)
+	}
+	if err := dst.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("compact state: %w", err)
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("compact state: %w", err)
+	}
+	// The rename replaces the file in one step: a crash leaves the old
+	// file or the new one, both whole.
+	if err := os.Rename(tmp, s.path); err != nil {
+		os.Remove(tmp)
+	}
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		return fmt.Errorf("reopen state after compaction: %w", err)
+	}
+	s.db = db
+	return nil
 }
 
 // History returns finished files since the given time, oldest first.
@@ -272,6 +423,7 @@ func (s *Store) History(since time.Time) ([]Entry, error) {
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("history entry: %w", err)
 			}
+			e.Key = append([]byte(nil), k...)
 			out = append(out, e)
 		}
 		return nil

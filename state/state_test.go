@@ -67,7 +67,7 @@ func TestRecordLifecycleSurvivesReopen(t *testing.T) {
 	if err != nil || len(act) != 1 {
 		t.Fatalf("Active = %v, %v", act, err)
 	}
-	if err := s2.Finish(r.Key, Entry{At: at.Add(2 * time.Minute), Source: r.Source, Result: Done, UploadID: "U1"}); err != nil {
+	if _, err := s2.Finish(r.Key, Entry{At: at.Add(2 * time.Minute), Source: r.Source, Result: Done, UploadID: "U1"}); err != nil {
 		t.Fatal(err)
 	}
 	if act, _ := s2.Active(); len(act) != 0 {
@@ -100,7 +100,7 @@ func TestHistoryOrderAndSameInstant(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i, src := range []string{"b", "a", "c"} {
 		// Two entries share an instant: neither may overwrite the other.
-		if err := s.Finish("k"+src, Entry{At: at.Add(time.Duration(i/2) * time.Second), Source: src}); err != nil {
+		if _, err := s.Finish("k"+src, Entry{At: at.Add(time.Duration(i/2) * time.Second), Source: src}); err != nil {
 			t.Fatal(err)
 		}
 	}
