@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/kardianos/service"
 
+	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/metrics"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
@@ -52,13 +56,15 @@ func runDaemon(ctx context.Context, path string, stderr io.Writer) error {
 	return serve(ctx, cfg, log, nil)
 }
 
-// serve runs the pipeline of a loaded configuration until ctx ends.
+// serve runs the pipeline of a loaded configuration until ctx ends, with
+// the admin endpoint and the daily pruning of the state beside it.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish func(state.Entry)) error {
 	store, err := state.Open(cfg.StateFile, stateLockTimeout)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	prune(store, cfg, log, true)
 	client, err := uploader.New(uploader.Options{
 		APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL,
 		ClientID: cfg.Talkdesk.ClientID, ClientSecret: cfg.Talkdesk.ClientSecret,
@@ -68,10 +74,77 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 	if err != nil {
 		return err
 	}
-	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: store, API: client, Logger: log, Grace: pipelineGrace, OnFinish: onFinish})
+	m := metrics.New(version())
+	m.TokenRenewals(client.TokenRenewals)
+	for _, f := range cfg.Folders {
+		m.Folder(f.Path)
+	}
+	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: store, API: client, Logger: log, Grace: pipelineGrace, OnFinish: onFinish, Metrics: m})
 	if err != nil {
 		return err
 	}
+	// Listen before starting, so a port in use stops listdrop at once with
+	// a clear error instead of a daemon without its endpoint.
+	var adminL net.Listener
+	if cfg.Admin.Listen != "" {
+		if adminL, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			return fmt.Errorf("admin endpoint (admin.listen): %w", err)
+		}
+	}
 	log.Info("listdrop starting", "version", version(), "config", cfg.Path, "state", cfg.StateFile)
-	return p.Run(ctx)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	if adminL != nil {
+		srv := admin.New(p, store, m.Registry, version())
+		wg.Go(func() {
+			if err := srv.Serve(ctx, adminL, log); err != nil {
+				log.Error("admin endpoint stopped", "error", err)
+			}
+		})
+	}
+	wg.Go(func() {
+		t := time.NewTicker(24 * time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				prune(store, cfg, log, false)
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	err = p.Run(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// prune forgets finished files older than state.retention. At start-up,
+// when that freed most of a large file, the file is compacted too.
+func prune(store *state.Store, cfg *config.Config, log *slog.Logger, atStart bool) {
+	n, err := store.Prune(time.Now().Add(-cfg.State.Retention))
+	if err != nil {
+		log.Error("cannot prune the state", "error", err)
+		return
+	}
+	if n == 0 {
+		return
+	}
+	log.Info("forgot finished files older than state.retention", "entries", n, "retention", cfg.State.Retention)
+	if !atStart {
+		return
+	}
+	total, used, err := store.Size()
+	if err != nil || total < 32<<20 || used > total/2 {
+		return
+	}
+	if err := store.Compact(stateLockTimeout); err != nil {
+		log.Error("cannot compact the state", "error", err)
+		return
+	}
+	after, _, _ := store.Size()
+	log.Info("compacted the state file", "before_bytes", total, "after_bytes", after)
 }

@@ -70,6 +70,8 @@ talkdesk:
 state_file: state.db
 settle: 300ms
 rescan: 5s
+admin:
+  listen: ""   # no admin endpoint for the demo
 folders:
   - path: contacts
     record_list_id: %q

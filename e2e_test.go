@@ -9,6 +9,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +72,18 @@ type e2e struct {
 	dir     string
 	config  string
 	folders []string
+	admin   string // the admin endpoint's address
+}
+
+// freeAddr is a loopback address with a port nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // newE2E writes a configuration with one folder per list.
@@ -86,9 +99,10 @@ func newE2E(t *testing.T, opts faketalkdesk.Options, lists []string, extra strin
 	var b strings.Builder
 	fmt.Fprintf(&b, "talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: ${E2E_SECRET}\n  timeout: 5s\n",
 		fake.URL(), fake.TokenURL(), e2eClientID)
-	fmt.Fprintf(&b, "state_file: state/listdrop.db\nsettle: 100ms\nrescan: 1s\nworkers: 4\n")
+	admin := freeAddr(t)
+	fmt.Fprintf(&b, "state_file: state/listdrop.db\nsettle: 100ms\nrescan: 1s\nworkers: 4\nadmin:\n  listen: %q\n", admin)
 	fmt.Fprintf(&b, "retry:\n  max_backoff: 200ms\n  give_up_after: 1h\n%s\nfolders:\n", extra)
-	e := &e2e{t: t, fake: fake, dir: dir, config: filepath.Join(dir, "listdrop.yaml")}
+	e := &e2e{t: t, fake: fake, dir: dir, config: filepath.Join(dir, "listdrop.yaml"), admin: admin}
 	for i, l := range lists {
 		fmt.Fprintf(&b, "  - path: drop%d\n    record_list_id: %q\n", i, l)
 		fmt.Fprintf(&b, "    callback_action: {endpoint: \"https://hooks.example.com/x\", method: POST, headers: {x-api-key: %q}}\n", e2eHookKey)

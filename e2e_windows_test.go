@@ -90,6 +90,8 @@ state_file: '%s'
 settle: 100ms
 rescan: 1s
 workers: 4
+admin:
+  listen: ""
 retry:
   max_backoff: 200ms
   give_up_after: 1h

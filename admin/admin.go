@@ -1,0 +1,154 @@
+// Package admin serves listdrop's local HTTP endpoint: /healthz for
+// monitors, /metrics for Prometheus, /status and /history for people and
+// for the status and history commands, and /allow-once for retry --force
+// while the daemon holds the state file.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/listdrop/listdrop/pipeline"
+	"github.com/listdrop/listdrop/state"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Pipeline is what the endpoint reads of the running pipeline.
+type Pipeline interface {
+	Status() pipeline.Status
+}
+
+// Store is what the endpoint reads and writes of the state.
+type Store interface {
+	History(since time.Time) ([]state.Entry, error)
+	AllowOnce(listID, md5 string) error
+}
+
+var (
+	_ Pipeline = (*pipeline.Pipeline)(nil)
+	_ Store    = (*state.Store)(nil)
+)
+
+// Server is the admin endpoint.
+type Server struct {
+	p       Pipeline
+	store   Store
+	version string
+	started time.Time
+	handler http.Handler
+}
+
+// New builds the endpoint's handlers.
+func New(p Pipeline, store Store, reg *prometheus.Registry, version string) *Server {
+	s := &Server{p: p, store: store, version: version, started: time.Now()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /status", s.status)
+	mux.HandleFunc("GET /history", s.history)
+	mux.HandleFunc("POST /allow-once", s.allowOnce)
+	if reg != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	}
+	s.handler = mux
+	return s
+}
+
+// Handler is the endpoint's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve answers on l until ctx ends.
+func (s *Server) Serve(ctx context.Context, l net.Listener, log *slog.Logger) error {
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("admin endpoint listening", "addr", l.Addr().String())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("admin endpoint: %w", err)
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(shut)
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin endpoint: %w", err)
+	}
+	return nil
+}
+
+// Report is the body of /status.
+type Report struct {
+	Version string    `json:"version"`
+	Started time.Time `json:"started"`
+	pipeline.Status
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	st := s.p.Status()
+	if !st.Healthy {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unhealthy", "problems": st.Problems})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Report{Version: s.version, Started: s.started, Status: s.p.Status()})
+}
+
+// history answers ?since=RFC3339 (default: everything kept).
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	var since time.Time
+	if v := r.URL.Query().Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "since must be an RFC 3339 time"})
+			return
+		}
+		since = t
+	}
+	e, err := s.store.History(since)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	if e == nil {
+		e = []state.Entry{}
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+// AllowOnceRequest is the body of POST /allow-once.
+type AllowOnceRequest struct {
+	ListID string `json:"list"`
+	MD5    string `json:"md5"`
+}
+
+func (s *Server) allowOnce(w http.ResponseWriter, r *http.Request) {
+	var req AllowOnceRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.ListID == "" || len(req.MD5) != 32 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be {\"list\": ID, \"md5\": 32 hex characters}"})
+		return
+	}
+	if err := s.store.AllowOnce(req.ListID, req.MD5); err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
