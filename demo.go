@@ -109,6 +109,7 @@ folders:
 		{"contacts.csv", demoCSV, "three contacts"},
 		{"contacts-again.csv", demoCSV, "the same content again: a duplicate"},
 		{"empty.csv", "", "an empty file"},
+		{"ragged.csv", "first_name,last_name,mobile_phone\nAda,Lovelace\n", "a row with a field missing"},
 	}
 	for _, d := range drops {
 		if err := waitFor(ctx, served, func() bool { return dirExists(drop) }); err != nil {
@@ -137,6 +138,16 @@ folders:
 	cancel()
 	if err := <-served; err != nil {
 		return err
+	}
+
+	if store, err := state.OpenReadOnly(cfg.StateFile, time.Second); err == nil {
+		hist, _ := store.History(time.Time{})
+		store.Close()
+		for _, e := range hist {
+			if e.Outcome != "" {
+				fmt.Fprintf(stdout, "Talkdesk's validation of %s: %s\n", filepath.Base(e.Source), e.Outcome)
+			}
+		}
 	}
 
 	fmt.Fprintf(stdout, "\nWhat the fake Talkdesk saw:\n")

@@ -425,7 +425,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
 	s := string(out)
-	for _, want := range []string{"committed to record list", "contacts/done/contacts.csv", "contacts/failed/contacts-again.csv", "This file is empty"} {
+	for _, want := range []string{"committed to record list", "contacts/done/contacts.csv", "contacts/failed/contacts-again.csv", "This file is empty",
+		"Line 2 does not have as many fields as the header line", "Talkdesk's validation of contacts.csv: ACCEPTED"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
