@@ -151,7 +151,16 @@ func (c *Client) CreateUploadRequest(ctx context.Context, req CreateRequest) (*U
 	if err != nil {
 		return nil, err
 	}
-	return parseCreateAnswer(status, raw, c.apiOnLoopback)
+	ur, err := parseCreateAnswer(status, raw, c.apiOnLoopback)
+	if err != nil {
+		// The error may quote the answer: quote it without credentials.
+		creds := c.credentials(c.currentToken())
+		if _, serr := parseCreateAnswer(status, scrubbed(raw, creds), c.apiOnLoopback); serr != nil {
+			err = serr
+		}
+		return nil, scrub(err, creds)
+	}
+	return ur, nil
 }
 
 // MarkUploaded PATCHes the upload request's status to UPLOADED, which starts
@@ -184,13 +193,27 @@ func (c *Client) Put(ctx context.Context, signedURL string, body []byte, md5sum 
 		return fmt.Errorf("upload file to storage: %w", redactErr(err))
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	// A read error after a 2xx status does not matter: the bytes are stored.
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	se := parseS3Error(resp.StatusCode, raw)
+	var se *S3Error
+	if len(raw) > maxAnswer {
+		se = &S3Error{Status: resp.StatusCode, Message: "answer larger than 1 MiB refused"}
+	} else {
+		creds := c.credentials(urlCredentials(req.URL)...)
+		se = parseS3Error(resp.StatusCode, scrubbed(raw, creds))
+		scrub(se, creds)
+	}
 	se.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.now())
 	return se
+}
+
+// urlCredentials are the parts of a presigned URL that are credentials.
+func urlCredentials(u *url.URL) []string {
+	q := u.Query()
+	return []string{q.Get("X-Amz-Signature"), q.Get("X-Amz-Credential"), q.Get("X-Amz-Security-Token")}
 }
 
 func signedHeaders(u *url.URL) map[string]bool {
@@ -242,7 +265,9 @@ func (c *Client) callAPI(ctx context.Context, op, method, path string, in any) (
 		if resp.StatusCode/100 == 2 {
 			return resp.StatusCode, raw, nil
 		}
-		ae := parseAPIError(op, resp.StatusCode, raw)
+		creds := c.credentials(tok)
+		ae := parseAPIError(op, resp.StatusCode, scrubbed(raw, creds))
+		scrub(ae, creds)
 		ae.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.now())
 		return resp.StatusCode, raw, ae
 	}
@@ -290,10 +315,21 @@ func (c *Client) fetchToken(ctx context.Context) (string, error) {
 		return "", &TokenError{Err: redactErr(err)}
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	switch {
+	case len(raw) > maxAnswer:
+		return "", &TokenError{Status: resp.StatusCode, Description: "answer larger than 1 MiB refused"}
+	case rerr != nil:
+		return "", &TokenError{Status: resp.StatusCode, Err: fmt.Errorf("read answer: %w", rerr)}
+	}
 	ans, err := parseTokenAnswer(resp.StatusCode, raw)
 	if err != nil {
-		return "", err
+		// The error may quote the answer: quote it without credentials.
+		creds := c.credentials()
+		if _, serr := parseTokenAnswer(resp.StatusCode, scrubbed(raw, creds)); serr != nil {
+			err = serr
+		}
+		return "", scrub(err, creds)
 	}
 	lifetime := ans.lifetime
 	// Renew a little before the end, so a token does not expire between
@@ -306,6 +342,28 @@ func (c *Client) fetchToken(ctx context.Context) (string, error) {
 	c.mu.Unlock()
 	c.log.Debug("access token obtained", "expires_in", lifetime)
 	return ans.token, nil
+}
+
+func (c *Client) currentToken() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token
+}
+
+// credentials lists what no error may show: the client secret, also as
+// sent in the Basic authorization, and the given tokens. An answer may
+// echo them: a proxy printing the request, a server quoting the secret.
+func (c *Client) credentials(more ...string) []string {
+	var creds []string
+	if c.secret != "" {
+		creds = append(creds, c.secret, base64.StdEncoding.EncodeToString([]byte(c.id+":"+c.secret)))
+	}
+	for _, m := range more {
+		if m != "" {
+			creds = append(creds, m)
+		}
+	}
+	return creds
 }
 
 // redactErr keeps a transport error's cause but drops the URL's query
