@@ -40,7 +40,12 @@ type Options struct {
 	MaxConns  int
 	Logger    *slog.Logger
 	UserAgent string
-	// Transport replaces the default HTTP transport (tests, private CAs).
+	// CAFile names a PEM file of certificate authorities to trust besides
+	// the system's: a private CA, or a proxy that inspects TLS. It adds
+	// trust; it never turns verification off, and nothing does.
+	CAFile string
+	// Transport replaces the default HTTP transport, and with it the TLS
+	// settings and CAFile (tests).
 	Transport http.RoundTripper
 }
 
@@ -77,7 +82,12 @@ func New(opts Options) (*Client, error) {
 	}
 	tr := opts.Transport
 	if tr == nil {
+		tc, err := tlsConfig(opts.CAFile)
+		if err != nil {
+			return nil, err
+		}
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = tc
 		t.MaxIdleConnsPerHost = opts.MaxConns + 2
 		t.ResponseHeaderTimeout = opts.Timeout
 		tr = t
