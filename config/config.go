@@ -8,6 +8,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -44,8 +45,9 @@ type Config struct {
 }
 
 // Talkdesk holds the account, the OAuth client and the endpoints.
-// After Parse, APIURL and TokenURL are always set, and ClientSecret holds
-// the secret even when it came from ClientSecretFile.
+// After Parse, APIURL and TokenURL are always set, ClientSecret holds
+// the secret even when it came from ClientSecretFile, SecretOrigin says
+// where it came from, and CAFile is absolute.
 type Talkdesk struct {
 	Region           string        `yaml:"region"`
 	Account          string        `yaml:"account"`
@@ -55,7 +57,23 @@ type Talkdesk struct {
 	APIURL           string        `yaml:"api_url"`
 	TokenURL         string        `yaml:"token_url"`
 	Timeout          time.Duration `yaml:"timeout"`
+	CAFile           string        `yaml:"ca_file"`
+	SecretOrigin     SecretOrigin  `yaml:"-"`
 }
+
+// SecretOrigin says where the client secret was read from.
+type SecretOrigin int
+
+const (
+	SecretUnset SecretOrigin = iota
+	// SecretInConfig: client_secret is written, at least in part, in the
+	// configuration file itself.
+	SecretInConfig
+	// SecretFromEnv: client_secret is only ${VAR} references.
+	SecretFromEnv
+	// SecretFromFile: read from client_secret_file.
+	SecretFromFile
+)
 
 // Retry bounds the retries of transient failures.
 type Retry struct {
@@ -123,8 +141,8 @@ func (t Talkdesk) String() string {
 	if t.ClientSecret != "" {
 		secret = "[redacted]"
 	}
-	return fmt.Sprintf("{Region:%s Account:%s ClientID:%s ClientSecret:%s ClientSecretFile:%s APIURL:%s TokenURL:%s Timeout:%s}",
-		t.Region, t.Account, t.ClientID, secret, t.ClientSecretFile, displayURL(t.APIURL), displayURL(t.TokenURL), t.Timeout)
+	return fmt.Sprintf("{Region:%s Account:%s ClientID:%s ClientSecret:%s ClientSecretFile:%s APIURL:%s TokenURL:%s Timeout:%s CAFile:%s}",
+		t.Region, t.Account, t.ClientID, secret, t.ClientSecretFile, displayURL(t.APIURL), displayURL(t.TokenURL), t.Timeout, t.CAFile)
 }
 
 // String hides the header values, which are often credentials, and the
@@ -214,6 +232,7 @@ func Parse(data []byte, dir string) (*Config, error) {
 	var p problems
 	d := &decoder{p: &p}
 	d.decode("", root, reflect.ValueOf(cfg).Elem())
+	cfg.Talkdesk.SecretOrigin = d.secretOrigin
 	cfg.resolve(dir, &p)
 	p.add(cfg.validate()...)
 	if err := p.err(); err != nil {
@@ -286,6 +305,7 @@ func (c *Config) resolve(dir string, p *problems) {
 	c.Log.Format = strings.ToLower(c.Log.Format)
 	c.resolveURLs(p)
 	c.resolveSecret(dir, p)
+	c.resolveCAFile(dir, p)
 
 	c.Log.File = resolvePath(p, "log.file", dir, c.Log.File)
 	c.StateFile = resolvePath(p, "state_file", dir, c.StateFile)
@@ -382,6 +402,31 @@ func (c *Config) resolveSecret(dir string, p *problems) {
 		return
 	}
 	t.ClientSecret = secret
+	t.SecretOrigin = SecretFromFile
+}
+
+// maxCAFileSize bounds the CA file; a bundle of every public root is about
+// 200 KB.
+const maxCAFileSize = 4 << 20
+
+// resolveCAFile checks talkdesk.ca_file: a readable PEM file holding at
+// least one certificate. The uploader adds its certificates to the
+// system's roots.
+func (c *Config) resolveCAFile(dir string, p *problems) {
+	const key = "talkdesk.ca_file"
+	t := &c.Talkdesk
+	t.CAFile = resolvePath(p, key, dir, t.CAFile)
+	if t.CAFile == "" {
+		return
+	}
+	data, err := readLimited(t.CAFile, maxCAFileSize)
+	if err != nil {
+		p.failErr(key, err)
+		return
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		p.fail(key, "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", t.CAFile)
+	}
 }
 
 // readLimited reads a regular file of at most limit bytes. A FIFO or a

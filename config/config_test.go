@@ -131,6 +131,7 @@ folders:
 			APIURL:       "https://api.talkdeskapp.eu",
 			TokenURL:     "https://acme.talkdeskid.eu/oauth/token",
 			Timeout:      10 * time.Second,
+			SecretOrigin: SecretFromEnv,
 		},
 		StateFile:     filepath.Join(etc, "state", "state.db"),
 		Settle:        500 * time.Millisecond,

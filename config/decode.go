@@ -109,7 +109,13 @@ type decoder struct {
 	open    map[*yaml.Node]bool // nodes being decoded: the current path
 	cycles  map[string]bool     // anchors already reported as cyclic
 	tooDeep bool
+	// secretOrigin says whether talkdesk.client_secret, if set, is written
+	// in the file or only refers to the environment.
+	secretOrigin SecretOrigin
 }
+
+// secretKey is the key whose value is the client secret.
+const secretKey = "talkdesk.client_secret"
 
 var (
 	durationType  = reflect.TypeFor[time.Duration]()
@@ -221,6 +227,12 @@ func (d *decoder) fill(key string, n *yaml.Node, v reflect.Value) {
 	case t.Kind() == reflect.String:
 		if s, _, ok := d.scalar(key, n, "a string"); ok {
 			v.SetString(s)
+			if key == secretKey {
+				d.secretOrigin = SecretInConfig
+				if onlyVars(n.Value) {
+					d.secretOrigin = SecretFromEnv
+				}
+			}
 		}
 	case t.Kind() == reflect.Int:
 		s, fromEnv, ok := d.scalar(key, n, "a whole number")
@@ -559,6 +571,25 @@ func expand(s string) (string, bool, error) {
 		}
 	}
 	return b.String(), expanded, nil
+}
+
+// onlyVars reports whether s is nothing but ${VAR} references, so that the
+// file holds no part of the value itself.
+func onlyVars(s string) bool {
+	if s == "" {
+		return false
+	}
+	for s != "" {
+		if !strings.HasPrefix(s, "${") {
+			return false
+		}
+		end := strings.IndexByte(s, '}')
+		if end < 0 || !isVarName(s[2:end]) {
+			return false
+		}
+		s = s[end+1:]
+	}
+	return true
 }
 
 func isVarName(s string) bool {

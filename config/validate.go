@@ -93,6 +93,9 @@ func (c *Config) validate() []*keyError {
 	if c.Log.File != "" && !filepath.IsAbs(c.Log.File) {
 		bad("log.file", "must be an absolute path")
 	}
+	if t.CAFile != "" && !filepath.IsAbs(t.CAFile) {
+		bad("talkdesk.ca_file", "must be an absolute path")
+	}
 	if c.Log.MaxSizeMB < 1 || c.Log.MaxSizeMB > maxLogSizeMB {
 		bad("log.max_size_mb", "must be between 1 and %d", maxLogSizeMB)
 	}
