@@ -72,6 +72,7 @@ func TestBinaryRun(t *testing.T) {
 	stderr := &lockedBuffer{}
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
+	dieWithTests(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -129,6 +129,7 @@ func tryGateway(bin string) (*gateway, error) {
 	g.cmd = exec.Command(bin, "--port", port, "--region", region, "--quiet", "--health", "/health", "posix", root)
 	g.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+g.access, "ROOT_SECRET_ACCESS_KEY="+g.secret)
 	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
+	dieWithTests(g.cmd)
 	if err := g.cmd.Start(); err != nil {
 		os.RemoveAll(root)
 		return nil, err
