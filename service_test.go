@@ -127,6 +127,9 @@ func TestProgramStopWaitsForTheUploadInFlight(t *testing.T) {
   client_id: svc-client
   client_secret: svc-secret
 state_file: state.db
+# No admin endpoint: its port may be taken by another test.
+admin:
+  listen: ""
 settle: 0s
 rescan: 1s
 folders:
