@@ -29,10 +29,13 @@ const pipelineGrace = 10 * time.Second
 
 func defaultConfigPath() string { return config.DefaultPath() }
 
-func validate(path string, stdout io.Writer) error {
+func validate(path string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
+	}
+	for _, w := range cfg.SecretWarnings() {
+		fmt.Fprintln(stderr, "listdrop: warning:", w)
 	}
 	fmt.Fprintln(stdout, cfg.Summary())
 	return nil
@@ -59,6 +62,9 @@ func runDaemon(ctx context.Context, path string, stderr io.Writer) error {
 // serve runs the pipeline of a loaded configuration until ctx ends, with
 // the admin endpoint and the daily pruning of the state beside it.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish func(state.Entry)) error {
+	for _, w := range cfg.SecretWarnings() {
+		log.Warn(w)
+	}
 	store, err := state.Open(cfg.StateFile, stateLockTimeout)
 	if err != nil {
 		return err
@@ -69,7 +75,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 		APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL,
 		ClientID: cfg.Talkdesk.ClientID, ClientSecret: cfg.Talkdesk.ClientSecret,
 		Timeout: cfg.Talkdesk.Timeout, MaxConns: cfg.Workers, Logger: log,
-		UserAgent: "listdrop/" + version(),
+		UserAgent: "listdrop/" + version(), CAFile: cfg.Talkdesk.CAFile,
 	})
 	if err != nil {
 		return err

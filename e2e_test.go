@@ -337,6 +337,16 @@ func TestRunUploadsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 			return nil
 		})
 	}
+	// Nor in the state file, which records every file and its upload.
+	db, err := os.ReadFile(filepath.Join(e.dir, "state", "listdrop.db"))
+	if err != nil || !bytes.Contains(db, []byte("file-0.csv")) {
+		t.Fatalf("the state file does not hold the run's records (%v): the check below would prove nothing", err)
+	}
+	for _, s := range append(e.fake.Secrets(), e2eHookKey) {
+		if s != "" && bytes.Contains(db, []byte(s)) {
+			t.Fatalf("the state file holds a secret value (%d characters long)", len(s))
+		}
+	}
 	if !strings.Contains(out, "file uploaded") || !strings.Contains(out, "listdrop stopped") {
 		t.Fatalf("the log lacks the expected lines:\n%s", out)
 	}

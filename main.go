@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return validate(path, stdout)
+		return validate(path, stdout, stderr)
 	case "demo":
 		return demo(ctx, rest, stdout, stderr)
 	case "install", "uninstall", "start", "stop", "restart", "status":
