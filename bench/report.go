@@ -1,0 +1,257 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// report gathers a run's results and writes them as markdown.
+type report struct {
+	o                 options
+	machine           machine
+	started, finished time.Time
+	loadAtEnd         string
+
+	throughput []throughputResult
+	latency    []latencyResult
+	idle       *idleResult
+	state      *stateResult
+	backlog    []backlogResult
+}
+
+// table is a markdown table.
+type table struct {
+	head []string
+	rows [][]string
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) write(b *strings.Builder) {
+	b.WriteString("| " + strings.Join(t.head, " | ") + " |\n|")
+	for range t.head {
+		b.WriteString(" --- |")
+	}
+	b.WriteString("\n")
+	for _, r := range t.rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
+	b.WriteString("\n")
+}
+
+func ms(d time.Duration) string   { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+func us(d time.Duration) string   { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
+func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+func mb(kb int64) string          { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
+func perSec(v float64) string     { return fmt.Sprintf("%.1f", v) }
+func ratio(a, b float64) string   { return fmt.Sprintf("%.2f", a/b) }
+func lat(d time.Duration) string  { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+// Column heads, shared with the tests that read the report back.
+var (
+	throughputHead = []string{"Files", "Size (bytes)", "Lists", "Workers", "API latency", "Verify", "listdrop (files/s)", "Raw client (files/s)", "listdrop / raw", "Daemon CPU per file", "Daemon peak RSS"}
+	latencyHead    = []string{"API latency", "Files", "Rate (files/s)", "Lists", "Settle", "p50", "p95", "p99", "Max", "Raw client p50", "Raw client p99"}
+	idleHead       = []string{"Folders", "Measured for", "CPU", "Of one core", "CPU ticks", "Wake-ups", "Wake-ups/s", "Threads", "RSS"}
+	stateHead      = []string{"Records", "State file", "Start-up", "Start-up, new state", "RSS after start-up", "Duplicate check, mean", "Duplicate check, p99", "Check of new content, mean"}
+	backlogHead    = []string{"Files", "Size (bytes)", "Lists", "Workers", "API latency", "Verify", "To \"watching\"", "All in done/", "listdrop (files/s)", "Raw client (files/s)", "listdrop / raw", "Daemon CPU per file", "Daemon peak RSS"}
+	targetHead     = []string{"Target", "Measured", "Result"}
+)
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	m := r.machine
+	b.WriteString("# listdrop benchmarks\n\n")
+	if r.o.smoke {
+		b.WriteString("**Smoke run**: every part at a tiny size, to check that the benchmark works. These figures mean nothing.\n\n")
+	}
+	fmt.Fprintf(&b, "Measured on %s UTC, in %s, with:\n\n```sh\n%s\n```\n\n",
+		r.started.UTC().Format("2006-01-02 15:04"), r.finished.Sub(r.started).Round(time.Second), r.o.command)
+	b.WriteString("Every figure is from that one run. The daemon is the real binary, built from this\n" +
+		"repository and started as `listdrop run --config FILE`; the fake Talkdesk API and S3\n" +
+		"(`faketalkdesk`) run in the benchmark's process on 127.0.0.1. How each figure is\n" +
+		"measured is at the end.\n\n")
+
+	b.WriteString("## Machine\n\n")
+	mt := table{head: []string{"", ""}}
+	mt.add("CPU", fmt.Sprintf("%s, %d cores", orUnknown(m.cpu), m.cores))
+	mt.add("Memory", orUnknown(m.memory))
+	mt.add("System", strings.TrimPrefix(orUnknown(m.os)+", "+orUnknown(m.kernel), ", "))
+	mt.add("File system of the folders and state files", m.fs)
+	mt.add("Go", m.goVer)
+	mt.add("listdrop", orUnknown(m.listdrop))
+	mt.add("Load average (1, 5, 15 min) at the start and at the end", orUnknown(m.load)+"; "+orUnknown(r.loadAtEnd))
+	mt.write(&b)
+	b.WriteString("The machine is shared with other work: figures move by some per cent from one run\n" +
+		"to the next.\n\n")
+
+	b.WriteString("## Targets\n\n")
+	r.targets().write(&b)
+
+	if len(r.throughput) > 0 {
+		fmt.Fprintf(&b, "## 1. Throughput\n\n"+
+			"A burst of files renamed into the folders at once, each folder its own record list;\n"+
+			"files per second from the first rename to the last file in `done/`. Settle %s.\n"+
+			"The raw client makes the same HTTP calls for the same files with the same concurrency.\n\n", r.o.settle)
+		t := table{head: throughputHead}
+		for _, x := range r.throughput {
+			t.add(fmt.Sprint(x.files), fmt.Sprint(x.size), fmt.Sprint(x.lists), fmt.Sprint(x.workers()), lat(x.latency), onOff(x.verify),
+				perSec(x.listdrop), perSec(x.raw), ratio(x.listdrop, x.raw), ms(x.cpuPerFile), mb(x.peakRSSKB))
+		}
+		t.write(&b)
+	}
+	if len(r.latency) > 0 {
+		b.WriteString("## 2. Latency\n\n" +
+			"A steady trickle of 20000-byte files: per file, the time from its rename into the\n" +
+			"folder to its arrival in `done/`, minus `settle`. The raw client's figure is the time\n" +
+			"from a file's due time to the answer to its PATCH.\n\n")
+		t := table{head: latencyHead}
+		for _, x := range r.latency {
+			t.add(lat(x.latency), fmt.Sprint(x.files), fmt.Sprintf("%g", x.rate), fmt.Sprint(x.lists), lat(x.settle),
+				ms(x.p50), ms(x.p95), ms(x.p99), ms(x.m), ms(x.raw50), ms(x.raw99))
+		}
+		t.write(&b)
+	}
+	if x := r.idle; x != nil {
+		b.WriteString("## 3. Idle\n\n" +
+			"A daemon watching empty folders with the default settings (settle 2s, rescan 30s,\n" +
+			"workers 4), measured from /proc after its start-up.\n\n")
+		t := table{head: idleHead}
+		t.add(fmt.Sprint(x.folders), secs(x.duration), fmt.Sprintf("%.4f s", x.cpu),
+			fmt.Sprintf("%.4f %%", 100*x.cpu/x.duration.Seconds()), fmt.Sprint(x.cpuTicks), fmt.Sprint(x.wakeups),
+			fmt.Sprintf("%.2f", float64(x.wakeups)/x.duration.Seconds()), fmt.Sprint(x.threads), mb(x.rssKB))
+		t.write(&b)
+		if peak := r.peakRSS(); peak > 0 {
+			fmt.Fprintf(&b, "RSS at the peak of a burst: %s (the largest `Daemon peak RSS` above and below).\n\n", mb(peak))
+		}
+	}
+	if x := r.state; x != nil {
+		fmt.Fprintf(&b, "## 4. State scale\n\n"+
+			"A state file holding %d uploaded files (spread over %d lists): their commits, the\n"+
+			"duplicate check's ledger, and their history entries.\n\n", x.records, stateLists)
+		t := table{head: stateHead}
+		t.add(fmt.Sprint(x.records), fmt.Sprintf("%.1f MB", float64(x.size)/1e6), ms(x.startFull), ms(x.startEmpty), mb(x.rssFullKB),
+			us(x.hitMean), us(x.hit99), us(x.missMean))
+		t.write(&b)
+	}
+	if len(r.backlog) > 0 {
+		fmt.Fprintf(&b, "## 5. Start-up backlog\n\n"+
+			"Files already waiting in the folders when the daemon starts; times from the start\n"+
+			"of the process. Settle %s.\n\n", r.o.settle)
+		t := table{head: backlogHead}
+		for _, x := range r.backlog {
+			t.add(fmt.Sprint(x.files), fmt.Sprint(x.size), fmt.Sprint(x.lists), fmt.Sprint(x.workers()), lat(x.latency), onOff(x.verify),
+				ms(x.watching), secs(x.allDone), perSec(float64(x.files)/x.allDone.Seconds()), perSec(x.raw),
+				ratio(float64(x.files)/x.allDone.Seconds(), x.raw), ms(x.cpuPerFile), mb(x.peakRSSKB))
+		}
+		t.write(&b)
+	}
+	r.notes(&b)
+	return b.String()
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func (r *report) peakRSS() int64 {
+	var peak int64
+	for _, x := range r.throughput {
+		peak = max(peak, x.peakRSSKB)
+	}
+	for _, x := range r.backlog {
+		peak = max(peak, x.peakRSSKB)
+	}
+	return peak
+}
+
+// targets sets what was measured against the issue's targets.
+func (r *report) targets() *table {
+	t := &table{head: targetHead}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "missed"
+	}
+	ratioTarget := func(name string, latency time.Duration, want float64) {
+		lo, hi, n := 0.0, 0.0, 0
+		for _, x := range r.throughput {
+			if x.lists != 8 || x.latency != latency {
+				continue
+			}
+			v := x.listdrop / x.raw
+			if n == 0 || v < lo {
+				lo = v
+			}
+			hi = max(hi, v)
+			n++
+		}
+		if n == 0 {
+			t.add(name, "not measured", "")
+			return
+		}
+		t.add(name, fmt.Sprintf("%.2f to %.2f (%d bursts)", lo, hi, n), verdict(lo >= want))
+	}
+	ratioTarget("listdrop / raw ≥ 0.9 with 8 lists at 0 ms", 0, 0.9)
+	ratioTarget("listdrop / raw ≥ 0.97 with 8 lists at 50 ms", 50*time.Millisecond, 0.97)
+	p99 := "not measured"
+	p99ok := ""
+	for _, x := range r.latency {
+		if x.latency == 0 {
+			p99, p99ok = ms(x.p99), verdict(x.p99 <= 25*time.Millisecond)
+		}
+	}
+	t.add("latency p99 − settle ≤ 25 ms at 0 ms", p99, p99ok)
+	if x := r.idle; x != nil {
+		share := 100 * x.cpu / x.duration.Seconds()
+		t.add("idle CPU ≤ 0.05 % of one core", fmt.Sprintf("%.4f %%", share), verdict(share <= 0.05))
+		t.add("idle RSS ≤ 20 MB", mb(x.rssKB), verdict(x.rssKB <= 20*1024))
+	} else {
+		t.add("idle CPU ≤ 0.05 % of one core", "not measured", "")
+		t.add("idle RSS ≤ 20 MB", "not measured", "")
+	}
+	if x := r.state; x != nil && x.records >= 1_000_000 {
+		t.add("1M records: start-up ≤ 1 s", ms(x.startFull), verdict(x.startFull <= time.Second))
+		t.add("1M records: duplicate check ≤ 100 µs", us(x.hitMean)+" mean, "+us(x.hit99)+" p99", verdict(x.hit99 <= 100*time.Microsecond))
+		t.add("1M records: state file ≤ 300 MB", fmt.Sprintf("%.1f MB", float64(x.size)/1e6), verdict(x.size <= 300_000_000))
+	} else {
+		what := "not measured"
+		if x != nil {
+			what = fmt.Sprintf("only %d records", x.records)
+		}
+		for _, n := range []string{"start-up ≤ 1 s", "duplicate check ≤ 100 µs", "state file ≤ 300 MB"} {
+			t.add("1M records: "+n, what, "")
+		}
+	}
+	return t
+}
+
+func (r *report) notes(b *strings.Builder) {
+	b.WriteString("## How it is measured\n\n")
+	notes := []string{
+		"**One file in flight per record list.** Talkdesk's state is per list, so listdrop sends a list's files one after the other: with 1 list, throughput is bounded by one file's round trips in series (create, PUT, PATCH; the token is fetched once). The raw client obeys the same rule: one goroutine per list, each sending its list's files in order, at most `workers` lists at once. `workers` is listdrop's default 4, set to 8 for 8 lists.",
+		"**The raw client** is a minimal loop in the benchmark's process: the same calls with the same bodies and headers, the files' bytes already in memory, no filesystem, no state file, no logging, the same keep-alive connection pool (`MaxIdleConnsPerHost` = workers + 2). It is the limit: what the HTTP round trips themselves allow on this machine. Each side gets a fresh fake with the same added latency, applied before every answer (token, create, PUT and PATCH alike).",
+		fmt.Sprintf("**Throughput and backlog** use `settle: %s` (files are renamed into the folders, as the README asks) and the default `rescan: 30s`. Files are written under a staging folder on the same disk, flushed with sync(2), then renamed into the folders in turn (file i to folder i mod lists); the clock starts at the first rename and stops at the last file's arrival in `done/`, seen through inotify. Every run is checked: each file committed exactly once at the fake, no rule broken, every file in `done/`. \"20 KB\" files are exactly 20000 bytes, Talkdesk's limit.", r.o.settle),
+		"**Daemon CPU per file** is the daemon's CPU time (user + system, all threads) during the burst divided by the files; for the backlog, over the daemon's whole life. **Peak RSS** is VmHWM from /proc/PID/status at the end of the burst.",
+		fmt.Sprintf("**Latency**: %d files of 20000 bytes at %g files/s, spread over %d folders (lists; workers %d), settle %s subtracted; percentiles by nearest rank.", r.o.trickleFiles, r.o.trickleRate, r.o.trickleLists, max(4, r.o.trickleLists), r.o.settle),
+		fmt.Sprintf("**Idle**: %d folders, no files, listdrop's default settings, %s. CPU is utime + stime of /proc/PID/stat (`CPU ticks`, 1/100 s each) and, with nanosecond precision, the sum of `se.sum_exec_runtime` over /proc/PID/task/*/sched (`CPU`, used when the kernel provides it). Wake-ups are voluntary + involuntary context switches summed over every thread's /proc/PID/task/TID/status (/proc/PID/status alone counts only the main thread). RSS is VmRSS at the end.", r.o.idleFolders, r.o.idle),
+		"**State scale**: the state file is filled through the `state` package (for each file, `Commit` then `Finish`: the daemon's last two writes for a file), on a memory file system when `-state-fill-dir` is one, then copied next to the daemon; its size is the file's size. Start-up is the median, over several starts, of the time from starting the process to its log line \"listdrop is watching\" (after opening the state and resuming held files), with the file in the page cache. The duplicate check is `state.Store.LookupCommit` timed in the benchmark's process on the same file, for content that is in the ledger (a duplicate: what each dropped file's check costs when it finds one) and content that is not.",
+		"**Default full run** (about 20 minutes on 2 cores): every mix of 1,000 and 10,000 files, 20000 and 1000 bytes, 1 and 8 lists at 0 ms; at 50 ms, 1,000 files of both sizes and 10,000 files of 1000 bytes over 8 lists, and 200 files over 1 list (1,000 would take 5 minutes for the same figure: a list's files go one by one). Pick other bursts with `-throughput 10000x20000x8@50ms,…` and `-backlog`; `-only throughput,latency` runs some parts; `-smoke` runs all of them at a tiny size in a few seconds.",
+	}
+	for _, n := range notes {
+		b.WriteString("- " + n + "\n")
+	}
+}
