@@ -35,7 +35,7 @@ func listdropBinary(t *testing.T) string {
 			return
 		}
 		binary = filepath.Join(dir, "listdrop")
-		cmd := exec.Command(goTool(), "build", "-o", binary, ".")
+		cmd := exec.Command(goCommand(), "build", "-o", binary, ".")
 		cmd.Dir = ".."
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
@@ -45,7 +45,7 @@ func listdropBinary(t *testing.T) string {
 	return binary
 }
 
-func goTool() string {
+func goCommand() string {
 	p := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(p); err == nil {
 		return p

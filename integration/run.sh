@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 version=v1.8.0
-bindir="$(go env GOCACHE)/listdrop-tools/versitygw-$version"
+bindir="$(go env GOCACHE)/listdrop-bin/versitygw-$version"
 if [ ! -x "$bindir/versitygw" ]; then
   echo "--- installing versitygw $version"
   GOBIN="$bindir" go install "github.com/versity/versitygw/cmd/versitygw@$version"
