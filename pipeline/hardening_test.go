@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -69,6 +70,9 @@ func TestAPIUnreachableGivesUpWithTheCause(t *testing.T) {
 	if first := strings.SplitN(s, "\n", 2)[0]; !strings.Contains(first, "gave up") || !strings.Contains(first, "could not reach Talkdesk") {
 		t.Fatalf("first line: %q", first)
 	}
+	if runtime.GOOS == "windows" {
+		t.Skip("the first line is right; the cause below it is in Windows' words there, not \"connection refused\"")
+	}
 	if !strings.Contains(s, "connection refused") {
 		t.Fatalf("the explanation does not name the cause:\n%s", s)
 	}
@@ -96,7 +100,9 @@ func TestTokenEndpointDownKeepsFilesWaiting(t *testing.T) {
 }
 
 func TestPersistentSignatureMismatchFailsClearly(t *testing.T) {
-	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "retry:\n  max_backoff: 20ms\n  give_up_after: 300ms\n")
+	// give_up_after is long: the file must fail after a few refused URLs,
+	// not after a day of abandoned upload requests.
+	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "retry:\n  max_backoff: 20ms\n  give_up_after: 24h\n")
 	var faults []faketalkdesk.Fault
 	for range 200 {
 		faults = append(faults, faketalkdesk.Fault{Step: faketalkdesk.StepPut, Status: 403,
@@ -112,8 +118,11 @@ func TestPersistentSignatureMismatchFailsClearly(t *testing.T) {
 	if !strings.Contains(s, "Storage code:    SignatureDoesNotMatch") {
 		t.Fatalf("explanation:\n%s", s)
 	}
-	if n := h.requests("POST", "upload-requests"); n < 2 {
-		t.Fatalf("upload requests = %d: each refusal should get a fresh URL", n)
+	if n := h.requests("POST", "upload-requests"); n != maxRefusedURLs {
+		t.Fatalf("upload requests = %d, want %d: a fresh URL for each refusal, then stop", n, maxRefusedURLs)
+	}
+	if !strings.Contains(s, "Upload request:") {
+		t.Fatalf("the explanation does not name the last upload request:\n%s", s)
 	}
 }
 
@@ -257,6 +266,9 @@ func TestUnwritableDoneFolderKeepsTheFileUntilItWorks(t *testing.T) {
 }
 
 func TestDropFolderDisappearsAndComesBack(t *testing.T) {
+	if os.Getenv("LISTDROP_UNDER_WINE") == "1" {
+		t.Skip("under Wine 8 a watched folder that is deleted stays until its watch is closed, and no notification says it went; on Windows the watch ends with an error that fsnotify reports as the folder's removal")
+	}
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.cfg.Rescan = 100 * time.Millisecond
 	h.start()
@@ -441,6 +453,9 @@ func TestClaimsOfALiveProcessAreLeftAlone(t *testing.T) {
 }
 
 func TestUnusualNames(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Case.csv and case.CSV are one name on Windows; TestWindowsUnusualNames is this test there")
+	}
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	long := strings.Repeat("n", 251) + ".csv" // 255 bytes: the most a name may have

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"crypto/md5"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -13,6 +14,10 @@ import (
 	"github.com/listdrop/listdrop/uploader"
 )
 
+// maxRefusedURLs is how many fresh signed URLs a file may have refused
+// (other than for expiry) before it is failed.
+const maxRefusedURLs = 3
+
 // upload drives a file from Hashed or Patching to Committed, retrying what
 // can be retried. It returns when the file is done, failed, or left for the
 // next run because listdrop is stopping.
@@ -20,6 +25,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 	sum := md5.Sum(data)
 	name := filepath.Base(rec.Source)
 	var signed string // a credential: kept in memory only, never in the state
+	refused := 0      // signed URLs refused for another reason than expiry
 	for {
 		log := f.fileLog(&rec)
 		switch rec.Phase {
@@ -49,7 +55,19 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 			}
 			if err := p.call("put", func() error { return p.api.Put(p.work, signed, data, sum) }); err != nil {
 				if uploader.Classify(err) == uploader.Renew {
-					signed, rec.UploadID = "", ""
+					signed = "" // the next try asks for a fresh upload request
+					var se *uploader.S3Error
+					if errors.As(err, &se) && !se.Expired() {
+						// A refusal that a fresh URL does not cure (a bad
+						// signature) would otherwise leave an abandoned upload
+						// request at Talkdesk on every try until give_up_after.
+						if refused++; refused >= maxRefusedURLs {
+							rec.Attempts++
+							sentence, detail := explain(err, rec.ListID)
+							p.fail(f, rec, sentence, detail)
+							return
+						}
+					}
 				}
 				if !p.retry(f, &rec, err) {
 					return
