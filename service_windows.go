@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -57,7 +58,9 @@ func afterInstall(cfg *service.Config) error {
 	if err := s.SetRecoveryActions(recoveryActions, recoveryResetSeconds); err != nil {
 		return fmt.Errorf("set recovery actions: %w", err)
 	}
-	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
+	// A system without the setting (ERROR_INVALID_LEVEL: Wine) restarts
+	// the service after a crash only.
+	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil && !errors.Is(err, windows.ERROR_INVALID_LEVEL) {
 		return fmt.Errorf("set recovery on failed stops: %w", err)
 	}
 	return nil
