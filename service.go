@@ -124,12 +124,21 @@ func serviceCommand(cmd string, args []string, stdout, stderr io.Writer) error {
 		afterUninstall(s)
 		fmt.Fprintf(stdout, "uninstalled the %s service; the configuration, the state and the logs are left in place\n", serviceName)
 	case "start", "stop", "restart":
-		if err := notInstalled(s); err != nil {
+		before, err := statusText(s)
+		if err != nil {
 			return fmt.Errorf("%s: %w", cmd, err)
 		}
+		if before == statusNotInstalled {
+			return fmt.Errorf("%s: the %s service is not installed (see listdrop install)", cmd, serviceName)
+		}
+		// Starting a running service or stopping a stopped one is done
+		// already; the Windows service manager would call it an error.
+		done := cmd == "start" && before == statusRunning || cmd == "stop" && before == statusStopped
 		control := map[string]func() error{"start": s.Start, "stop": s.Stop, "restart": s.Restart}[cmd]
-		if err := control(); err != nil {
-			return fmt.Errorf("%s: %w", cmd, err)
+		if !done {
+			if err := control(); err != nil {
+				return fmt.Errorf("%s: %w", cmd, err)
+			}
 		}
 		text, err := statusText(s)
 		if err != nil {
@@ -157,14 +166,6 @@ func checkConfigFile(path string) error {
 	}
 	if !info.Mode().IsRegular() {
 		return fmt.Errorf("config %s is not a regular file", path)
-	}
-	return nil
-}
-
-// notInstalled returns an error when the service is not installed.
-func notInstalled(s service.Service) error {
-	if text, err := statusText(s); err == nil && text == statusNotInstalled {
-		return fmt.Errorf("the %s service is not installed (see listdrop install)", serviceName)
 	}
 	return nil
 }
