@@ -8,6 +8,7 @@ package pipeline
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -278,5 +279,42 @@ func TestWindowsLongPaths(t *testing.T) {
 	commits := h.fake.Commits()
 	if len(commits) != 1 || len([]rune(commits[0].Filename)) > 35 {
 		t.Fatalf("commits = %+v, want one with a name Talkdesk accepts", commits)
+	}
+}
+
+// Names Windows users give files: spaces and punctuation, accents, emoji,
+// and the longest name NTFS allows (255 characters) meeting a name already
+// in done/, so the new one needs a suffix that still fits.
+func TestWindowsUnusualNames(t *testing.T) {
+	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
+	h.start()
+	long := strings.Repeat("n", 251) + ".csv"
+	names := []string{"Q1 report (final) #2 & more.csv", "Ünïcödé.csv", "emoji-😀.csv", "Case.CSV", long}
+	if err := os.MkdirAll(h.folder(0).Done, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.folder(0).Done, long), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		h.drop(0, n, csvBody(fmt.Sprint("u", i), 1))
+	}
+	for _, n := range names[:len(names)-1] {
+		h.waitDone(0, n)
+	}
+	eventually(t, "the long name in done/ under a suffix", func() bool { return len(dirNames(t, h.folder(0).Done)) == len(names)+1 })
+	for _, n := range dirNames(t, h.folder(0).Done) {
+		if len([]rune(n)) > 255 {
+			t.Fatalf("a name over 255 characters: %d", len([]rune(n)))
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(h.folder(0).Done, long)); string(got) != "old" {
+		t.Fatal("the older long-named file in done/ was overwritten")
+	}
+	// A long name that fails gets an explanation whose name fits too.
+	h.drop(0, long, nil)
+	eventually(t, "the empty long-named file and its explanation in failed/", func() bool { return len(dirNames(t, h.folder(0).Failed)) == 2 })
+	if n := len(h.fake.Commits()); n != len(names) {
+		t.Fatalf("commits = %d, want %d", n, len(names))
 	}
 }
