@@ -1,0 +1,56 @@
+package pipeline
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/state"
+)
+
+// The helpers below let the one-shot commands (upload, retry) apply the
+// pipeline's own checks and words to a file outside the pipeline.
+
+// SidecarSuffix ends the name of the explanation written beside a failed
+// file.
+const SidecarSuffix = sidecarSuffix
+
+// CheckFile returns, in plain words, why data cannot be uploaded to the
+// folder's record list, or "": the size Talkdesk accepts and, when the
+// folder has it on, the CSV check with its required columns.
+func CheckFile(data []byte, folder config.Folder) string {
+	switch {
+	case len(data) == 0:
+		return "This file is empty (0 bytes), so there is nothing to import."
+	case len(data) > MaxSize:
+		return fmt.Sprintf("This file is %d bytes, larger than the %d bytes Talkdesk accepts in one upload; split it into smaller files.", len(data), MaxSize)
+	}
+	if folder.CheckCSV() {
+		return checkCSV(data, folder.RequiredColumns)
+	}
+	return ""
+}
+
+// DuplicateReason says that a file repeats an earlier commit, as the
+// failed folder's explanation does.
+func DuplicateReason(c state.Commit) string {
+	return fmt.Sprintf("This file has the same content as %s, which was already imported into record list %s on %s (upload request %s), so it was not imported again.",
+		filepath.Base(c.File), c.ListID, formatTime(c.At), c.UploadID)
+}
+
+// Explain turns an upload error into one plain sentence and the technical
+// detail behind it.
+func Explain(err error, listID string) (sentence, detail string) { return explain(err, listID) }
+
+// FreeName returns a path in dir for name that nothing uses yet, adding
+// "-1", "-2"… before the extension; each of the extra suffixes must be free
+// too.
+func FreeName(dir, name string, extra ...string) string { return freeName(dir, name, extra...) }
+
+// FormatTime is how listdrop writes a time for people: local, to the
+// second, with the zone.
+func FormatTime(t time.Time) string { return formatTime(t) }
+
+// CallbackOf is a folder's callback_action as the API takes it.
+func CallbackOf(fc config.Folder) any { return callbackOf(fc) }
