@@ -239,21 +239,30 @@ func signedHeaders(u *url.URL) map[string]bool {
 // callAPI sends one JSON request with a bearer token. A 401 renews the token
 // once and sends again: tokens can be revoked or expire early.
 func (c *Client) callAPI(ctx context.Context, op, method, path string, in any) (int, []byte, error) {
-	payload, err := json.Marshal(in)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s: encode body: %w", op, err)
+	var payload []byte
+	if in != nil { // a GET has no body
+		var err error
+		if payload, err = json.Marshal(in); err != nil {
+			return 0, nil, fmt.Errorf("%s: encode body: %w", op, err)
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		tok, err := c.accessToken(ctx)
 		if err != nil {
 			return 0, nil, err
 		}
-		req, err := http.NewRequestWithContext(ctx, method, c.api+path, bytes.NewReader(payload))
+		var reqBody io.Reader
+		if payload != nil {
+			reqBody = bytes.NewReader(payload)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, c.api+path, reqBody)
 		if err != nil {
 			return 0, nil, fmt.Errorf("%s: %w", op, err)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
+		if payload != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		req.Header.Set("Accept", "application/json")
 		req.Header.Set("User-Agent", c.ua)
 		resp, err := c.http.Do(req)
