@@ -22,13 +22,23 @@ Usage:
   listdrop demo [--dir DIR]          run the whole flow against a local fake Talkdesk
   listdrop version                   print the version
 
-As a service (systemd, Windows service manager; needs root or Administrator,
-except status):
+Operating (each takes --config FILE; works whether or not the daemon runs):
+  listdrop status                    running or not, files waiting, held and failed
+                                     per folder, what is stuck and why, the last failure
+  listdrop history [--folder F] [--failed] [--since 24h] [--json]
+                                     the files finished lately: time, list, size, result,
+                                     upload request, Talkdesk's validation outcome
+  listdrop retry FILE... | --all-failed [--folder F] [--force]
+                                     put failed files back into their drop folder;
+                                     --force lets a duplicate through once
+  listdrop upload FILE --list ID     upload one file now, without the daemon
+
+As a service (systemd, Windows service manager; needs root or Administrator):
   listdrop install [--config FILE] [--user NAME]
                                      install the service, started at boot with FILE
   listdrop uninstall                 stop and remove the service
   listdrop start | stop | restart    control the installed service
-  listdrop status                    print running, stopped or not installed
+                                     (listdrop status also says what the service manager says)
 
 Without --config, the configuration is read from %s.
 `
@@ -77,8 +87,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return validate(path, stdout, stderr)
 	case "demo":
 		return demo(ctx, rest, stdout, stderr)
-	case "install", "uninstall", "start", "stop", "restart", "status":
+	case "install", "uninstall", "start", "stop", "restart":
 		return serviceCommand(cmd, rest, stdout, stderr)
+	case "status":
+		return statusCommand(ctx, rest, stdout, stderr)
+	case "history":
+		return historyCommand(ctx, rest, stdout, stderr)
+	case "retry":
+		return retryCommand(ctx, rest, stdout, stderr)
+	case "upload":
+		return uploadCommand(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "listdrop", version())
 		return nil

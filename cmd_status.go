@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kardianos/service"
+
+	"github.com/listdrop/listdrop/admin"
+	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/pipeline"
+	"github.com/listdrop/listdrop/state"
+	"github.com/listdrop/listdrop/watcher"
+)
+
+// statusView is what `listdrop status` prints: the daemon's own report
+// when it answers, else what the folders and the state file say.
+type statusView struct {
+	running   bool
+	version   string
+	started   time.Time
+	admin     string
+	stateFile string
+	service   string // the service manager's word, "" when not installed
+	st        pipeline.Status
+	waiting   map[string]int // eligible files in each drop folder; -1: unreadable
+	failed    map[string]int // files in each failed folder, without their notes
+}
+
+// serviceState is what the service manager says of the listdrop service,
+// or "" when it is not installed or does not say; a variable for tests.
+var serviceState = func() string {
+	s, err := service.New(nil, &service.Config{Name: serviceName})
+	if err != nil {
+		return ""
+	}
+	text, err := statusText(s)
+	if err != nil || text == statusNotInstalled {
+		return ""
+	}
+	return text + " (" + s.Platform() + ")"
+}
+
+// statusCommand runs `listdrop status`.
+func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlagSet("status", stderr)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "listdrop status: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	v := statusView{stateFile: cfg.StateFile, service: serviceState()}
+	a := newAdminClient(cfg.Admin.Listen)
+	var rep admin.Report
+	answered, err := ask(ctx, a, http.MethodGet, "/status", nil, &rep)
+	if err != nil {
+		return err
+	}
+	if answered {
+		v.running, v.version, v.started, v.admin, v.st = true, rep.Version, rep.Started, a.listen, rep.Status
+	} else {
+		store, err := openStateForReading(cfg, a)
+		if err != nil {
+			return err
+		}
+		v.st, err = offlineStatus(cfg, store)
+		if store != nil {
+			store.Close()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	v.waiting, v.failed = map[string]int{}, map[string]int{}
+	for _, f := range cfg.Folders {
+		v.waiting[f.Path] = countFiles(f.Path, func(name string) bool { return watcher.Eligible(name) })
+		v.failed[f.Path] = countFiles(f.Failed, isFailedFile)
+	}
+	printStatus(stdout, v)
+	return nil
+}
+
+// offlineStatus builds, from the folders and the state file, the part of a
+// pipeline.Status that outlives the daemon: held files and recent results.
+func offlineStatus(cfg *config.Config, store *state.Store) (pipeline.Status, error) {
+	var st pipeline.Status
+	var active []state.Record
+	var hist []state.Entry
+	if store != nil {
+		var err error
+		if active, err = store.Active(); err != nil {
+			return st, fmt.Errorf("read state: %w", err)
+		}
+		if hist, err = store.History(time.Now().Add(-7 * 24 * time.Hour)); err != nil {
+			return st, fmt.Errorf("read state: %w", err)
+		}
+	}
+	for _, fc := range cfg.Folders {
+		fs := pipeline.FolderStatus{Path: fc.Path, ListID: fc.RecordListID}
+		if fi, err := os.Stat(fc.Path); err == nil && fi.IsDir() {
+			fs.Available = true
+		} else {
+			st.Problems = append(st.Problems, "folder "+fc.Path+" is not available")
+		}
+		for _, r := range active {
+			if r.Folder == fc.Path {
+				fs.Held = append(fs.Held, pipeline.HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
+					Attempts: r.Attempts, LastError: r.LastError, Since: r.Claimed})
+			}
+		}
+		sort.Slice(fs.Held, func(i, j int) bool { return fs.Held[i].Since.Before(fs.Held[j].Since) })
+		for i := len(hist) - 1; i >= 0 && len(fs.Recent) < 10; i-- {
+			if hist[i].Folder == fc.Path {
+				fs.Recent = append(fs.Recent, hist[i])
+			}
+		}
+		st.Folders = append(st.Folders, fs)
+	}
+	st.Healthy = len(st.Problems) == 0
+	return st, nil
+}
+
+// countFiles counts the regular files in dir whose names pass keep; -1
+// when dir cannot be read.
+func countFiles(dir string, keep func(string) bool) int {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) && dir != "" {
+			return 0
+		}
+		return -1
+	}
+	n := 0
+	for _, e := range ents {
+		if e.Type().IsRegular() && keep(e.Name()) {
+			n++
+		}
+	}
+	return n
+}
+
+// isFailedFile tells a failed file from the notes and temporary files
+// beside it.
+func isFailedFile(name string) bool {
+	return !strings.HasPrefix(name, ".") && !strings.HasSuffix(name, pipeline.SidecarSuffix)
+}
+
+// phaseWords says what a held file is doing.
+var phaseWords = map[string]string{
+	string(state.Hashed):    "uploading",
+	string(state.Patching):  "starting validation",
+	string(state.Committed): "uploaded, moving to done/",
+	string(state.Failing):   "failed, moving to failed/",
+}
+
+func printStatus(w io.Writer, v statusView) {
+	if v.running {
+		fmt.Fprintf(w, "listdrop is running: version %s, started %s, admin endpoint %s\n", v.version, pipeline.FormatTime(v.started), v.admin)
+	} else {
+		fmt.Fprintf(w, "listdrop is not running (state file %s)\n", v.stateFile)
+	}
+	if v.service != "" {
+		fmt.Fprintf(w, "Service: %s\n", v.service)
+	}
+	switch {
+	case v.running && v.st.Healthy:
+		fmt.Fprintln(w, "Health: ok")
+	case v.running:
+		fmt.Fprintln(w, "Health: unhealthy")
+	case len(v.st.Problems) > 0:
+		fmt.Fprintln(w, "Problems:")
+	}
+	for _, p := range v.st.Problems {
+		fmt.Fprintf(w, "  - %s\n", p)
+	}
+	if v.running {
+		switch {
+		case v.st.LastContact.IsZero():
+			fmt.Fprintln(w, "Talkdesk: not contacted since the start")
+		case v.st.LastError != "":
+			fmt.Fprintf(w, "Talkdesk: the last contact, at %s, failed: %s\n", pipeline.FormatTime(v.st.LastContact), v.st.LastError)
+		default:
+			fmt.Fprintf(w, "Talkdesk: last reached %s\n", pipeline.FormatTime(v.st.LastContact))
+		}
+	}
+
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LIST\tWAITING\tHELD\tFAILED\tLAST UPLOAD\tFOLDER")
+	held, waiting, failed := 0, 0, 0
+	var lastFail *state.Entry
+	for _, f := range v.st.Folders {
+		last := "-"
+		for i := range f.Recent {
+			e := &f.Recent[i]
+			if e.Result == state.Done && last == "-" {
+				last = pipeline.FormatTime(e.At)
+			}
+			if e.Result == state.Failed && (lastFail == nil || e.At.After(lastFail.At)) {
+				lastFail = e
+			}
+		}
+		held += len(f.Held)
+		waiting += max(v.waiting[f.Path], 0)
+		failed += max(v.failed[f.Path], 0)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", f.ListID, countText(v.waiting[f.Path]), len(f.Held), countText(v.failed[f.Path]), last, f.Path)
+	}
+	tw.Flush()
+
+	if held > 0 {
+		fmt.Fprintln(w)
+		if v.running {
+			fmt.Fprintln(w, "Held files (taken, not finished):")
+		} else {
+			fmt.Fprintln(w, "Held files (left by the last run; resumed at the next start):")
+		}
+		for _, f := range v.st.Folders {
+			for _, h := range f.Held {
+				words := phaseWords[h.Phase]
+				if words == "" {
+					words = h.Phase
+				}
+				fmt.Fprintf(w, "  %s in %s: %s since %s", h.File, f.Path, words, pipeline.FormatTime(h.Since))
+				if h.Attempts > 0 {
+					fmt.Fprintf(w, ", %d failed %s", h.Attempts, plural(h.Attempts, "try", "tries"))
+				}
+				fmt.Fprintln(w)
+				if h.LastError != "" {
+					fmt.Fprintf(w, "    last error: %s\n", h.LastError)
+				}
+			}
+		}
+	}
+	if lastFail != nil {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "Last failure: %s at %s (list %s)\n", filepath.Base(lastFail.Source), pipeline.FormatTime(lastFail.At), lastFail.ListID)
+		fmt.Fprintf(w, "  %s\n", lastFail.Reason)
+		if note := lastFail.Dest + pipeline.SidecarSuffix; lastFail.Dest != "" && fileExists(note) {
+			fmt.Fprintf(w, "  see %s\n", note)
+		}
+	}
+	if !v.running && waiting > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%d %s the drop folders until listdrop runs.\n", waiting, plural(waiting, "file waits in", "files wait in"))
+	}
+	if failed > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%d %s in failed/: the first line of NAME.error.txt beside each says why; after fixing the cause, `listdrop retry NAME` puts a file back.\n",
+			failed, plural(failed, "file is", "files are"))
+	}
+}
+
+// countText prints a file count, or "?" for a folder that cannot be read.
+func countText(n int) string {
+	if n < 0 {
+		return "?"
+	}
+	return fmt.Sprint(n)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

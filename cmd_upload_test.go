@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/state"
+)
+
+// TestUploadOneFile drives `listdrop upload` of the real binary: a good
+// file is committed once and recorded, so that a second upload and then a
+// drop of the same content into the running daemon's folder are
+// duplicates; bad files are refused before any call to Talkdesk; with the
+// daemon running, the command refuses and names the folder to use.
+func TestUploadOneFile(t *testing.T) {
+	e := newE2E(t, faketalkdesk.Options{Lists: []string{"L1", "L2"}}, []string{"L1"}, "")
+	files := filepath.Join(e.dir, "files")
+	put := func(name string, data []byte) { writeFile(t, filepath.Join(files, name), data) }
+	put("good.csv", rows("one-shot"))
+	put("empty.csv", nil)
+	put("ragged.csv", []byte("a,b\n1\n"))
+	put("other.csv", rows("other"))
+	up := func(args ...string) string { return e.transcriptIn(files, append([]string{"upload"}, args...)...) }
+
+	var tr strings.Builder
+	tr.WriteString(up("good.csv", "--list", "L1"))
+	commits := e.fake.CommitsFor("L1")
+	if len(commits) != 1 || commits[0].Filename != "good.csv" || string(commits[0].Body) != string(rows("one-shot")) {
+		t.Fatalf("commits after upload: %+v", commits)
+	}
+	if cb := commits[0].CallbackAction; cb == nil || cb["endpoint"] != "https://hooks.example.com/x" {
+		t.Errorf("the folder's callback_action was not sent: %v", cb)
+	}
+	requests := len(e.fake.Requests())
+	tr.WriteString(up("--list", "L1", "./good.csv"))
+	tr.WriteString(up("empty.csv", "--list", "L1"))
+	tr.WriteString(up("ragged.csv", "--list", "L2"))
+	writeFile(t, filepath.Join(e.folders[0], "in-folder.csv"), rows("in folder"))
+	tr.WriteString(up(filepath.Join(e.folders[0], "in-folder.csv"), "--list", "L1"))
+	if err := os.Remove(filepath.Join(e.folders[0], "in-folder.csv")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.fake.Requests()); n != requests {
+		t.Fatalf("refused files made %d requests to Talkdesk", n-requests)
+	}
+	tr.WriteString(up("other.csv", "--list", "L9"))
+
+	// The state knows the one-shot upload: the daemon refuses the same
+	// content as a duplicate, and it is in the history.
+	e.start()
+	tr.WriteString(up("other.csv", "--list", "L1"))
+	tr.WriteString(up("other.csv", "--list", "L2"))
+	e.drop(0, "again.csv", rows("one-shot"))
+	e.eventually("again.csv failed", func() bool { return finished(e.history(), "again.csv", state.Failed) == 1 })
+	note, err := os.ReadFile(filepath.Join(e.folders[0], "failed", "again.csv.error.txt"))
+	if err != nil || !strings.Contains(string(note), "same content as good.csv") || !strings.Contains(string(note), commits[0].UploadID) {
+		t.Fatalf("again.csv's note: %v\n%s", err, note)
+	}
+	if finished(e.history(), "good.csv", state.Done) != 1 {
+		t.Fatalf("the one-shot upload is not in the history: %+v", e.history())
+	}
+	if n := len(e.fake.CommitsFor("L1")); n != 1 {
+		t.Fatalf("%d commits to L1, want 1", n)
+	}
+	golden(t, "upload.golden", tr.String())
+}
+
+// TestUploadTriesAgain: a transient failure is tried again, and a PATCH
+// whose answer was lost, answered 409 when sent again, is taken as
+// applied: one commit, exit 0.
+func TestUploadTriesAgain(t *testing.T) {
+	saved := uploadBackoff
+	uploadBackoff = time.Millisecond
+	t.Cleanup(func() { uploadBackoff = saved })
+	fake, err := faketalkdesk.Start(faketalkdesk.Options{ClientID: "id", ClientSecret: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "listdrop.yaml")
+	writeFile(t, cfg, []byte(fmt.Sprintf("talkdesk: {api_url: %q, token_url: %q, client_id: id, client_secret: secret, timeout: 5s}\n"+
+		"state_file: state.db\nadmin: {listen: ''}\ncsv_check: false\nfolders:\n  - {path: in, record_list_id: L}\n", fake.URL(), fake.TokenURL())))
+	file := filepath.Join(dir, "f.csv")
+	writeFile(t, file, []byte("not, really\"csv\n"))
+	fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 503},
+		faketalkdesk.Fault{Step: faketalkdesk.StepPatch, Status: 504, Apply: true})
+
+	var stdout, stderr strings.Builder
+	if err := run(context.Background(), []string{"upload", file, "--config", cfg, "--list", "L"}, &stdout, &stderr); err != nil {
+		t.Fatalf("upload: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	if n := len(fake.CommitsFor("L")); n != 1 || fake.PendingFaults() != 0 {
+		t.Fatalf("%d commits, %d faults unused", n, fake.PendingFaults())
+	}
+	if got := strings.Count(stdout.String(), "trying again in"); got != 2 || !strings.Contains(stdout.String(), "done: upload request "+fake.CommitsFor("L")[0].UploadID) {
+		t.Fatalf("output:\n%s", stdout.String())
+	}
+	if v := fake.Violations(); len(v) > 0 {
+		t.Fatalf("violations: %v", v)
+	}
+
+	// Five failures in a row: given up, with the plain sentence.
+	fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 500}, faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 500},
+		faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 500}, faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 500},
+		faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 500})
+	writeFile(t, file, []byte("another\n"))
+	err = run(context.Background(), []string{"upload", file, "--config", cfg, "--list", "L"}, &stdout, &stderr)
+	if err == nil || errors.Is(err, errUsage) || !strings.HasPrefix(err.Error(), "Gave up after 5 tries: Talkdesk kept answering with a server error (HTTP 500)") {
+		t.Fatalf("upload after 5 failures: %v", err)
+	}
+	if n := len(fake.CommitsFor("L")); n != 1 {
+		t.Fatalf("%d commits", n)
+	}
+}
+
+func TestUploadUsage(t *testing.T) {
+	for _, args := range [][]string{{"upload"}, {"upload", "a.csv"}, {"upload", "--list", "L"}, {"upload", "a.csv", "b.csv", "--list", "L"}} {
+		var stdout, stderr strings.Builder
+		if err := run(context.Background(), args, &stdout, &stderr); !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), "give one FILE and --list ID") {
+			t.Errorf("%q: %v, %q", args, err, stderr.String())
+		}
+	}
+}
