@@ -222,3 +222,17 @@ func TestParseInterspersed(t *testing.T) {
 		}
 	}
 }
+
+// halt stops a daemon: by SIGTERM where there is one; on Windows by
+// TerminateProcess, which the state survives as it survives a crash.
+func halt(t *testing.T, d *daemon) {
+	t.Helper()
+	if runtime.GOOS != "windows" {
+		d.stop(t)
+		return
+	}
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-d.exited
+}

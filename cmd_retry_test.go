@@ -54,7 +54,7 @@ func TestRetryPutsFailedFilesBack(t *testing.T) {
 	// The allowance was for one copy only.
 	e.drop(0, "third.csv", content)
 	e.eventually("third.csv failed", func() bool { return finished(e.history(), "third.csv", state.Failed) == 1 })
-	d.stop(t)
+	halt(t, d)
 
 	// Without the daemon: --force writes the allowance into the state
 	// file, and a file of the same name already in the drop folder is

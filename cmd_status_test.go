@@ -59,7 +59,7 @@ func TestStatusAndHistoryWithAndWithoutTheDaemon(t *testing.T) {
 		t.Fatalf("history --json: exit %d", code)
 	}
 
-	d.stop(t)
+	halt(t, d)
 	e.drop(0, "waiting.csv", rows("waiting"))
 	golden(t, "status-stopped.golden", e.transcript("status"))
 	if got := e.transcript("history") + e.transcript("history", "--failed", "--folder", e.folders[0]); got != hist {
