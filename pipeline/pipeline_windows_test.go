@@ -8,6 +8,7 @@ package pipeline
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,6 +79,24 @@ func winMove(t *testing.T, from, to string) {
 	}
 }
 
+// winRead reads a file that has just arrived in done/. For a moment,
+// another handle on it (an indexer or an antivirus on Windows; seen under
+// Wine too) can make the open fail with a sharing violation: that is
+// retried, any other error fails the test.
+func winRead(t *testing.T, path string) []byte {
+	t.Helper()
+	var data []byte
+	var err error
+	eventually(t, "reading "+filepath.Base(path), func() bool {
+		data, err = os.ReadFile(path)
+		return !errors.Is(err, windows.ERROR_SHARING_VIOLATION)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // logLines counts the log lines holding every one of parts.
 func (h *harness) logLines(parts ...string) int {
 	n := 0
@@ -122,8 +141,8 @@ func TestWindowsFileHeldWithoutShareDeleteIsTakenOnlyWhenReleased(t *testing.T) 
 
 	fh.close(t)
 	done := h.waitDone(0, "held.csv")
-	if got, err := os.ReadFile(done); err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("done/held.csv does not hold the file: %v", err)
+	if got := winRead(t, done); !bytes.Equal(got, body) {
+		t.Fatal("done/held.csv does not hold the file")
 	}
 	commits := h.fake.Commits()
 	if len(commits) != 1 || !bytes.Equal(commits[0].Body, body) {
@@ -159,8 +178,8 @@ func TestWindowsExplorerStyleCopyIsUploadedOnce(t *testing.T) {
 	fh.close(t)
 
 	done := h.waitDone(0, "copied.csv")
-	if got, err := os.ReadFile(done); err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("done/copied.csv does not hold the whole file: %v", err)
+	if got := winRead(t, done); !bytes.Equal(got, body) {
+		t.Fatal("done/copied.csv does not hold the whole file")
 	}
 	// A second file through the same folder: whatever was wrongly queued
 	// for the first would be handled before it.
@@ -195,8 +214,8 @@ func TestWindowsRenameIntoFolderIsUploadedOnce(t *testing.T) {
 			want = "export-1.csv"
 		}
 		done := h.waitDone(0, want)
-		if got, err := os.ReadFile(done); err != nil || !bytes.Equal(got, body) {
-			t.Fatalf("done/%s does not hold file %d: %v", want, i, err)
+		if got := winRead(t, done); !bytes.Equal(got, body) {
+			t.Fatalf("done/%s does not hold file %d", want, i)
 		}
 	}
 	commits := h.fake.Commits()
@@ -235,7 +254,7 @@ func TestWindowsCollisionNamesIgnoreCase(t *testing.T) {
 	h.drop(0, "c.csv", body)
 	h.drop(0, "empty.csv", nil)
 
-	if got, _ := os.ReadFile(h.waitDone(0, "c-2.csv")); !bytes.Equal(got, body) {
+	if got := winRead(t, h.waitDone(0, "c-2.csv")); !bytes.Equal(got, body) {
 		t.Fatal("done/c-2.csv does not hold the new file")
 	}
 	// failed/EMPTY.CSV.ERROR.TXT is taken, so empty.csv cannot be
@@ -244,8 +263,8 @@ func TestWindowsCollisionNamesIgnoreCase(t *testing.T) {
 		t.Fatalf("empty-1.csv explanation:\n%s", s)
 	}
 	for p, b := range older {
-		if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, b) {
-			t.Errorf("%s was overwritten or lost: %v", p, err)
+		if got := winRead(t, p); !bytes.Equal(got, b) {
+			t.Errorf("%s was overwritten", p)
 		}
 	}
 	names := dirNames(t, f.Done)
@@ -273,8 +292,8 @@ func TestWindowsLongPaths(t *testing.T) {
 	h.start()
 	body := csvBody("long", 2)
 	h.drop(0, name, body)
-	if got, err := os.ReadFile(h.waitDone(0, name)); err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("done/ does not hold the file: %v", err)
+	if got := winRead(t, h.waitDone(0, name)); !bytes.Equal(got, body) {
+		t.Fatal("done/ does not hold the file")
 	}
 	commits := h.fake.Commits()
 	if len(commits) != 1 || len([]rune(commits[0].Filename)) > 35 {
@@ -308,7 +327,7 @@ func TestWindowsUnusualNames(t *testing.T) {
 			t.Fatalf("a name over 255 characters: %d", len([]rune(n)))
 		}
 	}
-	if got, _ := os.ReadFile(filepath.Join(h.folder(0).Done, long)); string(got) != "old" {
+	if got := winRead(t, filepath.Join(h.folder(0).Done, long)); string(got) != "old" {
 		t.Fatal("the older long-named file in done/ was overwritten")
 	}
 	// A long name that fails gets an explanation whose name fits too.
