@@ -29,6 +29,7 @@ type statusView struct {
 	started   time.Time
 	admin     string
 	stateFile string
+	noState   bool // the state file does not exist yet
 	service   string // the service manager's word, "" when not installed
 	st        pipeline.Status
 	waiting   map[string]int // eligible files in each drop folder; -1: unreadable
@@ -80,6 +81,8 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		v.st, err = offlineStatus(cfg, store)
 		if store != nil {
 			store.Close()
+		} else {
+			v.noState = true
 		}
 		if err != nil {
 			return err
@@ -170,6 +173,8 @@ var phaseWords = map[string]string{
 func printStatus(w io.Writer, v statusView) {
 	if v.running {
 		fmt.Fprintf(w, "listdrop is running: version %s, started %s, admin endpoint %s\n", v.version, pipeline.FormatTime(v.started), v.admin)
+	} else if v.noState {
+		fmt.Fprintf(w, "listdrop is not running, and has not run with this configuration (no state file %s)\n", v.stateFile)
 	} else {
 		fmt.Fprintf(w, "listdrop is not running (state file %s)\n", v.stateFile)
 	}

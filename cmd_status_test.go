@@ -106,11 +106,16 @@ func TestStatusWhenTheAdminEndpointIsOff(t *testing.T) {
 	}
 	writeFile(t, e.config, []byte(off))
 	e.start()
-	for _, args := range [][]string{{"status"}, {"history"}} {
+	failed := filepath.Join(e.folders[0], "failed", "dup.csv")
+	writeFile(t, failed, rows("dup"))
+	for _, args := range [][]string{{"status"}, {"history"}, {"retry", "--force", "dup.csv"}} {
 		_, stderr, code := e.cli(args...)
 		if code != 1 || !strings.Contains(stderr, "listdrop is running") || !strings.Contains(stderr, "admin endpoint is off (admin.listen is empty)") {
 			t.Errorf("%s: exit %d, stderr %q", args[0], code, stderr)
 		}
+	}
+	if !exists(failed) {
+		t.Fatal("retry --force moved the file although it could not allow it")
 	}
 }
 
