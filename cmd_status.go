@@ -29,7 +29,7 @@ type statusView struct {
 	started   time.Time
 	admin     string
 	stateFile string
-	noState   bool // the state file does not exist yet
+	noState   bool   // the state file does not exist yet
 	service   string // the service manager's word, "" when not installed
 	st        pipeline.Status
 	waiting   map[string]int // eligible files in each drop folder; -1: unreadable
