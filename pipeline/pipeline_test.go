@@ -683,6 +683,9 @@ func TestClaimedFileWithoutRecordIsTakenAtStart(t *testing.T) {
 }
 
 func TestStopLetsTheUploadInFlightFinish(t *testing.T) {
+	if os.Getenv("LISTDROP_UNDER_WINE") == "1" {
+		t.Skip("under Wine 8 a request on a new loopback connection now and then ends with EOF before the server reads it (in one run of this package in four; a small program shows it only while a folder watch is being closed); this test sends its request as listdrop stops, when no retry follows")
+	}
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	api := h.client()
 	created := make(chan struct{})
