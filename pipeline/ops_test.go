@@ -173,7 +173,7 @@ func TestMetricsAndStatus(t *testing.T) {
 	h.waitFailed(0, "empty.csv")
 	eventually(t, "the validation outcome", func() bool { return strings.Contains(h.logBuf.String(), "outcome=ACCEPTED") })
 
-	mf := gather(t, m)
+	var mf map[string]*dto.MetricFamily
 	count := func(name string, labels map[string]string) float64 {
 		for _, mt := range mf[name].GetMetric() {
 			match := true
@@ -195,6 +195,12 @@ func TestMetricsAndStatus(t *testing.T) {
 		return -1
 	}
 	folder := h.folder(0).Path
+	// A file's metrics are counted just after it is moved: wait for them.
+	eventually(t, "both files counted", func() bool {
+		mf = gather(t, m)
+		return count("listdrop_files_total", map[string]string{"folder": folder, "result": "failed"}) == 1 &&
+			count("listdrop_files_total", map[string]string{"folder": folder, "result": "done"}) == 1
+	})
 	if v := count("listdrop_files_total", map[string]string{"folder": folder, "result": "done"}); v != 1 {
 		t.Errorf("files done = %v", v)
 	}
