@@ -52,15 +52,30 @@ func TestMetricsCountTheDaemonsFiles(t *testing.T) {
 		}
 		return -1
 	}
-	fams := scrape()
-	for _, c := range []struct {
+	want := []struct {
 		folder, result string
-		want           float64
+		n              float64
 	}{
 		{e.folders[0], "done", 3}, {e.folders[0], "failed", 0}, {e.folders[1], "done", 1}, {e.folders[1], "failed", 1},
-	} {
-		if got := files(fams, c.folder, c.result); got != c.want {
-			t.Errorf("listdrop_files_total{folder=%q,result=%q} = %v, want %v", c.folder, c.result, got, c.want)
+	}
+	// A file joins the history a moment before it is counted.
+	var fams map[string]*dto.MetricFamily
+	counted := func() bool {
+		fams = scrape()
+		for _, c := range want {
+			if files(fams, c.folder, c.result) != c.n {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !counted() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, c := range want {
+		if got := files(fams, c.folder, c.result); got != c.n {
+			t.Errorf("listdrop_files_total{folder=%q,result=%q} = %v, want %v", c.folder, c.result, got, c.n)
 		}
 	}
 	last := fams["listdrop_last_success_timestamp_seconds"].GetMetric()
