@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -88,6 +89,9 @@ func TestCompactKeepsEverything(t *testing.T) {
 	}
 	if _, ok, _ := s.LookupCommit("L", fmt.Sprintf("%032x", 5)); !ok {
 		t.Fatal("a commit was lost in compaction")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("compaction kept everything; the mode check that follows means nothing on Windows, which has no mode bits (ACLs apply)")
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode after compaction = %o", fi.Mode().Perm())
