@@ -36,16 +36,20 @@ type statusView struct {
 	failed    map[string]int // files in each failed folder, without their notes
 }
 
-// serviceState is what the service manager says of the listdrop service,
-// or "" when it is not installed or does not say; a variable for tests.
+// serviceState is what the service manager says of the listdrop service:
+// running, stopped or not installed; "" when there is no service manager
+// to ask. A variable for tests.
 var serviceState = func() string {
 	s, err := service.New(nil, &service.Config{Name: serviceName})
 	if err != nil {
 		return ""
 	}
 	text, err := statusText(s)
-	if err != nil || text == statusNotInstalled {
+	if err != nil {
 		return ""
+	}
+	if text == statusNotInstalled {
+		return text
 	}
 	return text + " (" + s.Platform() + ")"
 }

@@ -119,8 +119,8 @@ func TestStatusWhenTheAdminEndpointIsOff(t *testing.T) {
 	}
 }
 
-// TestStatusNamesTheServiceManagersWord: when the service is installed,
-// status says what the service manager says of it.
+// TestStatusNamesTheServiceManagersWord: status says what the service
+// manager says of the service: running, stopped or not installed.
 func TestStatusNamesTheServiceManagersWord(t *testing.T) {
 	saved := serviceState
 	t.Cleanup(func() { serviceState = saved })
@@ -130,7 +130,8 @@ func TestStatusNamesTheServiceManagersWord(t *testing.T) {
 		"state_file: state.db\nadmin: {listen: '"+freeAddr(t)+"'}\nfolders:\n  - {path: in, record_list_id: L}\n"))
 	for _, tt := range []struct{ state, want string }{
 		{"stopped (linux-systemd)", "Service: stopped (linux-systemd)\n"},
-		{"", ""},
+		{"not installed", "Service: not installed\n"},
+		{"", ""}, // no service manager to ask
 	} {
 		serviceState = func() string { return tt.state }
 		var stdout, stderr strings.Builder

@@ -111,11 +111,7 @@ func uploadCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stdout, "the same content was imported before; let through once, as asked with retry --force")
 	}
 
-	client, err := uploader.New(uploader.Options{
-		APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL,
-		ClientID: cfg.Talkdesk.ClientID, ClientSecret: cfg.Talkdesk.ClientSecret,
-		Timeout: cfg.Talkdesk.Timeout, MaxConns: 1, UserAgent: "listdrop/" + version(),
-	})
+	client, err := newClient(cfg, nil, 1)
 	if err != nil {
 		return err
 	}

@@ -71,12 +71,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 	}
 	defer store.Close()
 	prune(store, cfg, log, true)
-	client, err := uploader.New(uploader.Options{
-		APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL,
-		ClientID: cfg.Talkdesk.ClientID, ClientSecret: cfg.Talkdesk.ClientSecret,
-		Timeout: cfg.Talkdesk.Timeout, MaxConns: cfg.Workers, Logger: log,
-		UserAgent: "listdrop/" + version(), CAFile: cfg.Talkdesk.CAFile,
-	})
+	client, err := newClient(cfg, log, cfg.Workers)
 	if err != nil {
 		return err
 	}
@@ -126,6 +121,17 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// newClient is the Talkdesk client of a configuration, for the daemon and
+// the one-shot upload command alike.
+func newClient(cfg *config.Config, log *slog.Logger, conns int) (*uploader.Client, error) {
+	return uploader.New(uploader.Options{
+		APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL,
+		ClientID: cfg.Talkdesk.ClientID, ClientSecret: cfg.Talkdesk.ClientSecret,
+		Timeout: cfg.Talkdesk.Timeout, MaxConns: conns, Logger: log,
+		UserAgent: "listdrop/" + version(), CAFile: cfg.Talkdesk.CAFile,
+	})
 }
 
 // prune forgets finished files older than state.retention. At start-up,

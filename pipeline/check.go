@@ -20,14 +20,22 @@ const SidecarSuffix = sidecarSuffix
 // folder's record list, or "": the size Talkdesk accepts and, when the
 // folder has it on, the CSV check with its required columns.
 func CheckFile(data []byte, folder config.Folder) string {
-	switch {
-	case len(data) == 0:
-		return "This file is empty (0 bytes), so there is nothing to import."
-	case len(data) > MaxSize:
-		return fmt.Sprintf("This file is %d bytes, larger than the %d bytes Talkdesk accepts in one upload; split it into smaller files.", len(data), MaxSize)
+	if problem := sizeProblem(int64(len(data))); problem != "" {
+		return problem
 	}
 	if folder.CheckCSV() {
 		return checkCSV(data, folder.RequiredColumns)
+	}
+	return ""
+}
+
+// sizeProblem says why a file of n bytes cannot be uploaded, or "".
+func sizeProblem(n int64) string {
+	switch {
+	case n == 0:
+		return "This file is empty (0 bytes), so there is nothing to import."
+	case n > MaxSize:
+		return fmt.Sprintf("This file is %d bytes, larger than the %d bytes Talkdesk accepts in one upload; split it into smaller files.", n, MaxSize)
 	}
 	return ""
 }

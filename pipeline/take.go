@@ -74,12 +74,9 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		return rec, nil, false
 	}
 	rec.Size = before.Size()
-	switch {
-	case before.Size() == 0:
-		p.fail(f, rec, "This file is empty (0 bytes), so there is nothing to import.", "")
-		return rec, nil, false
-	case before.Size() > MaxSize:
-		p.fail(f, rec, fmt.Sprintf("This file is %d bytes, larger than the %d bytes Talkdesk accepts in one upload; split it into smaller files.", before.Size(), MaxSize), "")
+	// Checked before reading, so a huge file is never read into memory.
+	if problem := sizeProblem(before.Size()); problem != "" {
+		p.fail(f, rec, problem, "")
 		return rec, nil, false
 	}
 	rec.ModTime = before.ModTime()
@@ -111,11 +108,9 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	rec.MD5 = hex.EncodeToString(sum[:])
 	rec.Phase = state.Hashed
 
-	if f.cfg.CheckCSV() {
-		if problem := checkCSV(data, f.cfg.RequiredColumns); problem != "" {
-			p.fail(f, rec, problem, "")
-			return rec, nil, false
-		}
+	if problem := CheckFile(data, f.cfg); problem != "" {
+		p.fail(f, rec, problem, "")
+		return rec, nil, false
 	}
 	c, dup, err := p.store.LookupCommit(rec.ListID, rec.MD5)
 	if err == nil && dup {
@@ -132,8 +127,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		return rec, nil, false
 	} else if dup {
 		rec.Duplicate = true
-		p.fail(f, rec, fmt.Sprintf("This file has the same content as %s, which was already imported into record list %s on %s (upload request %s), so it was not imported again.",
-			filepath.Base(c.File), c.ListID, formatTime(c.At), c.UploadID), "")
+		p.fail(f, rec, DuplicateReason(c), "")
 		return rec, nil, false
 	}
 	if err := p.store.Put(rec); err != nil {
