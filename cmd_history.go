@@ -37,7 +37,7 @@ func historyCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "listdrop history: --since: %v\n", err)
 		return errUsage
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.LoadLocal(*cfgPath)
 	if err != nil {
 		return err
 	}

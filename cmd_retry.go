@@ -41,7 +41,7 @@ func retryCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "listdrop retry: name the failed files, or give --all-failed")
 		return errUsage
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.LoadLocal(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "listdrop status: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.LoadLocal(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -38,10 +38,11 @@ type Config struct {
 	Verify        bool          `yaml:"verify"`
 	VerifyTimeout time.Duration `yaml:"verify_timeout"`
 	// CSVCheck is the default of folders[].csv_check.
-	CSVCheck bool   `yaml:"csv_check"`
-	State    State  `yaml:"state"`
-	Admin    Admin  `yaml:"admin"`
-	Path     string `yaml:"-"` // absolute path of the file loaded ("" for Parse)
+	CSVCheck  bool   `yaml:"csv_check"`
+	State     State  `yaml:"state"`
+	Admin     Admin  `yaml:"admin"`
+	Path      string `yaml:"-"` // absolute path of the file loaded ("" for Parse)
+	noSecrets bool   // loaded by LoadLocal: credentials may be missing
 }
 
 // Talkdesk holds the account, the OAuth client and the endpoints.
@@ -218,7 +219,31 @@ func (e *fileError) Unwrap() error { return e.err }
 // Parse decodes data, expands ${VAR} references, applies defaults, resolves
 // relative paths against dir (the current directory when dir is "") and
 // validates the result. Every problem found is reported, one per line.
-func Parse(data []byte, dir string) (*Config, error) {
+func Parse(data []byte, dir string) (*Config, error) { return parse(data, dir, false) }
+
+// LoadLocal loads a configuration for the commands that read the folders,
+// the state file and the admin endpoint but never call Talkdesk (status,
+// history, retry): the client secret and callback header values may be
+// left unset in their environment, and a secret file unreadable. Such a
+// Config must not be used to reach Talkdesk.
+func LoadLocal(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	data, err := readLimited(abs, maxFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := parse(data, filepath.Dir(abs), true)
+	if err != nil {
+		return nil, &fileError{path: abs, err: err}
+	}
+	cfg.Path = abs
+	return cfg, nil
+}
+
+func parse(data []byte, dir string, noSecrets bool) (*Config, error) {
 	root, err := parseYAML(data)
 	if err != nil {
 		return nil, err
@@ -230,9 +255,10 @@ func Parse(data []byte, dir string) (*Config, error) {
 
 	cfg := defaults()
 	var p problems
-	d := &decoder{p: &p}
+	d := &decoder{p: &p, noSecrets: noSecrets}
 	d.decode("", root, reflect.ValueOf(cfg).Elem())
 	cfg.Talkdesk.SecretOrigin = d.secretOrigin
+	cfg.noSecrets = noSecrets
 	cfg.resolve(dir, &p)
 	p.add(cfg.validate()...)
 	if err := p.err(); err != nil {
@@ -386,7 +412,7 @@ func (c *Config) resolveSecret(dir string, p *problems) {
 		return
 	}
 	t.ClientSecretFile = resolvePath(p, key, dir, t.ClientSecretFile)
-	if t.ClientSecretFile == "" {
+	if t.ClientSecretFile == "" || c.noSecrets {
 		return
 	}
 	// Cover the secret too, so a failure here is not reported twice.

@@ -103,12 +103,15 @@ const (
 // each error names its full key path, so that ${VAR} is expanded in each
 // string after parsing, and so that keys left out keep their defaults.
 type decoder struct {
-	p       *problems
-	nodes   int
-	depth   int
-	open    map[*yaml.Node]bool // nodes being decoded: the current path
-	cycles  map[string]bool     // anchors already reported as cyclic
-	tooDeep bool
+	p *problems
+	// noSecrets leaves credentials whose variables are unset empty instead
+	// of failing (LoadLocal).
+	noSecrets bool
+	nodes     int
+	depth     int
+	open      map[*yaml.Node]bool // nodes being decoded: the current path
+	cycles    map[string]bool     // anchors already reported as cyclic
+	tooDeep   bool
 	// secretOrigin says whether talkdesk.client_secret, if set, is written
 	// in the file or only refers to the environment.
 	secretOrigin SecretOrigin
@@ -364,10 +367,19 @@ func (d *decoder) scalar(key string, n *yaml.Node, want string) (string, bool, b
 	}
 	s, expanded, err := expand(n.Value)
 	if err != nil {
+		if d.noSecrets && isSecretKey(key) {
+			return "", true, true // not needed by who asked; never read
+		}
 		d.p.failErr(key, err)
 		return "", false, false
 	}
 	return s, expanded, true
+}
+
+// isSecretKey reports whether key holds a credential: the client secret or
+// a callback header value.
+func isSecretKey(key string) bool {
+	return key == "talkdesk.client_secret" || strings.Contains(key, ".callback_action.headers.")
 }
 
 type pair struct {

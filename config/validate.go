@@ -42,7 +42,7 @@ func (c *Config) validate() []*keyError {
 	if t.ClientID == "" {
 		bad("talkdesk.client_id", "required")
 	}
-	if t.ClientSecret == "" {
+	if t.ClientSecret == "" && !c.noSecrets {
 		bad("talkdesk.client_secret", "required (or set talkdesk.client_secret_file)")
 	}
 	if msg := checkServiceURL(t.APIURL); msg != "" {
