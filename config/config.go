@@ -183,22 +183,7 @@ const maxFileSize = 1 << 20
 // Load reads the file at path and parses it, resolving relative paths in it
 // against the file's folder. The returned Config has Path set to the file's
 // absolute path.
-func Load(path string) (*Config, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	data, err := readLimited(abs, maxFileSize)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	cfg, err := Parse(data, filepath.Dir(abs))
-	if err != nil {
-		return nil, &fileError{path: abs, err: err}
-	}
-	cfg.Path = abs
-	return cfg, nil
-}
+func Load(path string) (*Config, error) { return load(path, false) }
 
 // fileError puts the file's name before Parse's problems, one per line.
 type fileError struct {
@@ -226,7 +211,9 @@ func Parse(data []byte, dir string) (*Config, error) { return parse(data, dir, f
 // history, retry): the client secret and callback header values may be
 // left unset in their environment, and a secret file unreadable. Such a
 // Config must not be used to reach Talkdesk.
-func LoadLocal(path string) (*Config, error) {
+func LoadLocal(path string) (*Config, error) { return load(path, true) }
+
+func load(path string, noSecrets bool) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
@@ -235,7 +222,7 @@ func LoadLocal(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := parse(data, filepath.Dir(abs), true)
+	cfg, err := parse(data, filepath.Dir(abs), noSecrets)
 	if err != nil {
 		return nil, &fileError{path: abs, err: err}
 	}
