@@ -477,6 +477,12 @@ func resolvePath(pr *problems, key, dir, p string) string {
 		return ""
 	}
 	if !filepath.IsAbs(p) {
+		if filepath.VolumeName(p) != "" {
+			// "D:drop" is relative to drive D:'s current folder (and
+			// "C:\new" in YAML double quotes holds a newline): never joined
+			// onto the config's folder; validation says it is not absolute.
+			return p
+		}
 		if os.IsPathSeparator(p[0]) {
 			// Rooted but without a volume (Windows): take dir's volume.
 			p = filepath.VolumeName(dir) + p

@@ -95,3 +95,15 @@ func TestWindowsStateFileUnderProgramData(t *testing.T) {
 		t.Errorf("state_file: ${ProgramData}\\listdrop\\other.db = %q, want %q", cfg.StateFile, want)
 	}
 }
+
+// A path with a drive but no root ("D:drop") depends on that drive's
+// current folder, and "C:\new" in YAML double quotes holds a newline: both
+// are refused, never joined onto the configuration's folder.
+func TestWindowsDriveRelativePathsAreRefused(t *testing.T) {
+	for _, path := range []string{`'D:drop'`, `"C:\new\temp"`} {
+		_, err := Parse([]byte(talkdeskOK+"folders:\n  - path: "+path+"\n    record_list_id: l1\n"), `C:\cfg`)
+		if err == nil || !strings.Contains(err.Error(), "folders[0].path: must be an absolute path") {
+			t.Errorf("path %s: %v", path, err)
+		}
+	}
+}
