@@ -130,11 +130,9 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.fail(f, rec, DuplicateReason(c), "")
 		return rec, nil, false
 	}
-	if err := p.store.Put(rec); err != nil {
-		log.Error("cannot write state; trying again later", "error", err)
-		p.release(f, claimPath, source)
-		return rec, nil, false
-	}
+	// Not written to the state yet: until its PATCH nothing sent for it
+	// counts, and a claimed file without a record is taken afresh after a
+	// crash. The first write is the one before the PATCH (or a failure).
 	log.Debug("file taken", "size", rec.Size, "md5", rec.MD5)
 	return rec, data, true
 }

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestOutcomeAllowanceAndPrune(t *testing.T) {
@@ -118,5 +120,42 @@ func TestOpenReadOnly(t *testing.T) {
 	}
 	if _, err := OpenReadOnly(path+".missing", time.Second); err == nil {
 		t.Fatal("opened a state file that does not exist")
+	}
+}
+
+func TestCommitsNameTheirListAndContent(t *testing.T) {
+	s, _ := openTemp(t)
+	r := Record{Key: "k", Source: "/drop/x.csv", ListID: "list-9", MD5: "00112233445566778899aabbccddeeff", Phase: Committed, Committed: time.Now(), UploadID: "U"}
+	if err := s.Commit(r); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := s.Commits()
+	if err != nil || len(cs) != 1 || cs[0].ListID != "list-9" || cs[0].MD5 != r.MD5 || cs[0].File != "x.csv" {
+		t.Fatalf("Commits = %+v, %v", cs, err)
+	}
+}
+
+// Writes made at the same time are grouped into shared transactions; each
+// still lands, and a write that fails fails alone.
+func TestConcurrentWritesAllLand(t *testing.T) {
+	s, _ := openTemp(t)
+	const n = 200
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- s.Put(Record{Key: fmt.Sprint("k", i), Phase: Hashed}) }()
+	}
+	bad := make(chan error, 1)
+	go func() { bad <- s.write(func(*bolt.Tx) error { return errors.New("refused") }) }()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-bad; err == nil || err.Error() != "refused" {
+		t.Fatalf("the failing write returned %v", err)
+	}
+	act, err := s.Active()
+	if err != nil || len(act) != n {
+		t.Fatalf("records = %d, %v; want %d", len(act), err, n)
 	}
 }

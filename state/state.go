@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -62,9 +64,11 @@ type Record struct {
 
 // Commit is one file committed to a record list: the duplicate check.
 type Commit struct {
-	ListID   string    `json:"list"`
-	MD5      string    `json:"md5"`
-	File     string    `json:"file"`
+	// ListID and MD5 are the ledger's key; they are not repeated in the
+	// value, which keeps a state of a million files small.
+	ListID   string    `json:"-"`
+	MD5      string    `json:"-"`
+	File     string    `json:"file"` // the file's name, without its folder`
 	UploadID string    `json:"upload_id"`
 	At       time.Time `json:"at"`
 }
@@ -115,6 +119,66 @@ type Store struct {
 	db       *bolt.DB
 	path     string
 	instance string
+
+	// Group commit: writes that arrive while a transaction is being
+	// written wait for it, then go together in the next one. A lone write
+	// goes at once; bbolt's Batch would make it wait for company.
+	mu      sync.Mutex
+	pending []pendingWrite
+	writing bool
+}
+
+type pendingWrite struct {
+	fn   func(*bolt.Tx) error
+	done chan error
+}
+
+// write runs fn in a read-write transaction shared with the writes made
+// meanwhile, and returns once that transaction is on disk. fn may run
+// twice (alone, when a write it was grouped with failed), so it must only
+// set values.
+func (s *Store) write(fn func(*bolt.Tx) error) error {
+	w := pendingWrite{fn: fn, done: make(chan error, 1)}
+	s.mu.Lock()
+	s.pending = append(s.pending, w)
+	if !s.writing {
+		s.writing = true
+		go s.flush()
+	}
+	s.mu.Unlock()
+	return <-w.done
+}
+
+// flush writes pending writes, a group per transaction, until none is left.
+func (s *Store) flush() {
+	for {
+		s.mu.Lock()
+		group := s.pending
+		s.pending = nil
+		if len(group) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, w := range group {
+				if err := w.fn(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, w := range group {
+			if err != nil && len(group) > 1 {
+				// One write failed the group: each goes alone, so only
+				// that one fails.
+				w.done <- s.db.Update(w.fn)
+				continue
+			}
+			w.done <- err
+		}
+	}
 }
 
 // Instance is a random name given to this state file when it was created.
@@ -201,8 +265,12 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Path() string { return s.path }
 
 // Put writes a record, durably, before the step it announces.
+//
+// The writes of a file's life go through write: the writes that files of
+// several lists make at the same moment share one transaction and one
+// fsync, and each caller still returns only once its write is on disk.
 func (s *Store) Put(r Record) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketActive), []byte(r.Key), r) })
+	return s.write(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketActive), []byte(r.Key), r) })
 }
 
 // Get returns the record for a claimed file.
@@ -244,8 +312,8 @@ func (s *Store) Commit(r Record) error {
 	if r.Phase != Committed || r.Committed.IsZero() {
 		return fmt.Errorf("commit %s: record is not marked committed", r.Key)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		c := Commit{ListID: r.ListID, MD5: r.MD5, File: r.Source, UploadID: r.UploadID, At: r.Committed}
+	return s.write(func(tx *bolt.Tx) error {
+		c := Commit{File: filepath.Base(r.Source), UploadID: r.UploadID, At: r.Committed}
 		if err := putJSON(tx.Bucket(bucketCommits), commitKey(r.ListID, r.MD5), c); err != nil {
 			return err
 		}
@@ -263,6 +331,7 @@ func (s *Store) LookupCommit(listID, md5 string) (Commit, bool, error) {
 			return nil
 		}
 		ok = true
+		c.ListID, c.MD5 = listID, md5
 		return json.Unmarshal(v, &c)
 	})
 	return c, ok, err
@@ -273,11 +342,14 @@ func (s *Store) LookupCommit(listID, md5 string) (Commit, bool, error) {
 // SetOutcome.
 func (s *Store) Finish(key string, e Entry) ([]byte, error) {
 	var k []byte
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.write(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketActive).Delete([]byte(key)); err != nil {
 			return err
 		}
 		h := tx.Bucket(bucketHistory)
+		// Keys only ever grow: full pages, not the half-full ones that
+		// random inserts need, halve the history's size.
+		h.FillPercent = 0.95
 		seq, err := h.NextSequence()
 		if err != nil {
 			return err
@@ -293,7 +365,7 @@ func (s *Store) Finish(key string, e Entry) ([]byte, error) {
 
 // SetOutcome records Talkdesk's validation outcome on a history entry.
 func (s *Store) SetOutcome(key []byte, outcome string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.write(func(tx *bolt.Tx) error {
 		h := tx.Bucket(bucketHistory)
 		v := h.Get(key)
 		if v == nil {
@@ -331,33 +403,50 @@ func (s *Store) TakeAllowance(listID, md5 string) (bool, error) {
 	return ok, err
 }
 
-// Prune forgets history entries and commits older than before: after that
-// a file with the same content is no longer a duplicate. It returns how many
-// were removed.
+// Prune forgets history entries older than before and the commits they
+// recorded: after that a file with the same content is no longer a
+// duplicate. It reads only what it removes (history keys sort by time), so
+// it costs nothing at start-up however large the state. It returns how many
+// entries and commits were removed.
 func (s *Store) Prune(before time.Time) (int, error) {
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		h := tx.Bucket(bucketHistory).Cursor()
+		commits := tx.Bucket(bucketCommits)
+		hist := tx.Bucket(bucketHistory)
 		limit := uint64(max(before.UnixNano(), 0))
-		for k, _ := h.First(); k != nil && binary.BigEndian.Uint64(k) < limit; k, _ = h.Next() {
-			if err := h.Delete(); err != nil {
+		// Keys first, deletions after: deleting under a moving cursor can
+		// skip entries.
+		var old, stale [][]byte
+		c := hist.Cursor()
+		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) < limit; k, v = c.Next() {
+			old = append(old, append([]byte(nil), k...))
+			var e Entry
+			if json.Unmarshal(v, &e) != nil || e.MD5 == "" {
+				continue
+			}
+			// The ledger entry goes with its history entry, unless a later
+			// commit of the same content replaced it.
+			ck := commitKey(e.ListID, e.MD5)
+			var cm Commit
+			if cv := commits.Get(ck); cv != nil && json.Unmarshal(cv, &cm) == nil && cm.At.Before(before) {
+				stale = append(stale, ck)
+			}
+		}
+		for _, k := range old {
+			if err := hist.Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, k := range stale {
+			if commits.Get(k) == nil {
+				continue // named by two history entries
+			}
+			if err := commits.Delete(k); err != nil {
 				return err
 			}
 			n++
 		}
-		c := tx.Bucket(bucketCommits).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var cm Commit
-			if err := json.Unmarshal(v, &cm); err != nil {
-				return fmt.Errorf("commit %q: %w", k, err)
-			}
-			if cm.At.Before(before) {
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-			}
-		}
+		n += len(old)
 		return nil
 	})
 	return n, err
@@ -440,6 +529,7 @@ func (s *Store) Commits() ([]Commit, error) {
 			if err := json.Unmarshal(v, &c); err != nil {
 				return fmt.Errorf("commit %q: %w", k, err)
 			}
+			c.ListID, c.MD5, _ = strings.Cut(string(k), "\x00")
 			out = append(out, c)
 			return nil
 		})

@@ -57,7 +57,7 @@ func TestRecordLifecycleSurvivesReopen(t *testing.T) {
 		t.Fatalf("record after reopen = %+v", got)
 	}
 	c, ok, err := s2.LookupCommit("L1", r.MD5)
-	if err != nil || !ok || c.UploadID != "U1" || c.File != "/drop/a.csv" {
+	if err != nil || !ok || c.UploadID != "U1" || c.File != "a.csv" || c.ListID != "L1" || c.MD5 != r.MD5 {
 		t.Fatalf("LookupCommit = %+v %v %v", c, ok, err)
 	}
 	if _, ok, _ := s2.LookupCommit("L2", r.MD5); ok {
