@@ -422,6 +422,47 @@ func TestKill9MidBurstThenRestart(t *testing.T) {
 	}
 }
 
+// TestForcedDuplicateSurvivesKill9: a duplicate let through by retry
+// --force is imported even when the daemon is killed after it took the
+// file (and used up its allowance) and before the file's PATCH.
+func TestForcedDuplicateSurvivesKill9(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("kills with SIGKILL")
+	}
+	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
+	env := []string{"E2E_SECRET=" + e2eSecret}
+	done := func(name string) string { return filepath.Join(e.folders[0], "done", name) }
+	failed := func(name string) string { return filepath.Join(e.folders[0], "failed", name) }
+	d := e.start()
+	body := rows("forced")
+	e.drop(0, "a.csv", body)
+	e.eventually("a.csv in done/", func() bool { return exists(done("a.csv")) })
+	e.drop(0, "b.csv", body)
+	e.eventually("b.csv refused as a duplicate", func() bool { return exists(failed("b.csv")) })
+	d.stop(t)
+	if out, errOut, code := runCLI(t, env, "retry", "--config", e.config, "--force", "b.csv"); code != 0 {
+		t.Fatalf("retry --force: %d %q %q", code, out, errOut)
+	}
+	// The daemon takes b.csv, uses up its allowance and asks for an upload
+	// request, which hangs: it is killed there.
+	e.fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Hang: true})
+	d = e.start()
+	e.eventually("the upload request of b.csv", func() bool { return e.fake.PendingFaults() == 0 })
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-d.exited
+	d = e.start()
+	e.eventually("b.csv in done/ or failed/", func() bool { return exists(done("b.csv")) || exists(failed("b.csv")) })
+	d.stop(t)
+	if !exists(done("b.csv")) {
+		t.Fatal("b.csv, let through by retry --force, was refused as a duplicate after the restart")
+	}
+	if n := len(e.fake.Commits()); n != 2 {
+		t.Fatalf("commits = %d, want 2", n)
+	}
+}
+
 func TestDemo(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the demo prints Windows paths there; TestWindowsDemo checks them")

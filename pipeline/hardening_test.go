@@ -536,3 +536,21 @@ func TestCrossVolumeMoveCopiesThenRemoves(t *testing.T) {
 		t.Fatal("moveFile overwrote an existing file")
 	}
 }
+
+func TestHalfWrittenMarkerIsRemovedAtStart(t *testing.T) {
+	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
+	dir := h.claimDir(0)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, ".listdrop-abc123.tmp") // as a kill during writeFileAtomic leaves it
+	if err := os.WriteFile(tmp, []byte(`{"name":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.drop(0, "after.csv", csvBody("after", 1))
+	h.waitDone(0, "after.csv")
+	if fileExists(tmp) {
+		t.Fatal("a half-written marker was left in the claim folder")
+	}
+}

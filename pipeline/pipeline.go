@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -270,6 +271,11 @@ func (p *Pipeline) recover() error {
 		}
 		for _, e := range ents {
 			path := filepath.Join(f.claimDir, e.Name())
+			if strings.HasPrefix(e.Name(), ".listdrop-") && strings.HasSuffix(e.Name(), ".tmp") {
+				// A marker half-written when the process was killed.
+				os.Remove(path)
+				continue
+			}
 			if held[path] || !e.Type().IsRegular() || !watcher.Eligible(e.Name()) {
 				continue
 			}

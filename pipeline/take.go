@@ -113,9 +113,9 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		return rec, nil, false
 	}
 	c, dup, err := p.store.LookupCommit(rec.ListID, rec.MD5)
+	var forced bool
 	if err == nil && dup {
 		// retry --force lets one copy through.
-		var forced bool
 		if forced, err = p.store.TakeAllowance(rec.ListID, rec.MD5); forced {
 			log.Info("duplicate let through once, as asked")
 			dup = false
@@ -133,6 +133,16 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	// Not written to the state yet: until its PATCH nothing sent for it
 	// counts, and a claimed file without a record is taken afresh after a
 	// crash. The first write is the one before the PATCH (or a failure).
+	// Except for a file let through by retry --force: its allowance is used
+	// up, so after a crash it must be resumed, not taken afresh and refused
+	// as a duplicate.
+	if forced {
+		if err := p.store.Put(rec); err != nil {
+			log.Error("cannot write state; trying again later", "error", err)
+			p.release(f, claimPath, source)
+			return rec, nil, false
+		}
+	}
 	log.Debug("file taken", "size", rec.Size, "md5", rec.MD5)
 	return rec, data, true
 }
