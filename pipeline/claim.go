@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -62,11 +60,9 @@ func readMarker(claimPath string) (marker, bool) {
 	return m, true
 }
 
-func removeMarker(claimPath string) {
-	if err := os.Remove(markerPath(claimPath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		_ = err // a stale marker is harmless: it only names an upload request
-	}
-}
+// removeMarker drops a file's marker. Failing to is harmless: a stale
+// marker only names an upload request, and it goes with its claim folder.
+func removeMarker(claimPath string) { os.Remove(markerPath(claimPath)) }
 
 // heartbeat tells other processes sharing the folders that this one is
 // alive and still owns its claims.
