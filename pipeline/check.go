@@ -43,8 +43,12 @@ func sizeProblem(n int64) string {
 // DuplicateReason says that a file repeats an earlier commit, as the
 // failed folder's explanation does.
 func DuplicateReason(c state.Commit) string {
+	earlier := "a file"
+	if c.File != "" {
+		earlier = filepath.Base(c.File)
+	}
 	return fmt.Sprintf("This file has the same content as %s, which was already imported into record list %s on %s (upload request %s), so it was not imported again.",
-		filepath.Base(c.File), c.ListID, formatTime(c.At), c.UploadID)
+		earlier, c.ListID, formatTime(c.At), c.UploadID)
 }
 
 // Explain turns an upload error into one plain sentence and the technical

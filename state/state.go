@@ -5,6 +5,7 @@
 package state
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -13,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -64,11 +64,16 @@ type Record struct {
 
 // Commit is one file committed to a record list: the duplicate check.
 type Commit struct {
-	// ListID and MD5 are the ledger's key; they are not repeated in the
-	// value, which keeps a state of a million files small.
-	ListID   string    `json:"-"`
-	MD5      string    `json:"-"`
-	File     string    `json:"file"` // the file's name, without its folder`
+	ListID   string
+	MD5      string
+	File     string // the committed file's name, without its folder
+	UploadID string
+	At       time.Time
+}
+
+// commitV1 is a commit as format 1 stored it, read only to upgrade it.
+type commitV1 struct {
+	File     string    `json:"file"`
 	UploadID string    `json:"upload_id"`
 	At       time.Time `json:"at"`
 }
@@ -101,15 +106,22 @@ type Entry struct {
 	Key     []byte `json:"-"`
 }
 
+// The state file's buckets. The ledger holds one bucket per record list,
+// keyed by the 16 bytes of each committed MD5; a value is the key of the
+// commit's history entry, which says the rest (file, upload request, time).
+// Commit allocates that key; Finish writes the entry under it.
 var (
-	bucketActive  = []byte("active")
-	bucketCommits = []byte("commits")
-	bucketHistory = []byte("history")
-	bucketMeta    = []byte("meta")
-	bucketForce   = []byte("force") // contents allowed through the duplicate check once
+	bucketActive    = []byte("active")
+	bucketLedger    = []byte("ledger")
+	bucketHistory   = []byte("history")
+	bucketMeta      = []byte("meta")
+	bucketForce     = []byte("force")   // contents allowed through the duplicate check once
+	bucketCommitsV1 = []byte("commits") // format 1's ledger, upgraded on open
 )
 
-const schemaVersion = "1"
+// schemaVersion is the state file's format. Format 1 (JSON history, one
+// ledger keyed by list and hex digest) is upgraded in place on open.
+const schemaVersion = "2"
 
 // ErrLocked means another process has the state file open.
 var ErrLocked = errors.New("state file is in use by another process (is another listdrop running with the same state_file?)")
@@ -204,14 +216,20 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 	}
 	var instance string
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketActive, bucketCommits, bucketHistory, bucketMeta, bucketForce} {
+		for _, b := range [][]byte{bucketActive, bucketLedger, bucketHistory, bucketMeta, bucketForce} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get([]byte("schema")); v != nil && string(v) != schemaVersion {
-			return fmt.Errorf("state schema %q is not %q: written by another listdrop version", v, schemaVersion)
+		switch v := meta.Get([]byte("schema")); {
+		case v == nil, string(v) == schemaVersion:
+		case string(v) == "1":
+			if err := upgradeV1(tx); err != nil {
+				return fmt.Errorf("upgrade the state from format 1: %w", err)
+			}
+		default:
+			return fmt.Errorf("state format %q is not %q: written by a newer listdrop; run that version, or move the file aside (files already committed may then be uploaded again)", v, schemaVersion)
 		}
 		if err := meta.Put([]byte("schema"), []byte(schemaVersion)); err != nil {
 			return err
@@ -304,17 +322,26 @@ func (s *Store) Active() ([]Record, error) {
 	return out, err
 }
 
+// commitKey names content in the force bucket.
 func commitKey(listID, md5 string) []byte { return []byte(listID + "\x00" + md5) }
 
 // Commit records, in one transaction, that Talkdesk has the file: the record
-// moves to Committed and the list's ledger gains its content.
+// moves to Committed and the list's ledger gains its content, pointing at
+// the history entry that Finish will write.
 func (s *Store) Commit(r Record) error {
 	if r.Phase != Committed || r.Committed.IsZero() {
 		return fmt.Errorf("commit %s: record is not marked committed", r.Key)
 	}
 	return s.write(func(tx *bolt.Tx) error {
-		c := Commit{File: filepath.Base(r.Source), UploadID: r.UploadID, At: r.Committed}
-		if err := putJSON(tx.Bucket(bucketCommits), commitKey(r.ListID, r.MD5), c); err != nil {
+		l, err := tx.Bucket(bucketLedger).CreateBucketIfNotExists([]byte(r.ListID))
+		if err != nil {
+			return err
+		}
+		seq, err := tx.Bucket(bucketHistory).NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := l.Put(digestKey(r.MD5), historyKey(r.Committed, seq)); err != nil {
 			return err
 		}
 		return putJSON(tx.Bucket(bucketActive), []byte(r.Key), r)
@@ -326,20 +353,52 @@ func (s *Store) LookupCommit(listID, md5 string) (Commit, bool, error) {
 	var c Commit
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketCommits).Get(commitKey(listID, md5))
-		if v == nil {
+		ledger := tx.Bucket(bucketLedger)
+		if ledger == nil {
+			return nil // a format-1 file opened read-only
+		}
+		l := ledger.Bucket([]byte(listID))
+		if l == nil {
+			return nil
+		}
+		hk := l.Get(digestKey(md5))
+		if hk == nil {
 			return nil
 		}
 		ok = true
-		c.ListID, c.MD5 = listID, md5
-		return json.Unmarshal(v, &c)
+		var err error
+		c, err = resolveCommit(tx, listID, md5, hk)
+		return err
 	})
 	return c, ok, err
 }
 
+// resolveCommit fills in a ledger entry from its history entry or, while
+// the file is committed but not yet finished, from its record.
+func resolveCommit(tx *bolt.Tx, listID, md5 string, hk []byte) (Commit, error) {
+	c := Commit{ListID: listID, MD5: md5, At: keyTime(hk)}
+	if v := tx.Bucket(bucketHistory).Get(hk); v != nil {
+		e, err := decodeEntry(hk, v)
+		if err != nil {
+			return c, err
+		}
+		c.File, c.UploadID = filepath.Base(e.Source), e.UploadID
+		return c, nil
+	}
+	err := tx.Bucket(bucketActive).ForEach(func(_, v []byte) error {
+		var r Record
+		if json.Unmarshal(v, &r) == nil && r.Phase == Committed && r.ListID == listID && r.MD5 == md5 {
+			c.File, c.UploadID, c.At = filepath.Base(r.Source), r.UploadID, r.Committed
+		}
+		return nil
+	})
+	return c, err
+}
+
 // Finish ends a file's life: its record leaves the active set and an entry
-// joins the history, in one transaction. It returns the entry's key, for
-// SetOutcome.
+// joins the history, in one transaction. A committed file's entry goes
+// under the key its commit allocated, so its time is the commit's. It
+// returns the entry's key, for SetOutcome.
 func (s *Store) Finish(key string, e Entry) ([]byte, error) {
 	var k []byte
 	err := s.write(func(tx *bolt.Tx) error {
@@ -350,15 +409,22 @@ func (s *Store) Finish(key string, e Entry) ([]byte, error) {
 		// Keys only ever grow: full pages, not the half-full ones that
 		// random inserts need, halve the history's size.
 		h.FillPercent = 0.95
-		seq, err := h.NextSequence()
-		if err != nil {
-			return err
+		k = nil
+		if e.Result == Done && e.MD5 != "" {
+			if l := tx.Bucket(bucketLedger).Bucket([]byte(e.ListID)); l != nil {
+				if hk := l.Get(digestKey(e.MD5)); hk != nil && h.Get(hk) == nil {
+					k = append([]byte(nil), hk...)
+				}
+			}
 		}
-		// Time first, then a sequence: keys sort by time and never collide.
-		k = make([]byte, 16)
-		binary.BigEndian.PutUint64(k, uint64(e.At.UnixNano()))
-		binary.BigEndian.PutUint64(k[8:], seq)
-		return putJSON(h, k, e)
+		if k == nil {
+			seq, err := h.NextSequence()
+			if err != nil {
+				return err
+			}
+			k = historyKey(e.At, seq)
+		}
+		return h.Put(k, encodeEntry(e))
 	})
 	return k, err
 }
@@ -371,12 +437,12 @@ func (s *Store) SetOutcome(key []byte, outcome string) error {
 		if v == nil {
 			return fmt.Errorf("history entry %x not found", key)
 		}
-		var e Entry
-		if err := json.Unmarshal(v, &e); err != nil {
+		e, err := decodeEntry(key, v)
+		if err != nil {
 			return err
 		}
 		e.Outcome = outcome
-		return putJSON(h, key, e)
+		return h.Put(key, encodeEntry(e))
 	})
 }
 
@@ -411,25 +477,25 @@ func (s *Store) TakeAllowance(listID, md5 string) (bool, error) {
 func (s *Store) Prune(before time.Time) (int, error) {
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		commits := tx.Bucket(bucketCommits)
+		ledger := tx.Bucket(bucketLedger)
 		hist := tx.Bucket(bucketHistory)
 		limit := uint64(max(before.UnixNano(), 0))
 		// Keys first, deletions after: deleting under a moving cursor can
 		// skip entries.
-		var old, stale [][]byte
+		type ledgerKey struct{ list, digest []byte }
+		var old [][]byte
+		var stale []ledgerKey
 		c := hist.Cursor()
 		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) < limit; k, v = c.Next() {
 			old = append(old, append([]byte(nil), k...))
-			var e Entry
-			if json.Unmarshal(v, &e) != nil || e.MD5 == "" {
+			e, err := decodeEntry(k, v)
+			if err != nil || e.MD5 == "" {
 				continue
 			}
 			// The ledger entry goes with its history entry, unless a later
 			// commit of the same content replaced it.
-			ck := commitKey(e.ListID, e.MD5)
-			var cm Commit
-			if cv := commits.Get(ck); cv != nil && json.Unmarshal(cv, &cm) == nil && cm.At.Before(before) {
-				stale = append(stale, ck)
+			if l := ledger.Bucket([]byte(e.ListID)); l != nil && bytes.Equal(l.Get(digestKey(e.MD5)), k) {
+				stale = append(stale, ledgerKey{[]byte(e.ListID), digestKey(e.MD5)})
 			}
 		}
 		for _, k := range old {
@@ -438,15 +504,11 @@ func (s *Store) Prune(before time.Time) (int, error) {
 			}
 		}
 		for _, k := range stale {
-			if commits.Get(k) == nil {
-				continue // named by two history entries
-			}
-			if err := commits.Delete(k); err != nil {
+			if err := ledger.Bucket(k.list).Delete(k.digest); err != nil {
 				return err
 			}
-			n++
 		}
-		n += len(old)
+		n = len(old) + len(stale)
 		return nil
 	})
 	return n, err
@@ -508,11 +570,10 @@ func (s *Store) History(since time.Time) ([]Entry, error) {
 			binary.BigEndian.PutUint64(start, uint64(since.UnixNano()))
 		}
 		for k, v := c.Seek(start); k != nil; k, v = c.Next() {
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("history entry: %w", err)
+			e, err := decodeEntry(k, v)
+			if err != nil {
+				return err
 			}
-			e.Key = append([]byte(nil), k...)
 			out = append(out, e)
 		}
 		return nil
@@ -524,14 +585,23 @@ func (s *Store) History(since time.Time) ([]Entry, error) {
 func (s *Store) Commits() ([]Commit, error) {
 	var out []Commit
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCommits).ForEach(func(k, v []byte) error {
-			var c Commit
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("commit %q: %w", k, err)
-			}
-			c.ListID, c.MD5, _ = strings.Cut(string(k), "\x00")
-			out = append(out, c)
+		ledger := tx.Bucket(bucketLedger)
+		if ledger == nil {
 			return nil
+		}
+		return ledger.ForEachBucket(func(list []byte) error {
+			return ledger.Bucket(list).ForEach(func(d, hk []byte) error {
+				md5 := string(d)
+				if len(d) == 16 {
+					md5 = hex.EncodeToString(d)
+				}
+				c, err := resolveCommit(tx, string(list), md5, hk)
+				if err != nil {
+					return err
+				}
+				out = append(out, c)
+				return nil
+			})
 		})
 	})
 	return out, err
