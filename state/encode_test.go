@@ -24,7 +24,7 @@ func TestEntryRoundTrip(t *testing.T) {
 		"failed, with a reason": {Folder: folder, Source: filepath.Join(folder, "ünïcødé 😀.csv"),
 			Dest: filepath.Join(folder, "failed", "ünïcødé 😀.csv"), ListID: "list", Result: Failed,
 			Reason: "The file is empty, so it was not uploaded.", Attempts: 3},
-		"no destination, no digest": {Folder: folder, Source: filepath.Join(folder, "gone.csv"), ListID: "L", Result: Failed, Reason: "removed"},
+		"no destination, no digest":      {Folder: folder, Source: filepath.Join(folder, "gone.csv"), ListID: "L", Result: Failed, Reason: "removed"},
 		"the upload command (no folder)": {Source: "contacts.csv", Dest: "contacts.csv", ListID: "L", Result: Done, MD5: "ffffffffffffffffffffffffffffffff"},
 		"ids that are not canonical": {Folder: folder, Source: filepath.Join(folder, "x.csv"),
 			ListID: "6C0C0A3A-2B7E-4A57-9A61-000000000001", MD5: "0123456789ABCDEF0123456789ABCDEF",
