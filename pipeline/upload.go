@@ -87,16 +87,21 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					return
 				}
 				rec.PatchUnknown = true
-				if err := p.store.Put(rec); err != nil {
+				// The record and the claim marker both go to disk before the
+				// PATCH; written side by side, their syncs overlap.
+				marked := make(chan error, 1)
+				go func(r state.Record) { marked <- writeMarker(r) }(rec)
+				err := p.store.Put(rec)
+				if merr := <-marked; merr != nil {
+					log.Warn("cannot write the claim marker", "error", merr)
+				}
+				if err != nil {
 					log.Error("cannot write state; trying again later", "error", err)
 					if !p.wait(p.backoff(rec.Attempts, 0)) {
 						return
 					}
 					rec.PatchUnknown = false
 					continue
-				}
-				if err := writeMarker(rec); err != nil {
-					log.Warn("cannot write the claim marker", "error", err)
 				}
 			}
 			err := p.call("patch", func() error { return p.api.MarkUploaded(p.work, rec.ListID, rec.UploadID) })
