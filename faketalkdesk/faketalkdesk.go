@@ -96,6 +96,7 @@ type Server struct {
 	faults       map[Step][]Fault
 	busy         map[string]bool
 	listStatus   map[string]string
+	records      map[string]int // records committed to each list, counted once per commit
 }
 
 // upload is the fake's state of one upload request.
@@ -191,6 +192,7 @@ func New(opts Options) (*Server, error) {
 		faults:     map[Step][]Fault{},
 		busy:       map[string]bool{},
 		listStatus: map[string]string{},
+		records:    map[string]int{},
 	}
 	if len(opts.Lists) > 0 {
 		s.lists = map[string]bool{}

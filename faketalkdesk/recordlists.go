@@ -247,6 +247,7 @@ func (s *Server) handlePatch(r *http.Request, listID, uploadID string) reply {
 			"request conflicts with current state of the record list: another upload is being processed")
 	}
 	u.status = StatusUploaded
+	s.records[listID] += countRecords(u.body)
 	s.commits = append(s.commits, commit{
 		Commit: Commit{
 			ListID: listID, UploadID: u.id, Filename: u.filename, Checksum: u.checksum,
@@ -296,12 +297,7 @@ func (s *Server) handleList(r *http.Request, listID string) reply {
 	}
 	s.mu.Lock()
 	status := s.listStatus[listID]
-	count := 0
-	for _, c := range s.commits {
-		if c.ListID == listID {
-			count += countRecords(c.Body)
-		}
-	}
+	count := s.records[listID]
 	s.mu.Unlock()
 	if status == "" {
 		status = DefaultListStatus
