@@ -125,6 +125,7 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 		}
 		from := filepath.Join(dir, name)
 		to := filepath.Join(f.claimDir, name)
+		p.awaitFinish(to)
 		if exists(to) {
 			left++
 			continue

@@ -59,7 +59,7 @@ func (p *Pipeline) finishDone(f *folder, rec state.Record) {
 		}
 	}
 	f.fileLog(&rec).Info("file uploaded", "dest", rec.Dest, "size", rec.Size)
-	if key := p.finish(f, rec, state.Done, ""); key != nil && p.cfg.Verify {
+	if key := p.finish(f, rec, state.Done, ""); p.cfg.Verify {
 		p.verify(f, rec, key)
 	}
 }
@@ -88,22 +88,56 @@ func (p *Pipeline) retryFS(f *folder, rec *state.Record, move func() error) bool
 	}
 }
 
-// finish writes the end of a file's life to the state and returns the
-// history entry's key (nil when the state could not be written).
-func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reason string) []byte {
+// finish writes the end of a file's life to the state. The list's next
+// file does not wait for that write to reach the disk: it joins the next
+// shared transaction, and if a crash loses it, the file's record (committed,
+// or failing) finishes it again at the next start. The channel gets the
+// history entry's key once it is written (nil when it could not be).
+func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reason string) <-chan []byte {
 	e := state.Entry{
 		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
 		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,
 	}
 	removeMarker(rec.Key)
-	key, err := p.store.Finish(rec.Key, e)
-	if err != nil {
-		f.log.Error("cannot write state", "file", filepath.Base(rec.Source), "error", err)
-		return nil
-	}
-	p.metrics.FileFinished(rec.Folder, string(result), e.At)
-	if p.onFinish != nil {
-		p.onFinish(e)
-	}
+	onDisk := make(chan struct{})
+	p.mu.Lock()
+	p.finishing[rec.Key] = onDisk
+	p.mu.Unlock()
+	written := p.store.FinishAsync(rec.Key, e)
+	key := make(chan []byte, 1)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		r := <-written
+		p.mu.Lock()
+		if p.finishing[rec.Key] == onDisk {
+			delete(p.finishing, rec.Key)
+		}
+		p.mu.Unlock()
+		close(onDisk)
+		if r.Err != nil {
+			f.log.Error("cannot write state", "file", filepath.Base(rec.Source), "error", r.Err)
+			key <- nil
+			return
+		}
+		p.metrics.FileFinished(rec.Folder, string(result), e.At)
+		if p.onFinish != nil {
+			p.onFinish(e)
+		}
+		key <- r.Key
+	}()
 	return key
+}
+
+// awaitFinish waits until the end of the last file claimed at path is on
+// disk. A file of the same name must not be claimed there before: after a
+// crash, the earlier file's record would be taken for this file's, and
+// this file moved to done/ or failed/ without being uploaded.
+func (p *Pipeline) awaitFinish(path string) {
+	p.mu.Lock()
+	onDisk := p.finishing[path]
+	p.mu.Unlock()
+	if onDisk != nil {
+		<-onDisk
+	}
 }

@@ -152,7 +152,7 @@ func (p *Pipeline) updateGauges() {
 // leaves VALIDATION_STARTED/UPLOADED, or verify_timeout passes, and records
 // the outcome. It runs in the list's lane, so the next upload to the list
 // waits for it: the list's status speaks of one upload at a time.
-func (p *Pipeline) verify(f *folder, rec state.Record, histKey []byte) {
+func (p *Pipeline) verify(f *folder, rec state.Record, written <-chan []byte) {
 	log := f.fileLog(&rec)
 	deadline := time.Now().Add(p.cfg.VerifyTimeout)
 	outcome := "unknown"
@@ -177,8 +177,11 @@ func (p *Pipeline) verify(f *folder, rec state.Record, histKey []byte) {
 	if outcome == "unknown" && p.stop.Err() != nil {
 		return // stopping: the outcome stays unrecorded rather than wrong
 	}
-	if err := p.store.SetOutcome(histKey, outcome); err != nil {
-		log.Error("cannot write state", "error", err)
+	// A nil key: the entry could not be written, which is in the log.
+	if histKey := <-written; histKey != nil {
+		if err := p.store.SetOutcome(histKey, outcome); err != nil {
+			log.Error("cannot write state", "error", err)
+		}
 	}
 	p.metrics.Validation(outcome)
 	switch outcome {

@@ -77,6 +77,9 @@ type Pipeline struct {
 	mu    sync.Mutex
 	lanes map[string]*lane // by record list id
 	known map[string]bool  // paths queued or being processed
+	// finishing has, for each claimed path whose last record is being
+	// removed from the state, a channel closed once that is on disk.
+	finishing map[string]chan struct{}
 	// trouble remembers since when a file could not be taken or read, to
 	// log it once and give up after retry.give_up_after.
 	trouble map[string]time.Time
@@ -119,19 +122,20 @@ func New(opts Options) (*Pipeline, error) {
 		return nil, errors.New("pipeline: config, store and api are required")
 	}
 	p := &Pipeline{
-		cfg:      opts.Config,
-		store:    opts.Store,
-		api:      opts.API,
-		log:      opts.Logger,
-		grace:    opts.Grace,
-		base:     opts.RetryBase,
-		onFinish: opts.OnFinish,
-		metrics:  opts.Metrics,
-		folders:  map[string]*folder{},
-		sem:      make(chan struct{}, max(opts.Config.Workers, 1)),
-		lanes:    map[string]*lane{},
-		known:    map[string]bool{},
-		trouble:  map[string]time.Time{},
+		cfg:       opts.Config,
+		store:     opts.Store,
+		api:       opts.API,
+		log:       opts.Logger,
+		grace:     opts.Grace,
+		base:      opts.RetryBase,
+		onFinish:  opts.OnFinish,
+		metrics:   opts.Metrics,
+		folders:   map[string]*folder{},
+		sem:       make(chan struct{}, max(opts.Config.Workers, 1)),
+		lanes:     map[string]*lane{},
+		known:     map[string]bool{},
+		finishing: map[string]chan struct{}{},
+		trouble:   map[string]time.Time{},
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)

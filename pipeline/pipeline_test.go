@@ -669,6 +669,75 @@ func TestResumeAfterCrash(t *testing.T) {
 	}
 }
 
+// A record whose end was still on its way to the disk when listdrop
+// stopped, with a later file of the same name claimed in its place: at the
+// next start the record is finished and the later file uploaded, never
+// moved to done/ or failed/ in the earlier file's name.
+func TestALaterFileInAFinishedRecordsPlaceIsUploaded(t *testing.T) {
+	for _, phase := range []state.Phase{state.Committed, state.Failing} {
+		t.Run(string(phase), func(t *testing.T) {
+			h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
+			f := h.folder(0)
+			old, later := csvBody("earlier", 2), csvBody("later", 5)
+			claim := filepath.Join(h.claimDir(0), "crash.csv")
+			if phase == state.Committed {
+				crashAt(t, h, state.Committed, old, true)
+			} else {
+				if err := os.MkdirAll(filepath.Dir(claim), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				store, err := state.Open(h.cfg.StateFile, time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = store.Put(state.Record{Key: claim, Folder: f.Path, Source: filepath.Join(f.Path, "crash.csv"), ListID: f.RecordListID,
+					Size: int64(len(old)), Phase: state.Failing, Claimed: time.Now(), Reason: "The header line lacks the required column(s) phone.",
+					Dest: filepath.Join(f.Failed, "crash.csv")})
+				store.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(claim, old, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The earlier file went where its record says; the later one
+			// was claimed in its place.
+			dest := f.Done
+			if phase == state.Failing {
+				dest = f.Failed
+			}
+			if err := os.MkdirAll(dest, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(claim, filepath.Join(dest, "crash.csv")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(claim, later, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := len(h.fake.Commits())
+
+			h.start()
+			eventually(t, "the later file's commit", func() bool { return len(h.fake.Commits()) > before })
+			h.stop()
+			commits := h.fake.Commits()
+			if len(commits) != before+1 || !bytes.Equal(commits[len(commits)-1].Body, later) {
+				t.Fatalf("commits after the start: %d, want %d, the last one the later file", len(commits), before+1)
+			}
+			var inDone []byte
+			for _, n := range dirNames(t, f.Done) {
+				if b, _ := os.ReadFile(filepath.Join(f.Done, n)); bytes.Equal(b, later) {
+					inDone = b
+				}
+			}
+			if inDone == nil {
+				t.Fatalf("the later file is not in done/: %v", dirNames(t, f.Done))
+			}
+		})
+	}
+}
+
 func TestClaimedFileWithoutRecordIsTakenAtStart(t *testing.T) {
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	claim := h.claimDir(0)

@@ -48,6 +48,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			return state.Record{}, nil, false
 		}
 		claimPath = filepath.Join(f.claimDir, name)
+		p.awaitFinish(claimPath)
 		if exists(claimPath) {
 			log.Debug("a file of the same name is still being handled; taking this one after it")
 			return state.Record{}, nil, false
@@ -240,11 +241,31 @@ func (p *Pipeline) release(f *folder, claimPath, source string) {
 func (p *Pipeline) resume(f *folder, rec state.Record) {
 	log := f.fileLog(&rec)
 	switch rec.Phase {
-	case state.Committed:
-		p.finishDone(f, rec)
-		return
-	case state.Failing:
-		p.finishFailed(f, rec)
+	case state.Committed, state.Failing:
+		if !p.sameFile(rec) {
+			// The record's file was moved and a later file of the same
+			// name claimed in its place before the record's end reached
+			// the disk: end the record, and take the file as new.
+			log.Warn("the held file is not the one its record names; the record is finished and the file taken as a new one")
+			result := state.Done
+			if rec.Phase == state.Failing {
+				result = state.Failed
+			}
+			if _, err := p.store.Finish(rec.Key, state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
+				Size: rec.Size, MD5: rec.MD5, Result: result, Reason: rec.Reason, UploadID: rec.UploadID, Attempts: rec.Attempts}); err != nil {
+				log.Error("cannot write state", "error", err)
+				return
+			}
+			if r, d, ok := p.take(item{f: f, path: rec.Key, claimed: true}); ok {
+				p.upload(f, r, d)
+			}
+			return
+		}
+		if rec.Phase == state.Committed {
+			p.finishDone(f, rec)
+		} else {
+			p.finishFailed(f, rec)
+		}
 		return
 	}
 	data, err := os.ReadFile(rec.Key)
@@ -273,4 +294,27 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		log.Warn("held file changed after its bytes were uploaded; committing what was uploaded")
 	}
 	p.upload(f, rec, data)
+}
+
+// sameFile reports whether the file at a record's claimed path is the one
+// the record names, or is gone (moved already): same size and, when the
+// record has one, same MD5. A file that cannot be read counts as the same:
+// moving it is what the record asks.
+func (p *Pipeline) sameFile(rec state.Record) bool {
+	fi, err := os.Stat(rec.Key)
+	if err != nil {
+		return true
+	}
+	if fi.Size() != rec.Size {
+		return false
+	}
+	if rec.MD5 == "" {
+		return true
+	}
+	data, err := readFile(rec.Key)
+	if err != nil {
+		return true
+	}
+	sum := md5.Sum(data)
+	return hex.EncodeToString(sum[:]) == rec.MD5
 }

@@ -149,7 +149,11 @@ type pendingWrite struct {
 // meanwhile, and returns once that transaction is on disk. fn may run
 // twice (alone, when a write it was grouped with failed), so it must only
 // set values.
-func (s *Store) write(fn func(*bolt.Tx) error) error {
+func (s *Store) write(fn func(*bolt.Tx) error) error { return <-s.writeAsync(fn) }
+
+// writeAsync queues fn like write and returns at once; the channel gets
+// the result when the transaction is on disk.
+func (s *Store) writeAsync(fn func(*bolt.Tx) error) <-chan error {
 	w := pendingWrite{fn: fn, done: make(chan error, 1)}
 	s.mu.Lock()
 	s.pending = append(s.pending, w)
@@ -158,7 +162,7 @@ func (s *Store) write(fn func(*bolt.Tx) error) error {
 		go s.flush()
 	}
 	s.mu.Unlock()
-	return <-w.done
+	return w.done
 }
 
 // flush writes pending writes, a group per transaction, until none is left.
@@ -400,8 +404,25 @@ func resolveCommit(tx *bolt.Tx, listID, md5 string, hk []byte) (Commit, error) {
 // under the key its commit allocated, so its time is the commit's. It
 // returns the entry's key, for SetOutcome.
 func (s *Store) Finish(key string, e Entry) ([]byte, error) {
+	r := <-s.FinishAsync(key, e)
+	return r.Key, r.Err
+}
+
+// Finished is the result of FinishAsync.
+type Finished struct {
+	Key []byte // the history entry's key
+	Err error
+}
+
+// FinishAsync is Finish without waiting for the disk: the write joins the
+// next shared transaction, and the channel gets its result once that is on
+// disk. The caller must not need the entry to be durable before going on:
+// a committed file whose entry is lost in a crash is finished again at the
+// next start.
+func (s *Store) FinishAsync(key string, e Entry) <-chan Finished {
 	var k []byte
-	err := s.write(func(tx *bolt.Tx) error {
+	out := make(chan Finished, 1)
+	done := s.writeAsync(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketActive).Delete([]byte(key)); err != nil {
 			return err
 		}
@@ -426,7 +447,14 @@ func (s *Store) Finish(key string, e Entry) ([]byte, error) {
 		}
 		return h.Put(k, encodeEntry(e))
 	})
-	return k, err
+	go func() {
+		err := <-done
+		if err != nil {
+			k = nil
+		}
+		out <- Finished{Key: k, Err: err}
+	}()
+	return out
 }
 
 // SetOutcome records Talkdesk's validation outcome on a history entry.
