@@ -53,8 +53,8 @@ func TestEntryRoundTrip(t *testing.T) {
 // The reason for the binary form: a typical entry is a fraction of its
 // JSON.
 func TestTypicalEntryIsSmall(t *testing.T) {
-	folder := "/srv/listdrop/drop01"
-	e := Entry{At: time.Now(), Folder: folder, Source: folder + "/contacts-0000001.csv", Dest: folder + "/done/contacts-0000001.csv",
+	folder := filepath.FromSlash("/srv/listdrop/drop01")
+	e := Entry{At: time.Now(), Folder: folder, Source: filepath.Join(folder, "contacts-0000001.csv"), Dest: filepath.Join(folder, "done", "contacts-0000001.csv"),
 		ListID: "6c0c0a3a-2b7e-4a57-9a61-000000000001", Size: 20000, MD5: "0123456789abcdef0123456789abcdef", Result: Done,
 		UploadID: "0f6e1b9a-9c1d-4c39-8f7e-2d4f1c9b7a10", Attempts: 1, Outcome: "ACCEPTED"}
 	js, _ := json.Marshal(e)
