@@ -94,10 +94,7 @@ func (p *Pipeline) retryFS(f *folder, rec *state.Record, move func() error) bool
 // or failing) finishes it again at the next start. The channel gets the
 // history entry's key once it is written (nil when it could not be).
 func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reason string) <-chan []byte {
-	e := state.Entry{
-		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
-		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,
-	}
+	e := entryOf(rec, result, reason)
 	removeMarker(rec.Key)
 	onDisk := make(chan struct{})
 	p.mu.Lock()
@@ -127,6 +124,14 @@ func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reas
 		key <- r.Key
 	}()
 	return key
+}
+
+// entryOf is the history entry that ends a record's life.
+func entryOf(rec state.Record, result state.Result, reason string) state.Entry {
+	return state.Entry{
+		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
+		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,
+	}
 }
 
 // awaitFinish waits until the end of the last file claimed at path is on

@@ -251,8 +251,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 			if rec.Phase == state.Failing {
 				result = state.Failed
 			}
-			if _, err := p.store.Finish(rec.Key, state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
-				Size: rec.Size, MD5: rec.MD5, Result: result, Reason: rec.Reason, UploadID: rec.UploadID, Attempts: rec.Attempts}); err != nil {
+			if _, err := p.store.Finish(rec.Key, entryOf(rec, result, rec.Reason)); err != nil {
 				log.Error("cannot write state", "error", err)
 				return
 			}
