@@ -144,7 +144,7 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 		}
 		// That process may have committed the file: resume at the PATCH,
 		// whose 409 then means "already applied".
-		data, err := os.ReadFile(to)
+		data, _, err := p.readDropped(to, MaxSize)
 		if err != nil {
 			log.Error("cannot read an adopted file", "error", err)
 			continue

@@ -36,6 +36,9 @@ type harness struct {
 	pipeline *Pipeline
 	logBuf   *syncBuffer
 
+	// tweak, when set, adjusts the pipeline before it runs: test seams.
+	tweak func(*Pipeline)
+
 	cancel context.CancelFunc
 	done   chan error
 	store  *state.Store
@@ -133,6 +136,9 @@ func (h *harness) start() {
 	p, err := New(Options{Config: h.cfg, Store: store, API: api, Logger: log, RetryBase: 5 * time.Millisecond, Grace: 5 * time.Second, Metrics: h.metrics})
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.tweak != nil {
+		h.tweak(p)
 	}
 	h.pipeline = p
 	ctx, cancel := context.WithCancel(context.Background())

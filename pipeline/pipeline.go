@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/metrics"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
@@ -73,6 +74,12 @@ type Pipeline struct {
 	staleAfter time.Duration
 	folders    map[string]*folder // by folder path
 	sem        chan struct{}      // one token per upload running at once
+
+	// readDropped reads a dropped file (fsutil.ReadDropped); beforeClaim,
+	// when set, runs between a file's check and its claim. Tests set them
+	// to make faults and to widen races that timing alone rarely shows.
+	readDropped func(path string, limit int64) ([]byte, fsutil.Info, error)
+	beforeClaim func(path string)
 
 	mu    sync.Mutex
 	lanes map[string]*lane // by record list id
@@ -136,6 +143,8 @@ func New(opts Options) (*Pipeline, error) {
 		known:     map[string]bool{},
 		finishing: map[string]chan struct{}{},
 		trouble:   map[string]time.Time{},
+
+		readDropped: fsutil.ReadDropped,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
