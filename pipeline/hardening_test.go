@@ -425,7 +425,7 @@ func TestClaimsOfAStoppedProcessAreAdopted(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if err := writeMarker(state.Record{Key: claimed, ListID: "L", MD5: md5hex(body), UploadID: ur.ID}); err != nil {
+				if err := writeMarker(state.Record{Key: claimed, ListID: "L", MD5: md5hex(body), UploadID: ur.ID}, markerKeyOf(h.cfg.Talkdesk)); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -80,6 +80,8 @@ type Pipeline struct {
 	// to make faults and to widen races that timing alone rarely shows.
 	readDropped func(path string, limit int64) ([]byte, fsutil.Info, error)
 	beforeClaim func(path string)
+	// markerKey signs the claim markers other processes may act on.
+	markerKey []byte
 
 	mu    sync.Mutex
 	lanes map[string]*lane // by record list id
@@ -145,6 +147,7 @@ func New(opts Options) (*Pipeline, error) {
 		trouble:   map[string]time.Time{},
 
 		readDropped: fsutil.ReadDropped,
+		markerKey:   markerKeyOf(opts.Config.Talkdesk),
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -251,6 +254,14 @@ func (p *Pipeline) ensureDirs(f *folder) error {
 	for _, d := range []string{f.cfg.Path, f.claimDir, f.cfg.Done, f.cfg.Failed} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
+		}
+	}
+	// The claim folders hold files between their check and their commit,
+	// and the markers other listdrop processes act on: nobody else should
+	// be able to put anything there.
+	for _, d := range []string{f.claimRoot, f.claimDir} {
+		if why := othersCanWrite(d); why != "" {
+			f.log.Warn("other users can change the files listdrop holds: "+why+"; make the folder writable by the service's account only (chmod 755)", "dir", d)
 		}
 	}
 	return nil

@@ -90,7 +90,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				// The record and the claim marker both go to disk before the
 				// PATCH; written side by side, their syncs overlap.
 				marked := make(chan error, 1)
-				go func(r state.Record) { marked <- writeMarker(r) }(rec)
+				go func(r state.Record) { marked <- writeMarker(r, p.markerKey) }(rec)
 				err := p.store.Put(rec)
 				if merr := <-marked; merr != nil {
 					log.Warn("cannot write the claim marker", "error", merr)
