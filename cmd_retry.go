@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/pipeline"
@@ -73,7 +74,7 @@ func retryCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		for _, arg := range files {
 			t, err := findFailed(folders, arg)
 			if err != nil {
-				fmt.Fprintf(stderr, "listdrop retry: %v\n", err)
+				fmt.Fprintf(stderr, "listdrop retry: %s\n", display.Name(err.Error()))
 				problems++
 				continue
 			}
@@ -93,11 +94,11 @@ func retryCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	for _, t := range targets {
 		msg, err := retryOne(t, *force, allow.do)
 		if err != nil {
-			fmt.Fprintf(stderr, "listdrop retry: %s: %v\n", t.path, err)
+			fmt.Fprintf(stderr, "listdrop retry: %s: %s\n", display.Name(t.path), display.Name(err.Error()))
 			problems++
 			continue
 		}
-		fmt.Fprintln(stdout, msg)
+		fmt.Fprintln(stdout, display.Name(msg))
 	}
 	if problems > 0 {
 		return fmt.Errorf("%d %s not put back", problems, plural(problems, "file was", "files were"))

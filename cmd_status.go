@@ -14,6 +14,7 @@ import (
 
 	"github.com/kardianos/service"
 
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/pipeline"
@@ -194,14 +195,14 @@ func printStatus(w io.Writer, v statusView) {
 		fmt.Fprintln(w, "Problems:")
 	}
 	for _, p := range v.st.Problems {
-		fmt.Fprintf(w, "  - %s\n", p)
+		fmt.Fprintf(w, "  - %s\n", display.Name(p))
 	}
 	if v.running {
 		switch {
 		case v.st.LastContact.IsZero():
 			fmt.Fprintln(w, "Talkdesk: not contacted since the start")
 		case v.st.LastError != "":
-			fmt.Fprintf(w, "Talkdesk: the last contact, at %s, failed: %s\n", pipeline.FormatTime(v.st.LastContact), v.st.LastError)
+			fmt.Fprintf(w, "Talkdesk: the last contact, at %s, failed: %s\n", pipeline.FormatTime(v.st.LastContact), display.Name(v.st.LastError))
 		default:
 			fmt.Fprintf(w, "Talkdesk: last reached %s\n", pipeline.FormatTime(v.st.LastContact))
 		}
@@ -243,23 +244,23 @@ func printStatus(w io.Writer, v statusView) {
 				if words == "" {
 					words = h.Phase
 				}
-				fmt.Fprintf(w, "  %s in %s: %s since %s", h.File, f.Path, words, pipeline.FormatTime(h.Since))
+				fmt.Fprintf(w, "  %s in %s: %s since %s", display.Name(h.File), display.Name(f.Path), words, pipeline.FormatTime(h.Since))
 				if h.Attempts > 0 {
 					fmt.Fprintf(w, ", %d failed %s", h.Attempts, plural(h.Attempts, "try", "tries"))
 				}
 				fmt.Fprintln(w)
 				if h.LastError != "" {
-					fmt.Fprintf(w, "    last error: %s\n", h.LastError)
+					fmt.Fprintf(w, "    last error: %s\n", display.Name(h.LastError))
 				}
 			}
 		}
 	}
 	if lastFail != nil {
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "Last failure: %s at %s (list %s)\n", filepath.Base(lastFail.Source), pipeline.FormatTime(lastFail.At), lastFail.ListID)
-		fmt.Fprintf(w, "  %s\n", lastFail.Reason)
+		fmt.Fprintf(w, "Last failure: %s at %s (list %s)\n", display.Name(filepath.Base(lastFail.Source)), pipeline.FormatTime(lastFail.At), lastFail.ListID)
+		fmt.Fprintf(w, "  %s\n", display.Name(lastFail.Reason))
 		if note := lastFail.Dest + pipeline.SidecarSuffix; lastFail.Dest != "" && fileExists(note) {
-			fmt.Fprintf(w, "  see %s\n", note)
+			fmt.Fprintf(w, "  see %s\n", display.Name(note))
 		}
 	}
 	if !v.running && waiting > 0 {
