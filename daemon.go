@@ -129,6 +129,7 @@ func newClient(cfg *config.Config, log *slog.Logger, conns int) (*uploader.Clien
 	return uploader.New(uploader.Options{
 		APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL,
 		ClientID: cfg.Talkdesk.ClientID, ClientSecret: cfg.Talkdesk.ClientSecret,
+		PrivateKey: cfg.Talkdesk.PrivateKey.Signer(), KeyID: cfg.Talkdesk.KeyID,
 		Timeout: cfg.Talkdesk.Timeout, MaxConns: conns, Logger: log,
 		UserAgent: "listdrop/" + version(), CAFile: cfg.Talkdesk.CAFile,
 	})
