@@ -31,7 +31,7 @@ func tokenProblem(cfg *config.Config, client *uploader.Client, err error) string
 		return "cannot get an access token: " + err.Error()
 	}
 	if te.Err != nil {
-		return reachProblem("the token URL "+uploader.RedactURL(t.TokenURL), host, t.Timeout.String(), te.Err)
+		return reachProblem("the token URL "+uploader.RedactURL(t.TokenURL), "talkdesk.token_url (or talkdesk.region and talkdesk.account)", host, t.Timeout.String(), te.Err)
 	}
 	said := ""
 	switch {
@@ -61,7 +61,8 @@ func tokenProblem(cfg *config.Config, client *uploader.Client, err error) string
 
 // reachProblem says why a connection to host failed: DNS, a refusal, a
 // timeout or TLS.
-func reachProblem(what, host, timeout string, err error) string {
+// keys names the configuration keys that make the URL.
+func reachProblem(what, keys, host, timeout string, err error) string {
 	var dnsErr *net.DNSError
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
@@ -70,10 +71,10 @@ func reachProblem(what, host, timeout string, err error) string {
 	var netErr net.Error
 	switch {
 	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("cannot reach %s: the host name %s does not resolve (DNS: %s); check the URL in the configuration and this machine's DNS",
-			what, dnsErr.Name, dnsReason(dnsErr))
+		return fmt.Sprintf("cannot reach %s: the host name %s does not resolve (DNS: %s); check %s and this machine's DNS",
+			what, dnsErr.Name, dnsReason(dnsErr), keys)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Sprintf("cannot reach %s: %s refused the connection, so nothing listens there; check the URL in the configuration and any proxy or firewall on the way", what, host)
+		return fmt.Sprintf("cannot reach %s: %s refused the connection, so nothing listens there; check %s and any proxy or firewall on the way", what, host, keys)
 	case errors.As(err, &unknownCA):
 		issuer := "an unnamed authority"
 		if c := unknownCA.Cert; c != nil {
@@ -86,14 +87,14 @@ func reachProblem(what, host, timeout string, err error) string {
 		if c := hostErr.Certificate; c != nil && len(c.DNSNames) > 0 {
 			names = strings.Join(c.DNSNames, ", ")
 		}
-		return fmt.Sprintf("cannot trust the TLS certificate of %s (%s): it is for %s, not for %s; check the URL in the configuration, or the proxy on the way", host, what, names, hostErr.Host)
+		return fmt.Sprintf("cannot trust the TLS certificate of %s (%s): it is for %s, not for %s; check %s, or the proxy on the way", host, what, names, hostErr.Host, keys)
 	case errors.As(err, &invalid):
 		if invalid.Reason == x509.Expired {
 			return fmt.Sprintf("cannot trust the TLS certificate of %s (%s): it has expired or is not valid yet; check this machine's clock, or the proxy on the way", host, what)
 		}
 		return fmt.Sprintf("cannot trust the TLS certificate of %s (%s): %v; check the proxy on the way, or talkdesk.ca_file", host, what, invalid)
 	case errors.As(err, &recErr):
-		return fmt.Sprintf("cannot talk TLS to %s (%s): it answers without TLS; check that the URL in the configuration names a TLS (https) endpoint", host, what)
+		return fmt.Sprintf("cannot talk TLS to %s (%s): it answers without TLS; check that %s names a TLS (https) endpoint", host, what, keys)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return fmt.Sprintf("cannot reach %s: %s did not answer within talkdesk.timeout (%s); check the firewall or proxy between this machine and %s", what, host, timeout, host)
 	}
@@ -133,5 +134,5 @@ func listProblem(cfg *config.Config, client *uploader.Client, id string, err err
 	if u, perr := url.Parse(host); perr == nil && u.Host != "" {
 		host = u.Host
 	}
-	return reachProblem("the API URL "+uploader.RedactURL(cfg.Talkdesk.APIURL), host, cfg.Talkdesk.Timeout.String(), err)
+	return reachProblem("the API URL "+uploader.RedactURL(cfg.Talkdesk.APIURL), "talkdesk.api_url (or talkdesk.region)", host, cfg.Talkdesk.Timeout.String(), err)
 }

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -193,6 +194,7 @@ func TestValidateOnlinePasses(t *testing.T) {
 func TestValidateOnlineFailures(t *testing.T) {
 	otherKey := mustKey(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
 	refused := "http://" + freeAddr(t)
+	silent := "http://" + tarpit(t)
 	tests := []struct {
 		name  string
 		opts  faketalkdesk.Options
@@ -220,7 +222,12 @@ func TestValidateOnlineFailures(t *testing.T) {
 		{"token URL refused", faketalkdesk.Options{ClientSecret: e2eSecret}, auth{secret: e2eSecret}, []string{"L1"},
 			refused, false, func(*onlineSetup) string {
 				host := strings.TrimPrefix(refused, "http://")
-				return "cannot reach the token URL " + refused + "/oauth/token: " + host + " refused the connection, so nothing listens there; check the URL in the configuration and any proxy or firewall on the way"
+				return "cannot reach the token URL " + refused + "/oauth/token: " + host + " refused the connection, so nothing listens there; check talkdesk.token_url (or talkdesk.region and talkdesk.account) and any proxy or firewall on the way"
+			}},
+		{"token URL silent", faketalkdesk.Options{ClientSecret: e2eSecret}, auth{secret: e2eSecret}, []string{"L1"},
+			silent, false, func(*onlineSetup) string {
+				host := strings.TrimPrefix(silent, "http://")
+				return "cannot reach the token URL " + silent + "/oauth/token: " + host + " did not answer within talkdesk.timeout (1s); check the firewall or proxy between this machine and " + host
 			}},
 		{"untrusted certificate", faketalkdesk.Options{ClientSecret: e2eSecret}, auth{secret: e2eSecret}, []string{"L1"}, "", true, func(s *onlineSetup) string {
 			host := strings.TrimPrefix(tlsURL(s), "https://")
@@ -243,6 +250,10 @@ func TestValidateOnlineFailures(t *testing.T) {
 				}
 			}
 			s := newOnline(t, fake, base, tt.cred, tt.lists, "")
+			data, _ := os.ReadFile(s.config)
+			if err := os.WriteFile(s.config, []byte(strings.Replace(string(data), "timeout: 5s", "timeout: 1s", 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			out, errOut, code := s.validate(t)
 			want := "listdrop: " + tt.want(s) + "\n"
 			if code != 1 || errOut != want {
@@ -250,6 +261,37 @@ func TestValidateOnlineFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tarpit is a loopback address that takes connections and never answers.
+func tarpit(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
 }
 
 // tlsURL reads back the https base of a setup's config.
