@@ -69,10 +69,7 @@ func validateCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	if rep.cfg != nil && *online {
 		rep.checkOnline(ctx)
 	}
-	rep.OK = rep.Config.OK && (rep.Token == nil || rep.Token.OK)
-	for _, f := range rep.Folders {
-		rep.OK = rep.OK && f.OK
-	}
+	rep.OK = rep.allOK()
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -168,10 +165,18 @@ func (rep *validateReport) print(stdout, stderr io.Writer) {
 	tw.Flush()
 }
 
+func (rep *validateReport) allOK() bool {
+	ok := rep.Config.OK && (rep.Token == nil || rep.Token.OK)
+	for _, f := range rep.Folders {
+		ok = ok && f.OK
+	}
+	return ok
+}
+
 // err is the command's error: nil when every check passed, else each
 // problem in a sentence, one per line.
 func (rep *validateReport) err() error {
-	if rep.OK {
+	if rep.allOK() {
 		return nil
 	}
 	var problems []string

@@ -17,7 +17,9 @@ import (
 // The causes the end-to-end tests cannot produce on loopback each get
 // their sentence too.
 func TestReachProblems(t *testing.T) {
-	wrap := func(err error) error { return &url.Error{Op: "Post", URL: "https://acme.example.com/oauth/token", Err: err} }
+	wrap := func(err error) error {
+		return &url.Error{Op: "Post", URL: "https://acme.example.com/oauth/token", Err: err}
+	}
 	cert := &x509.Certificate{DNSNames: []string{"proxy.corp.example"}}
 	tests := []struct {
 		name string
