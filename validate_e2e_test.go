@@ -385,6 +385,11 @@ func TestValidateOfflineAsksNothing(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "config OK") || errOut != "" || len(fake.Requests()) != 0 {
 		t.Fatalf("exit %d, stdout %q, stderr %q, %d requests", code, out, errOut, len(fake.Requests()))
 	}
+	out, _, code = runCLI(t, []string{"E2E_SECRET=" + e2eSecret}, "validate", "--json", "--config", s.config)
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || rep["ok"] != true || rep["token"] != nil || len(fake.Requests()) != 0 {
+		t.Fatalf("validate --json: exit %d, %v, stdout %s", code, err, out)
+	}
 }
 
 // A daemon with a key uploads, renews its token with a new assertion each
@@ -449,5 +454,26 @@ func TestDaemonWithAKey(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(out)
+	}
+}
+
+// Talkdesk unreachable at start-up: the daemon warns, keeps running, and
+// logs the list's name once Talkdesk answers.
+func TestDaemonLogsListNamesOnceTalkdeskAnswers(t *testing.T) {
+	e := newE2E(t, faketalkdesk.Options{Lists: []string{"L1"}}, []string{"L1"}, "")
+	e.fake.SetListName("L1", "VIP customers")
+	e.fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepToken, Status: 503}, faketalkdesk.Fault{Step: faketalkdesk.StepToken, Status: 503})
+	d := e.start()
+	e.eventually("the list's name logged", func() bool { return strings.Contains(d.out.String(), `list_name="VIP customers"`) })
+	out := d.out.String()
+	warn := strings.Index(out, `msg="cannot read the record lists' names yet; trying again later" list=L1 error="the token endpoint `)
+	if warn < 0 || warn > strings.Index(out, `list_name="VIP customers"`) {
+		t.Fatalf("the log lacks the warning before the name:\n%s", out)
+	}
+	if e.fake.PendingFaults() != 0 {
+		t.Fatal("the daemon read the name without asking again")
+	}
+	if r := e.status(); len(r.Folders) != 1 || r.Folders[0].ListName != "VIP customers" {
+		t.Fatalf("status = %+v", r.Folders)
 	}
 }
