@@ -22,7 +22,6 @@ type validateReport struct {
 	Token   *tokenCheck    `json:"token,omitempty"`   // --online only
 	Folders []folderCheck  `json:"folders,omitempty"` // --online only, after a token
 	cfg     *config.Config // nil when the file did not load
-	client  *uploader.Client
 }
 
 type configCheck struct {
@@ -146,11 +145,8 @@ func (rep *validateReport) print(stdout, stderr io.Writer) {
 	}
 	fmt.Fprintln(stdout, rep.Config.Summary)
 	tc := rep.Token
-	if tc == nil {
-		return
-	}
-	if !tc.OK {
-		return
+	if tc == nil || !tc.OK {
+		return // offline, or the error says why there is no token
 	}
 	fmt.Fprintf(stdout, "token OK: client %s authenticated (%s) at %s\n", tc.ClientID, tc.AuthMethod, tc.TokenURL)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -159,7 +155,8 @@ func (rep *validateReport) print(stdout, stderr io.Writer) {
 		if f.OK {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", f.Path, f.RecordListID, printable(f.Name), f.Status, f.RecordsCount)
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t-\tNOT FOUND\t-\n", f.Path, f.RecordListID)
+			// The problem follows on standard error, named by its key.
+			fmt.Fprintf(tw, "%s\t%s\t?\tCANNOT READ\t-\n", f.Path, f.RecordListID)
 		}
 	}
 	tw.Flush()

@@ -343,7 +343,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, error) {
 		// A fresh assertion each time: the server refuses a jti it has seen.
 		var err error
 		if assertion, err = c.signer.sign(c.id, c.tokenURL, c.now()); err != nil {
-			return "", &TokenError{Err: err}
+			return "", fmt.Errorf("get access token: %w", err)
 		}
 		form.Set("client_id", c.id)
 		form.Set("client_assertion_type", AssertionType)
