@@ -210,7 +210,16 @@ func printStatus(w io.Writer, v statusView) {
 
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LIST\tWAITING\tHELD\tFAILED\tLAST UPLOAD\tFOLDER")
+	// The names come from the running daemon, once it has reached Talkdesk.
+	named := false
+	for _, f := range v.st.Folders {
+		named = named || f.ListName != ""
+	}
+	if named {
+		fmt.Fprintln(tw, "LIST\tNAME\tWAITING\tHELD\tFAILED\tLAST UPLOAD\tFOLDER")
+	} else {
+		fmt.Fprintln(tw, "LIST\tWAITING\tHELD\tFAILED\tLAST UPLOAD\tFOLDER")
+	}
 	held, waiting, failed := 0, 0, 0
 	var lastFail *state.Entry
 	for _, f := range v.st.Folders {
@@ -227,7 +236,15 @@ func printStatus(w io.Writer, v statusView) {
 		held += len(f.Held)
 		waiting += max(v.waiting[f.Path], 0)
 		failed += max(v.failed[f.Path], 0)
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", f.ListID, countText(v.waiting[f.Path]), len(f.Held), countText(v.failed[f.Path]), last, f.Path)
+		list := f.ListID
+		if named {
+			name := printable(f.ListName)
+			if name == "" {
+				name = "?"
+			}
+			list += "\t" + name
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", list, countText(v.waiting[f.Path]), len(f.Held), countText(v.failed[f.Path]), last, f.Path)
 	}
 	tw.Flush()
 

@@ -29,18 +29,6 @@ const pipelineGrace = 10 * time.Second
 
 func defaultConfigPath() string { return config.DefaultPath() }
 
-func validate(path string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return err
-	}
-	for _, w := range cfg.SecretWarnings() {
-		fmt.Fprintln(stderr, "listdrop: warning:", w)
-	}
-	fmt.Fprintln(stdout, cfg.Summary())
-	return nil
-}
-
 // runDaemon runs `listdrop run`: in the terminal until SIGINT or SIGTERM,
 // or under the service manager that started it.
 func runDaemon(ctx context.Context, path string, stderr io.Writer) error {
@@ -92,13 +80,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 			return fmt.Errorf("admin endpoint (admin.listen): %w", err)
 		}
 	}
-	log.Info("listdrop starting", "version", version(), "config", cfg.Path, "state", cfg.StateFile)
+	log.Info("listdrop starting", "version", version(), "config", cfg.Path, "state", cfg.StateFile, "auth", client.AuthMethod())
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	names := &listNames{}
 	var wg sync.WaitGroup
 	if adminL != nil {
-		srv := admin.New(p, store, m.Registry, version())
+		srv := admin.New(namedPipeline{p, names}, store, m.Registry, version())
 		wg.Go(func() {
 			if err := srv.Serve(ctx, adminL, log); err != nil {
 				log.Error("admin endpoint stopped", "error", err)
@@ -117,6 +106,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 			}
 		}
 	})
+	wg.Go(func() { lookUpListNames(ctx, cfg, client, names, log) })
 	err = p.Run(ctx)
 	cancel()
 	wg.Wait()
@@ -129,6 +119,7 @@ func newClient(cfg *config.Config, log *slog.Logger, conns int) (*uploader.Clien
 	return uploader.New(uploader.Options{
 		APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL,
 		ClientID: cfg.Talkdesk.ClientID, ClientSecret: cfg.Talkdesk.ClientSecret,
+		PrivateKey: cfg.Talkdesk.PrivateKey.Signer(), KeyID: cfg.Talkdesk.KeyID,
 		Timeout: cfg.Talkdesk.Timeout, MaxConns: conns, Logger: log,
 		UserAgent: "listdrop/" + version(), CAFile: cfg.Talkdesk.CAFile,
 	})

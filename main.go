@@ -18,7 +18,10 @@ const usage = `listdrop uploads the CSV files dropped in folders to Talkdesk rec
 
 Usage:
   listdrop run [--config FILE]       watch the folders until stopped (SIGINT/SIGTERM)
-  listdrop validate [--config FILE]  check a configuration file and exit
+  listdrop validate [--config FILE] [--online] [--json]
+                                     check a configuration file and exit; --online also
+                                     gets a token and reads each folder's record list
+                                     (uploads nothing, writes nothing)
   listdrop demo [--dir DIR]          run the whole flow against a local fake Talkdesk
   listdrop version                   print the version
 
@@ -80,11 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return runDaemon(ctx, path, stderr)
 	case "validate":
-		path, err := configFlag(cmd, rest, stderr)
-		if err != nil {
-			return err
-		}
-		return validate(path, stdout, stderr)
+		return validateCommand(ctx, rest, stdout, stderr)
 	case "demo":
 		return demo(ctx, rest, stdout, stderr)
 	case "install", "uninstall", "start", "stop", "restart":

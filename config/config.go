@@ -48,7 +48,9 @@ type Config struct {
 // Talkdesk holds the account, the OAuth client and the endpoints.
 // After Parse, APIURL and TokenURL are always set, ClientSecret holds
 // the secret even when it came from ClientSecretFile, SecretOrigin says
-// where it came from, and CAFile is absolute.
+// where it came from, and CAFile is absolute. With PrivateKeyFile set
+// instead of a secret, PrivateKey holds the key read from it, and the
+// client authenticates with a JWT signed by it (private_key_jwt).
 type Talkdesk struct {
 	Region           string        `yaml:"region"`
 	Account          string        `yaml:"account"`
@@ -59,6 +61,9 @@ type Talkdesk struct {
 	TokenURL         string        `yaml:"token_url"`
 	Timeout          time.Duration `yaml:"timeout"`
 	CAFile           string        `yaml:"ca_file"`
+	PrivateKeyFile   string        `yaml:"private_key_file"`
+	KeyID            string        `yaml:"key_id"`
+	PrivateKey       *PrivateKey   `yaml:"-"`
 	SecretOrigin     SecretOrigin  `yaml:"-"`
 }
 
@@ -74,6 +79,9 @@ const (
 	SecretFromEnv
 	// SecretFromFile: read from client_secret_file.
 	SecretFromFile
+	// SecretFromKeyFile: no secret; a private key read from
+	// private_key_file.
+	SecretFromKeyFile
 )
 
 // Retry bounds the retries of transient failures.
@@ -142,8 +150,12 @@ func (t Talkdesk) String() string {
 	if t.ClientSecret != "" {
 		secret = "[redacted]"
 	}
-	return fmt.Sprintf("{Region:%s Account:%s ClientID:%s ClientSecret:%s ClientSecretFile:%s APIURL:%s TokenURL:%s Timeout:%s CAFile:%s}",
-		t.Region, t.Account, t.ClientID, secret, t.ClientSecretFile, displayURL(t.APIURL), displayURL(t.TokenURL), t.Timeout, t.CAFile)
+	key := ""
+	if t.PrivateKey != nil {
+		key = "[redacted]"
+	}
+	return fmt.Sprintf("{Region:%s Account:%s ClientID:%s ClientSecret:%s ClientSecretFile:%s PrivateKeyFile:%s KeyID:%s PrivateKey:%s APIURL:%s TokenURL:%s Timeout:%s CAFile:%s}",
+		t.Region, t.Account, t.ClientID, secret, t.ClientSecretFile, t.PrivateKeyFile, t.KeyID, key, displayURL(t.APIURL), displayURL(t.TokenURL), t.Timeout, t.CAFile)
 }
 
 // String hides the header values, which are often credentials, and the
@@ -308,7 +320,7 @@ var regions = map[string]region{
 }
 
 // resolve normalises case, derives the URLs from the region, reads the
-// secret file, makes paths absolute and fills the folders' defaults.
+// secret or key file, makes paths absolute and fills the folders' defaults.
 func (c *Config) resolve(dir string, p *problems) {
 	t := &c.Talkdesk
 	t.Region = strings.ToLower(t.Region)
@@ -317,6 +329,7 @@ func (c *Config) resolve(dir string, p *problems) {
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	c.Log.Format = strings.ToLower(c.Log.Format)
 	c.resolveURLs(p)
+	c.resolvePrivateKey(dir, p)
 	c.resolveSecret(dir, p)
 	c.resolveCAFile(dir, p)
 
@@ -389,7 +402,7 @@ const maxSecretSize = 64 << 10
 
 func (c *Config) resolveSecret(dir string, p *problems) {
 	t := &c.Talkdesk
-	if t.ClientSecretFile == "" {
+	if t.ClientSecretFile == "" || t.PrivateKeyFile != "" {
 		return
 	}
 	const key = "talkdesk.client_secret_file"

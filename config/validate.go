@@ -42,8 +42,8 @@ func (c *Config) validate() []*keyError {
 	if t.ClientID == "" {
 		bad("talkdesk.client_id", "required")
 	}
-	if t.ClientSecret == "" && !c.noSecrets {
-		bad("talkdesk.client_secret", "required (or set talkdesk.client_secret_file)")
+	if t.ClientSecret == "" && t.PrivateKeyFile == "" && !c.noSecrets {
+		bad("talkdesk.client_secret", "required (or set talkdesk.client_secret_file, or talkdesk.private_key_file with talkdesk.key_id)")
 	}
 	if msg := checkServiceURL(t.APIURL); msg != "" {
 		bad("talkdesk.api_url", "%s", msg)

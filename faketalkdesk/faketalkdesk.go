@@ -16,7 +16,11 @@
 package faketalkdesk
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,11 +31,21 @@ import (
 	"time"
 )
 
-// Options configures a Server. ClientID and ClientSecret are required.
+// Options configures a Server. ClientID is required, and ClientSecret or
+// PublicKey or both.
 type Options struct {
 	// ClientID and ClientSecret are the only credentials the token endpoint
-	// accepts, sent as HTTP Basic authentication.
+	// accepts as HTTP Basic authentication (client_secret_basic).
 	ClientID, ClientSecret string
+	// PublicKey, an *ecdsa.PublicKey on P-256 (ES256) or an *rsa.PublicKey
+	// (RS256), is the client's registered key: the token endpoint accepts
+	// client assertions it verifies (private_key_jwt). KeyID, when set, is
+	// the only kid accepted.
+	PublicKey crypto.PublicKey
+	KeyID     string
+	// WithoutScope: the client is not granted record-lists:manage, so the
+	// token endpoint answers 400 invalid_scope to a correct request.
+	WithoutScope bool
 	// TokenTTL is the lifetime of issued tokens, announced as expires_in and
 	// enforced: an expired token answers 401. Default 1h.
 	TokenTTL time.Duration
@@ -97,6 +111,10 @@ type Server struct {
 	busy         map[string]bool
 	listStatus   map[string]string
 	records      map[string]int // records committed to each list, counted once per commit
+	listNames    map[string]string
+	jtis         map[string]bool // of every client assertion accepted
+	assertions   []Assertion
+	assertionRaw []string // every client assertion accepted, for Secrets
 }
 
 // upload is the fake's state of one upload request.
@@ -162,8 +180,17 @@ type UploadRequest struct {
 // Close it before closing the HTTP server that serves it, so that hanging
 // requests are released.
 func New(opts Options) (*Server, error) {
-	if opts.ClientID == "" || opts.ClientSecret == "" {
-		return nil, errors.New("faketalkdesk: ClientID and ClientSecret are required")
+	if opts.ClientID == "" || (opts.ClientSecret == "" && opts.PublicKey == nil) {
+		return nil, errors.New("faketalkdesk: ClientID and a ClientSecret or a PublicKey are required")
+	}
+	switch k := opts.PublicKey.(type) {
+	case nil, *rsa.PublicKey:
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return nil, errors.New("faketalkdesk: an EC PublicKey must be on P-256 (ES256)")
+		}
+	default:
+		return nil, fmt.Errorf("faketalkdesk: a %T PublicKey signs neither ES256 nor RS256", opts.PublicKey)
 	}
 	if strings.Contains(opts.ClientID, ":") {
 		// HTTP Basic authentication cannot carry a user id with a colon.
@@ -193,6 +220,8 @@ func New(opts Options) (*Server, error) {
 		busy:       map[string]bool{},
 		listStatus: map[string]string{},
 		records:    map[string]int{},
+		listNames:  map[string]string{},
+		jtis:       map[string]bool{},
 	}
 	if len(opts.Lists) > 0 {
 		s.lists = map[string]bool{}
@@ -334,8 +363,8 @@ func (s *Server) TokensIssued() int {
 }
 
 // Secrets returns every value a client must never print: the client secret,
-// every access token granted, and the signatures of every signed URL handed
-// out. Tests grep the daemon's output for them.
+// every access token granted, the signatures of every signed URL handed
+// out, and every client assertion accepted (also its signature alone). Tests grep the daemon's output for them.
 func (s *Server) Secrets() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -344,6 +373,10 @@ func (s *Server) Secrets() []string {
 		out = append(out, tok)
 	}
 	out = append(out, s.signatures...)
+	for _, a := range s.assertionRaw {
+		// The whole assertion, and its signature alone.
+		out = append(out, a, a[strings.LastIndexByte(a, '.')+1:])
+	}
 	return out
 }
 
@@ -382,6 +415,14 @@ func (s *Server) SetListStatus(listID, status string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.listStatus[listID] = status
+}
+
+// SetListName sets the name GET /record-lists/{id} reports for the list
+// (default "Record list <id>").
+func (s *Server) SetListName(listID, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listNames[listID] = name
 }
 
 // knownList reports whether listID names a record list.

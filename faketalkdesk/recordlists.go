@@ -298,13 +298,17 @@ func (s *Server) handleList(r *http.Request, listID string) reply {
 	s.mu.Lock()
 	status := s.listStatus[listID]
 	count := s.records[listID]
+	name := s.listNames[listID]
 	s.mu.Unlock()
+	if name == "" {
+		name = "Record list " + listID
+	}
 	if status == "" {
 		status = DefaultListStatus
 	}
 	return jsonReply(http.StatusOK, map[string]any{
 		"id":            listID,
-		"name":          "Record list " + listID,
+		"name":          name,
 		"status":        status,
 		"records_count": count,
 	})

@@ -56,6 +56,7 @@ type Status struct {
 type FolderStatus struct {
 	Path      string        `json:"path"`
 	ListID    string        `json:"list"`
+	ListName  string        `json:"list_name,omitempty"` // filled by the daemon once Talkdesk told it
 	Available bool          `json:"available"`
 	Waiting   int           `json:"waiting"` // seen, waiting for their turn
 	Held      []HeldFile    `json:"held"`    // claimed: in flight or waiting to be retried
