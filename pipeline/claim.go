@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -52,9 +53,15 @@ type marker struct {
 // Talkdesk client, so the key is derived from that client's credentials:
 // a user who can write in the folder but does not hold them cannot sign.
 func markerKeyOf(t config.Talkdesk) []byte {
+	credential := []byte(t.ClientSecret)
+	if k := t.PrivateKey.Signer(); k != nil {
+		if der, err := x509.MarshalPKCS8PrivateKey(k); err == nil {
+			credential = der
+		}
+	}
 	h := sha256.New()
-	for _, part := range []string{"listdrop claim marker v1", t.ClientID, t.ClientSecret} {
-		h.Write([]byte(part))
+	for _, part := range [][]byte{[]byte("listdrop claim marker v1"), []byte(t.ClientID), credential} {
+		h.Write(part)
 		h.Write([]byte{0})
 	}
 	return h.Sum(nil)
