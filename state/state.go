@@ -217,10 +217,6 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	if err := check(path, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open state %s: %w", path, err)
-	}
 	var instance string
 	err = guard(path, func() error {
 		return db.Update(func(tx *bolt.Tx) error {
@@ -273,10 +269,6 @@ func OpenReadOnly(path string, timeout time.Duration) (*Store, error) {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open state %s: %w", path, ErrLocked)
 		}
-		return nil, fmt.Errorf("open state %s: %w", path, err)
-	}
-	if err := check(path, db); err != nil {
-		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	s := newStore(db, path, "")
