@@ -34,7 +34,7 @@ func validate(path string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, w := range cfg.SecretWarnings() {
+	for _, w := range cfg.Warnings() {
 		fmt.Fprintln(stderr, "listdrop: warning:", w)
 	}
 	fmt.Fprintln(stdout, cfg.Summary())
@@ -62,7 +62,7 @@ func runDaemon(ctx context.Context, path string, stderr io.Writer) error {
 // serve runs the pipeline of a loaded configuration until ctx ends, with
 // the admin endpoint and the daily pruning of the state beside it.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish func(state.Entry)) error {
-	for _, w := range cfg.SecretWarnings() {
+	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
 	store, err := state.Open(cfg.StateFile, stateLockTimeout)
