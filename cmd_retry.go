@@ -258,7 +258,7 @@ type allower struct {
 }
 
 func allowOnce(ctx context.Context, cfg *config.Config) *allower {
-	return &allower{ctx: ctx, cfg: cfg, admin: newAdminClient(cfg.Admin.Listen)}
+	return &allower{ctx: ctx, cfg: cfg, admin: newAdminClient(cfg)}
 }
 
 func (a *allower) do(list, sum string) error {

@@ -69,7 +69,7 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	v := statusView{stateFile: cfg.StateFile, service: serviceState()}
-	a := newAdminClient(cfg.Admin.Listen)
+	a := newAdminClient(cfg)
 	var rep admin.Report
 	answered, err := ask(ctx, a, http.MethodGet, "/status", nil, &rep)
 	if err != nil {
