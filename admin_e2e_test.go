@@ -181,3 +181,28 @@ func writeTestCert(t *testing.T, dir string) {
 	writeFile(t, filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 	writeFile(t, filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
 }
+
+// A callback endpoint over plain http is warned about at validate and at
+// start, naming the key and not the header's value.
+func TestPlainHTTPCallbackIsWarnedAbout(t *testing.T) {
+	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := strings.Replace(string(cfg), "https://hooks.example.com/x", "http://hooks.example.com/x", 1)
+	if plain == string(cfg) {
+		t.Fatal("the test config has no callback endpoint to change")
+	}
+	writeFile(t, e.config, []byte(plain))
+	const want = "folders[0].callback_action.endpoint is plain http: Talkdesk will send its headers (often an API key) and its body in clear to hooks.example.com; use an https URL"
+	_, stderr, code := runCLI(t, []string{"E2E_SECRET=" + e2eSecret}, "validate", "--config", e.config)
+	if code != 0 || !strings.Contains(stderr, "listdrop: warning: "+want) || strings.Contains(stderr, e2eHookKey) {
+		t.Fatalf("validate: exit %d, stderr %q", code, stderr)
+	}
+	d := e.start()
+	e.eventually("the warning in the log", func() bool { return strings.Contains(d.out.String(), want) })
+	if strings.Contains(d.out.String(), e2eHookKey) {
+		t.Fatal("the log shows the callback header's value")
+	}
+}
