@@ -113,6 +113,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 		}
 		adminOpts = admin.Options{Pipeline: p, Store: store, Registry: m.Registry, Version: version(),
 			Token: token, TokenFile: tokenFile, Listen: cfg.Admin.Listen, WebConfigFile: cfg.Admin.WebConfigFile}
+		adminOpts.FailedFiles, adminOpts.Retry = pageActions(cfg, store)
 	}
 	log.Info("listdrop starting", "version", version(), "config", cfg.Path, "state", cfg.StateFile)
 

@@ -55,6 +55,13 @@ type Options struct {
 	// WebConfigFile is admin.web_config_file: TLS and basic
 	// authentication, through exporter-toolkit; "" serves plain HTTP.
 	WebConfigFile string
+	// FailedFiles lists the files in a drop folder's failed folder, for
+	// the page; nil shows none.
+	FailedFiles func(folder string) []string
+	// Retry puts a failed file of a drop folder back, as `listdrop retry`
+	// does (force: through the duplicate check once), and says what it
+	// did; nil offers no retry on the page.
+	Retry func(folder, name string, force bool) (string, error)
 }
 
 // Server is the admin endpoint.
@@ -69,19 +76,28 @@ type Server struct {
 	listenHost string
 	loopback   bool
 	webConfig  string
+	failed     func(string) []string
+	retry      func(folder, name string, force bool) (string, error)
+	sessions   *sessions
 	handler    http.Handler
 }
 
 // New builds the endpoint's handlers.
 func New(o Options) *Server {
 	s := &Server{p: o.Pipeline, store: o.Store, version: o.Version, started: time.Now(), token: o.Token, tokenFile: o.TokenFile,
-		listen: o.Listen, loopback: config.Admin{Listen: o.Listen}.Loopback(), webConfig: o.WebConfigFile}
+		listen: o.Listen, loopback: config.Admin{Listen: o.Listen}.Loopback(), webConfig: o.WebConfigFile,
+		failed: o.FailedFiles, retry: o.Retry, sessions: newSessions()}
 	s.listenHost, _, _ = net.SplitHostPort(o.Listen)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /status", s.status)
 	mux.HandleFunc("GET /history", s.history)
 	mux.HandleFunc("POST /allow-once", s.allowOnce)
+	mux.HandleFunc("POST /login-code", s.loginCode)
+	mux.HandleFunc("GET /login", s.login)
+	mux.HandleFunc("GET /{$}", s.page)
+	mux.HandleFunc("POST /ui/retry", s.retryForm)
+	mux.HandleFunc("GET /ui/style.css", s.style)
 	if o.Registry != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 	}

@@ -12,8 +12,14 @@ import (
 
 // open are the requests anyone who reaches the endpoint may make: they
 // show health and counts, never a file name, and monitors ask them
-// without credentials.
-var open = map[string]bool{"/healthz": true, "/metrics": true}
+// without credentials. /login checks its one-time code itself; the style
+// sheet is the page's, and public.
+var open = map[string]bool{"/healthz": true, "/metrics": true, "/login": true, "/ui/style.css": true}
+
+// isPage reports whether a path belongs to the status page, which a
+// signed-in browser's session cookie may reach, and whose forms post
+// urlencoded bodies with a CSRF token.
+func isPage(path string) bool { return path == "/" || strings.HasPrefix(path, "/ui/") }
 
 // guard checks every request before its handler, in this order:
 //   - Host, on a loopback endpoint: a loopback name or address, or the
@@ -24,10 +30,12 @@ var open = map[string]bool{"/healthz": true, "/metrics": true}
 //     site (Sec-Fetch-Site, else Origin) is refused, whatever its method,
 //     so no page can act or read through an admin's browser (CSRF).
 //   - a POST's body must be JSON: the "simple" bodies a page may send
-//     anywhere without asking (text/plain, forms) are refused.
-//   - who asks: everything but /healthz and /metrics needs the token
-//     (Authorization: Bearer), or a user of the web configuration's
-//     basic_auth_users, which exporter-toolkit checked before.
+//     anywhere without asking (text/plain, forms) are refused; only the
+//     status page's own forms (/ui/) post a form, with a CSRF token.
+//   - who asks: everything but /healthz, /metrics and /login needs the
+//     token (Authorization: Bearer), or a user of the web configuration's
+//     basic_auth_users, which exporter-toolkit checked before; the status
+//     page (/ and /ui/) also takes a signed-in browser's session cookie.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -41,12 +49,30 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-				writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "the body must be JSON (Content-Type: application/json)"})
+			want, words := "application/json", "JSON (Content-Type: application/json)"
+			if isPage(r.URL.Path) {
+				// The page's forms, which work without a script; the CSRF
+				// token and the SameSite cookie make up for the simple body.
+				want, words = "application/x-www-form-urlencoded", "the page's form (application/x-www-form-urlencoded)"
+			}
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != want {
+				writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "the body must be " + words})
 				return
 			}
 		}
-		if !open[r.URL.Path] && !s.authorized(r) {
+		if open[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if isPage(r.URL.Path) {
+			if p := s.principal(r, true); p == "" {
+				s.signInPage(w)
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if s.principal(r, false) == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="listdrop"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "this request needs listdrop's admin token (Authorization: Bearer TOKEN), which the running daemon writes to " +
 				s.tokenFile + ", readable by root (Administrators) and the service's user only: the status, history and retry commands send it when run as one of them"})
@@ -86,24 +112,37 @@ func crossSite(r *http.Request) bool {
 	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host)
 }
 
-// authorized reports whether the request carries the token, or a basic
-// authentication user of the web configuration. exporter-toolkit has
-// already checked that user's password against the same file (it answers
-// 401 itself otherwise); the user must still be in the file now.
-func (s *Server) authorized(r *http.Request) bool {
+// principal names who asks: "token" for the token's holder, "basic:USER"
+// for a user of the web configuration's basic_auth_users (whose password
+// exporter-toolkit has already checked against the same file; the user
+// must still be in the file now), "session:ID" for a signed-in browser
+// when cookies are accepted; "" for nobody allowed.
+func (s *Server) principal(r *http.Request, cookies bool) string {
 	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && s.token != "" {
-		return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), []byte(s.token)) == 1
+		if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), []byte(s.token)) == 1 {
+			return "token"
+		}
+		return ""
 	}
-	if s.webConfig == "" {
-		return false
+	if s.webConfig != "" {
+		if user, _, ok := r.BasicAuth(); ok {
+			if users, err := webUsers(s.webConfig); err == nil && users[user] {
+				return "basic:" + user
+			}
+			return ""
+		}
 	}
-	user, _, ok := r.BasicAuth()
-	if !ok {
-		return false
+	if cookies {
+		if id := s.sessions.session(r); id != "" {
+			return "session:" + id
+		}
 	}
-	users, err := webUsers(s.webConfig)
-	return err == nil && users[user]
+	return ""
 }
+
+// authorized reports whether the request may read file names and act
+// through the API.
+func (s *Server) authorized(r *http.Request) bool { return s.principal(r, false) != "" }
 
 // quoteHost shows a Host header as data: at most 100 bytes, quoted.
 func quoteHost(h string) string {
