@@ -99,8 +99,12 @@ func (s *Server) allowedHost(hostport string) bool {
 // crossSite reports whether a browser says the request comes from another
 // site. Programs (the commands, curl, Prometheus) send neither header.
 func crossSite(r *http.Request) bool {
+	// A browser that sends Sec-Fetch-Site says it all; Origin may then be
+	// "null" for the page's own forms (a no-referrer policy does that).
 	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
+	case "same-origin", "none":
+		return false
+	case "":
 	default:
 		return true
 	}

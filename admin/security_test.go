@@ -98,6 +98,8 @@ func TestCrossSiteAndRebindingRequestsAreRefused(t *testing.T) {
 		{"localhost.", "localhost.:" + port, map[string]string{"Content-Type": "application/json", "Authorization": bearer}},
 		{"same origin", "", map[string]string{"Content-Type": "application/json; charset=utf-8", "Authorization": bearer,
 			"Origin": srv.URL, "Sec-Fetch-Site": "same-origin"}},
+		{"same origin, Origin null (no-referrer)", "", map[string]string{"Content-Type": "application/json", "Authorization": bearer,
+			"Origin": "null", "Sec-Fetch-Site": "same-origin"}},
 	} {
 		t.Run("accepted: "+c.name, func(t *testing.T) {
 			if code, got := request(t, "POST", srv.URL+"/allow-once", c.host, c.headers, body); code != 200 {
