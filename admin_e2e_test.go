@@ -206,3 +206,15 @@ func TestPlainHTTPCallbackIsWarnedAbout(t *testing.T) {
 		t.Fatal("the log shows the callback header's value")
 	}
 }
+
+// listdrop open needs the running daemon, and says so.
+func TestOpenWithoutTheDaemon(t *testing.T) {
+	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
+	if _, stderr, code := e.cli("open"); code != 1 || !strings.Contains(stderr, "nothing answers at the admin endpoint "+e.admin) {
+		t.Fatalf("open without the daemon: exit %d, %q", code, stderr)
+	}
+	e.setAdmin("admin:\n  listen: \"\"\n")
+	if _, stderr, code := e.cli("open"); code != 1 || !strings.Contains(stderr, "admin endpoint, which is off") {
+		t.Fatalf("open with the endpoint off: exit %d, %q", code, stderr)
+	}
+}

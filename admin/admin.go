@@ -97,6 +97,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("GET /login", s.login)
 	mux.HandleFunc("GET /{$}", s.page)
 	mux.HandleFunc("POST /ui/retry", s.retryForm)
+	mux.HandleFunc("POST /ui/sign-out", s.signOut)
 	mux.HandleFunc("GET /ui/style.css", s.style)
 	if o.Registry != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))

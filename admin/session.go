@@ -139,3 +139,10 @@ func prune(m map[string]time.Time, now time.Time) {
 		}
 	}
 }
+
+// end forgets a session.
+func (s *sessions) end(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, id)
+}

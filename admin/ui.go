@@ -175,20 +175,28 @@ const (
 // chart counts the files of the last 24 hours per hour and kind, and lays
 // out the bars (drawn by the template as SVG rectangles).
 func chart(entries []state.Entry, now time.Time) chartView {
-	kinds := []string{kindImported, kindRejected, kindDuplicate, kindRefused}
+	kinds := [...]string{kindImported, kindRejected, kindDuplicate, kindRefused}
+	index := func(k string) int {
+		switch k {
+		case kindRejected:
+			return 1
+		case kindDuplicate:
+			return 2
+		case kindRefused:
+			return 3
+		}
+		return 0
+	}
 	last := now.Truncate(time.Hour)
 	first := last.Add(-(chartHours - 1) * time.Hour)
-	var counts [chartHours]map[string]int
-	for i := range counts {
-		counts[i] = map[string]int{}
-	}
-	totals := map[string]int{}
+	var counts [chartHours][len(kinds)]int
+	var totals [len(kinds)]int
 	for _, e := range entries {
 		if e.At.Before(first) || e.At.After(now) {
 			continue
 		}
 		i := int(e.At.Sub(first) / time.Hour)
-		k := kindOf(e)
+		k := index(kindOf(e))
 		counts[i][k]++
 		totals[k]++
 	}
@@ -206,8 +214,8 @@ func chart(entries []state.Entry, now time.Time) chartView {
 		x := chartMargin/2 + float64(i)*(chartBarW+chartGap)
 		y := chartMargin + chartPlotH
 		hour := first.Add(time.Duration(i) * time.Hour).Local()
-		for _, k := range kinds {
-			n := counts[i][k]
+		for ki, k := range kinds {
+			n := counts[i][ki]
 			if n == 0 {
 				continue
 			}
@@ -220,8 +228,8 @@ func chart(entries []state.Entry, now time.Time) chartView {
 			c.Labels = append(c.Labels, chartLabel{X: x + chartBarW/2, Text: hour.Format("15:04")})
 		}
 	}
-	for _, k := range kinds {
-		c.Legend = append(c.Legend, legendItem{Kind: k, Words: kindWords[k], Count: totals[k]})
+	for ki, k := range kinds {
+		c.Legend = append(c.Legend, legendItem{Kind: k, Words: kindWords[k], Count: totals[ki]})
 	}
 	return c
 }
@@ -378,4 +386,20 @@ func (s *Server) retryForm(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.addFlash(principal, msgs...)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// signOut ends the browser's session (with the page's CSRF token).
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
+	principal := s.principal(r, true)
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil || !s.sessions.checkCSRF(principal, r.PostForm.Get("csrf")) {
+		http.Error(w, "this form is out of date: reload the page", http.StatusForbidden)
+		return
+	}
+	if id, ok := strings.CutPrefix(principal, "session:"); ok {
+		s.sessions.end(id)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	pageHeaders(w)
+	signInTmpl.Execute(w, map[string]string{"Message": "Signed out."})
 }

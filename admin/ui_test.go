@@ -152,9 +152,27 @@ func TestPageSignIn(t *testing.T) {
 			t.Errorf("%s with a page session: %d", path, resp.StatusCode)
 		}
 	}
+	// Signing out (with the page's CSRF token) ends the session: its
+	// cookie, sent again, is nobody's.
+	base, _ := url.Parse(u.URL)
+	old := c.Jar.Cookies(base)
+	_, page := get(c, "/")
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("the page has no CSRF field")
+	}
+	req, _ = http.NewRequest("POST", u.URL+"/ui/sign-out", strings.NewReader(url.Values{"csrf": {m[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, body := do(t, c, req); resp.StatusCode != 200 || !strings.Contains(body, "Signed out") {
+		t.Fatalf("sign out: %d %s", resp.StatusCode, body)
+	}
+	replay := browser(t)
+	replay.Jar.SetCookies(base, old)
+	if resp, _ := get(replay, "/"); len(old) != 1 || resp.StatusCode != 401 {
+		t.Fatalf("/ with the cookie of a signed-out session: %d (%d cookies)", resp.StatusCode, len(old))
+	}
 	// A forged cookie is nobody.
 	forged := browser(t)
-	base, _ := url.Parse(u.URL)
 	forged.Jar.SetCookies(base, []*http.Cookie{{Name: sessionCookie, Value: strings.Repeat("ab", sessionIDLength)}})
 	if resp, _ := get(forged, "/"); resp.StatusCode != 401 {
 		t.Fatalf("/ with a forged cookie: %d", resp.StatusCode)
