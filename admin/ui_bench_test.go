@@ -14,7 +14,7 @@ import (
 type memStore struct{ entries []state.Entry }
 
 func (m memStore) History(since time.Time) ([]state.Entry, error) { return m.entries, nil }
-func (m memStore) AllowOnce(listID, md5 string) error            { return nil }
+func (m memStore) AllowOnce(listID, md5 string) error             { return nil }
 
 var _ Store = memStore{}
 
