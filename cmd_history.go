@@ -13,8 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 )
@@ -74,7 +74,7 @@ func historyCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // readHistory asks the daemon when it answers, else reads the state file.
 func readHistory(ctx context.Context, cfg *config.Config, since time.Time) ([]state.Entry, error) {
-	a := newAdminClient(cfg.Admin.Listen)
+	a := newAdminClient(cfg)
 	entries := []state.Entry{}
 	answered, err := ask(ctx, a, http.MethodGet, "/history?since="+url.QueryEscape(since.UTC().Format(time.RFC3339Nano)), nil, &entries)
 	if answered || err != nil {

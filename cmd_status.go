@@ -14,9 +14,9 @@ import (
 
 	"github.com/kardianos/service"
 
-	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/watcher"
@@ -70,7 +70,7 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	v := statusView{stateFile: cfg.StateFile, service: serviceState()}
-	a := newAdminClient(cfg.Admin.Listen)
+	a := newAdminClient(cfg)
 	var rep admin.Report
 	answered, err := ask(ctx, a, http.MethodGet, "/status", nil, &rep)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/uploader"
 )
@@ -88,8 +89,12 @@ func checkConfig(path string) *validateReport {
 		rep.Config.Problem = err.Error()
 		return rep
 	}
+	if err := admin.CheckWebConfig(cfg.Admin.WebConfigFile, cfg.Admin.Loopback()); err != nil {
+		rep.Config.Problem = err.Error()
+		return rep
+	}
 	rep.cfg = cfg
-	rep.Config = configCheck{OK: true, Summary: cfg.Summary(), Warnings: cfg.SecretWarnings()}
+	rep.Config = configCheck{OK: true, Summary: cfg.Summary(), Warnings: cfg.Warnings()}
 	return rep
 }
 

@@ -50,7 +50,7 @@ func runDaemon(ctx context.Context, path string, stderr io.Writer) error {
 // serve runs the pipeline of a loaded configuration until ctx ends, with
 // the admin endpoint and the daily pruning of the state beside it.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish func(state.Entry)) error {
-	for _, w := range cfg.SecretWarnings() {
+	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
 	store, err := state.Open(cfg.StateFile, stateLockTimeout)
@@ -75,10 +75,30 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 	// Listen before starting, so a port in use stops listdrop at once with
 	// a clear error instead of a daemon without its endpoint.
 	var adminL net.Listener
+	var adminOpts admin.Options
 	if cfg.Admin.Listen != "" {
+		if err := admin.CheckWebConfig(cfg.Admin.WebConfigFile, cfg.Admin.Loopback()); err != nil {
+			return err
+		}
+		// A new token at every start, beside the state file this process
+		// now holds; removed at the end so that nothing is sent to a
+		// program that takes the port while listdrop is stopped.
+		tokenFile := admin.TokenPath(cfg.StateFile)
+		token, err := admin.WriteToken(tokenFile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := admin.RemoveToken(tokenFile, token); err != nil {
+				log.Warn("cannot remove the admin token file", "file", tokenFile, "error", err)
+			}
+		}()
 		if adminL, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
 			return fmt.Errorf("admin endpoint (admin.listen): %w", err)
 		}
+		adminOpts = admin.Options{Pipeline: p, Store: store, Registry: m.Registry, Version: version(),
+			Token: token, TokenFile: tokenFile, Listen: cfg.Admin.Listen, WebConfigFile: cfg.Admin.WebConfigFile}
+		adminOpts.FailedFiles, adminOpts.Retry = pageActions(cfg, store)
 	}
 	log.Info("listdrop starting", "version", version(), "config", cfg.Path, "state", cfg.StateFile, "auth", client.AuthMethod())
 
@@ -87,7 +107,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 	names := &listNames{}
 	var wg sync.WaitGroup
 	if adminL != nil {
-		srv := admin.New(namedPipeline{p, names}, store, m.Registry, version())
+		adminOpts.Pipeline = namedPipeline{p, names}
+		srv := admin.New(adminOpts)
 		wg.Go(func() {
 			if err := srv.Serve(ctx, adminL, log); err != nil {
 				log.Error("admin endpoint stopped", "error", err)

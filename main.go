@@ -35,6 +35,8 @@ Operating (each takes --config FILE; works whether or not the daemon runs):
                                      put failed files back into their drop folder;
                                      --force lets a duplicate through once
   listdrop upload FILE --list ID     upload one file now, without the daemon
+  listdrop open                      a one-time link that signs a browser in to the
+                                     status page (http://127.0.0.1:9464/); needs the daemon
 
 As a service (systemd, Windows service manager; needs root or Administrator):
   listdrop install [--config FILE] [--user NAME]
@@ -94,6 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return historyCommand(ctx, rest, stdout, stderr)
 	case "retry":
 		return retryCommand(ctx, rest, stdout, stderr)
+	case "open":
+		return openCommand(ctx, rest, stdout, stderr)
 	case "upload":
 		return uploadCommand(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -112,6 +113,17 @@ type State struct {
 type Admin struct {
 	// Listen is host:port; empty disables the endpoint.
 	Listen string `yaml:"listen"`
+	// WebConfigFile is an exporter-toolkit web configuration (TLS, basic
+	// auth); absolute after Parse. Required when Listen is not loopback.
+	WebConfigFile string `yaml:"web_config_file"`
+}
+
+// Loopback reports whether the endpoint listens on loopback only: a
+// loopback address or localhost. An empty host, 0.0.0.0 or [::] listen on
+// every address, and any other name may resolve to one.
+func (a Admin) Loopback() bool {
+	host, _, err := net.SplitHostPort(a.Listen)
+	return err == nil && isLoopback(host)
 }
 
 // Folder is one watched folder and the record list its files go to.
@@ -335,6 +347,7 @@ func (c *Config) resolve(dir string, p *problems) {
 
 	c.Log.File = resolvePath(p, "log.file", dir, c.Log.File)
 	c.StateFile = resolvePath(p, "state_file", dir, c.StateFile)
+	c.Admin.WebConfigFile = resolvePath(p, "admin.web_config_file", dir, c.Admin.WebConfigFile)
 	if c.StateFile == "" {
 		c.StateFile = DefaultStateFile()
 	}
