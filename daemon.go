@@ -128,9 +128,23 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 		}
 	})
 	wg.Go(func() { lookUpListNames(ctx, cfg, client, names, log) })
+	// A state file found damaged while running cannot record anything
+	// more: stop cleanly with the sentence that says what to do, instead
+	// of retrying writes that cannot succeed.
+	wg.Go(func() {
+		select {
+		case <-store.Damaged():
+			log.Error("stopping: " + store.DamageErr().Error())
+			cancel()
+		case <-ctx.Done():
+		}
+	})
 	err = p.Run(ctx)
 	cancel()
 	wg.Wait()
+	if derr := store.DamageErr(); derr != nil {
+		return derr
+	}
 	return err
 }
 

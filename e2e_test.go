@@ -146,6 +146,17 @@ func (l *lockedBuffer) String() string {
 
 func (e *e2e) start(args ...string) *daemon {
 	e.t.Helper()
+	d := e.launch(args...)
+	// Wait until the folders are prepared: the daemon is up.
+	for _, f := range e.folders {
+		e.eventually("the daemon to prepare "+f, func() bool { return exists(filepath.Join(f, ".listdrop")) })
+	}
+	return d
+}
+
+// launch starts the daemon without waiting for it to be up.
+func (e *e2e) launch(args ...string) *daemon {
+	e.t.Helper()
 	cmd := exec.Command(binary, append([]string{"run", "--config", e.config}, args...)...)
 	cmd.Env = append(os.Environ(), "E2E_SECRET="+e2eSecret)
 	d := &daemon{cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
@@ -165,10 +176,6 @@ func (e *e2e) start(args ...string) *daemon {
 			e.t.Logf("daemon output:\n%s", d.out.String())
 		}
 	})
-	// Wait until the folders are prepared: the daemon is up.
-	for _, f := range e.folders {
-		e.eventually("the daemon to prepare "+f, func() bool { return exists(filepath.Join(f, ".listdrop")) })
-	}
 	return d
 }
 
