@@ -113,6 +113,49 @@ type lane struct {
 	queue   []item
 	running bool
 	current *item // the file being handled, for the metrics
+	// waiting counts, per folder, the lane's queued files and its current
+	// one, kept as they change: the gauges read them without walking a
+	// queue that may hold a hundred thousand files.
+	waiting map[string]int
+}
+
+func (l *lane) push(it item) {
+	l.queue = append(l.queue, it)
+	l.count(it, 1)
+}
+
+// pop takes the next file; it stays counted as the lane's current file
+// until done is called.
+func (l *lane) pop() item {
+	it := l.queue[0]
+	l.queue[0] = item{}
+	l.queue = l.queue[1:]
+	l.current = &it
+	return it
+}
+
+func (l *lane) done() {
+	if l.current != nil {
+		l.count(*l.current, -1)
+	}
+	l.current = nil
+}
+
+// drain forgets the queue (listdrop is stopping) and returns it.
+func (l *lane) drain() []item {
+	q := l.queue
+	for _, it := range q {
+		l.count(it, -1)
+	}
+	l.queue = nil
+	return q
+}
+
+func (l *lane) count(it item, d int) {
+	if l.waiting == nil {
+		l.waiting = map[string]int{}
+	}
+	l.waiting[it.f.cfg.Path] += d
 }
 
 // item is one file to handle: a settled file in a drop folder, a claimed
@@ -324,7 +367,7 @@ func (p *Pipeline) submit(it item) {
 		l = &lane{}
 		p.lanes[list] = l
 	}
-	l.queue = append(l.queue, it)
+	l.push(it)
 	p.updateGauges()
 	if !l.running {
 		l.running = true
@@ -339,16 +382,14 @@ func (p *Pipeline) runLane(l *lane) {
 	for {
 		p.mu.Lock()
 		if len(l.queue) == 0 || p.stop.Err() != nil {
-			for _, it := range l.queue {
+			for _, it := range l.drain() {
 				delete(p.known, it.path)
 			}
-			l.queue, l.running = nil, false
+			l.running = false
 			p.mu.Unlock()
 			return
 		}
-		it := l.queue[0]
-		l.queue = l.queue[1:]
-		l.current = &it
+		it := l.pop()
 		p.updateGauges()
 		p.mu.Unlock()
 
@@ -360,7 +401,7 @@ func (p *Pipeline) runLane(l *lane) {
 		}
 		p.mu.Lock()
 		delete(p.known, it.path)
-		l.current = nil
+		l.done()
 		p.updateGauges()
 		p.mu.Unlock()
 	}
