@@ -12,17 +12,21 @@
 # Go toolchain recorded) and the packages are numbered 0.0.0~dev.N.gHASH,
 # N being the number of commits, so that later builds upgrade earlier ones.
 #
-# Needs Go, git, zip and wixl (Debian: apt-get install wixl zip); nfpm is
-# run with `go run` at a pinned version.
+# Needs Go, git, zip, wixl and msibuild (Debian: apt-get install wixl
+# msitools zip); nfpm is run with `go run` at a pinned version.
+#
+# MSI_TEST_FAILURE (tests only) builds an installer with one step broken on
+# purpose: "tuning" (a recovery setting fails) or "essential" (the install
+# fails at its last step); see packaging/windows/listdrop.wxs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NFPM=(go run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2)
 TARGETS=${TARGETS:-"linux/amd64 linux/arm64 windows/amd64"}
 
-for tool in go zip wixl sha256sum; do
+for tool in go zip wixl msibuild sha256sum; do
   if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "build.sh: $tool is missing (Debian: apt-get install wixl zip)" >&2
+    echo "build.sh: $tool is missing (Debian: apt-get install wixl msitools zip)" >&2
     exit 1
   fi
 done
@@ -56,6 +60,14 @@ fi
 msi_version="$msi_major.$msi_minor.$msi_build"
 msi_next="$msi_major.$msi_minor.$((msi_build + 1))"
 name_version=${pkg_version//\~/-}
+msi_test_failure=${MSI_TEST_FAILURE:-none}
+case $msi_test_failure in
+none | tuning | essential) ;;
+*)
+  echo "build.sh: MSI_TEST_FAILURE=$msi_test_failure: want tuning or essential (tests only)" >&2
+  exit 1
+  ;;
+esac
 
 rm -rf dist
 mkdir -p dist/build
@@ -82,9 +94,14 @@ for target in $TARGETS; do
       echo "build.sh: the installer is built for windows/amd64 only" >&2
       exit 1
     fi
+    msi="dist/listdrop_${name_version}_windows_$goarch.msi"
     wixl -a x64 -D Version="$msi_version" -D NextVersion="$msi_next" \
       -D Binary="$dir/$exe" -D Config=packaging/windows/listdrop.yaml \
-      -o "dist/listdrop_${name_version}_windows_$goarch.msi" packaging/windows/listdrop.wxs
+      -D Tune=packaging/windows/tune.js -D TestFailure="$msi_test_failure" \
+      -o "$msi" packaging/windows/listdrop.wxs
+    # What wixl cannot say: the first configuration is never overwritten
+    # (128) nor removed (16); 256 is 64-bit.
+    msibuild "$msi" -q "UPDATE \`Component\` SET \`Attributes\` = 400 WHERE \`Component\` = 'Config'"
     zipdir=dist/build/zip-$goarch
     mkdir -p "$zipdir"
     cp "$dir/$exe" README.md config.example.yaml "$zipdir/"
