@@ -15,6 +15,8 @@
 # Needs Go, git, zip, wixl and msibuild (Debian: apt-get install wixl
 # msitools zip); nfpm is run with `go run` at a pinned version.
 #
+# DIST (optional, default dist) is the folder written, emptied first.
+#
 # MSI_TEST_FAILURE (tests only) builds an installer with one step broken on
 # purpose: "tuning" (a recovery setting fails) or "essential" (the install
 # fails at its last step); see packaging/windows/listdrop.wxs.
@@ -69,13 +71,14 @@ none | tuning | essential) ;;
   ;;
 esac
 
-rm -rf dist
-mkdir -p dist/build
+dist=${DIST:-dist}
+rm -rf "$dist"
+mkdir -p "$dist/build"
 echo "listdrop ${version:-(unstamped)}: packages $pkg_version, msi $msi_version"
 
 for target in $TARGETS; do
   goos=${target%/*} goarch=${target#*/}
-  dir=dist/build/$goos-$goarch
+  dir=$dist/build/$goos-$goarch
   exe=listdrop
   [ "$goos" = windows ] && exe=listdrop.exe
   echo "--- $goos/$goarch"
@@ -86,7 +89,7 @@ for target in $TARGETS; do
   linux)
     for packager in deb rpm; do
       PKG_ARCH=$goarch PKG_VERSION=$pkg_version BINARY=$dir/$exe \
-        "${NFPM[@]}" package --config packaging/nfpm.yaml --packager "$packager" --target dist/
+        "${NFPM[@]}" package --config packaging/nfpm.yaml --packager "$packager" --target "$dist/"
     done
     ;;
   windows)
@@ -94,15 +97,19 @@ for target in $TARGETS; do
       echo "build.sh: the installer is built for windows/amd64 only" >&2
       exit 1
     fi
-    msi="dist/listdrop_${name_version}_windows_$goarch.msi"
+    msi="$dist/listdrop_${name_version}_windows_$goarch.msi"
+    # (wixl takes only relative paths for its files)
     wixl -a x64 -D Version="$msi_version" -D NextVersion="$msi_next" \
-      -D Binary="$dir/$exe" -D Config=packaging/windows/listdrop.yaml \
+      -D Binary="$(realpath --relative-to=. "$dir/$exe")" -D Config=packaging/windows/listdrop.yaml \
       -D Tune=packaging/windows/tune.js -D TestFailure="$msi_test_failure" \
       -o "$msi" packaging/windows/listdrop.wxs
     # What wixl cannot say: the first configuration is never overwritten
-    # (128) nor removed (16); 256 is 64-bit.
-    msibuild "$msi" -q "UPDATE \`Component\` SET \`Attributes\` = 400 WHERE \`Component\` = 'Config'"
-    zipdir=dist/build/zip-$goarch
+    # (128) nor removed (16), 256 being 64-bit; ConfigRollback runs only
+    # at a rollback (256) of the install script (1024), as the system
+    # (2048), its failure ignored (64), cmd.exe named by a property (50).
+    msibuild "$msi" -q "UPDATE \`Component\` SET \`Attributes\` = 400 WHERE \`Component\` = 'Config'" \
+      -q "UPDATE \`CustomAction\` SET \`Type\` = 3442 WHERE \`Action\` = 'ConfigRollback'"
+    zipdir=$dist/build/zip-$goarch
     mkdir -p "$zipdir"
     cp "$dir/$exe" README.md config.example.yaml "$zipdir/"
     cp packaging/windows/listdrop.yaml "$zipdir/listdrop.windows.yaml"
@@ -111,7 +118,7 @@ for target in $TARGETS; do
   esac
 done
 
-rm -rf dist/build
-(cd dist && sha256sum -- * >SHA256SUMS)
-echo "--- dist/"
-ls -l dist
+rm -rf "$dist/build"
+(cd "$dist" && sha256sum -- * >SHA256SUMS)
+echo "--- $dist/"
+ls -l "$dist"
