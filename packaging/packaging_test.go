@@ -390,11 +390,26 @@ func testMSI(t *testing.T, msi string) {
 	if streams := run(t, "msiinfo", "streams", msi); !strings.Contains(streams, "Binary.TuneJs") {
 		t.Errorf("the MSI lacks the Binary TuneJs (tune.js); its streams:\n%s", streams)
 	}
+	// A rollback removes the listdrop.yaml that this install created.
+	// 3442: cmd.exe named by a property (50), its failure ignored (64), at a
+	// rollback (256) of the install script (1024), not impersonated (2048).
+	if r := findRow(actions, 0, "ConfigRollback"); r == nil || r[1] != "3442" || r[2] != "CMDEXE" ||
+		r[3] != `/c del /f /q "[DATADIR]listdrop.yaml"` {
+		t.Errorf("custom action ConfigRollback = %q, want type 3442 deleting listdrop.yaml", r)
+	}
+	if r := findRow(seq, 0, "ConfigRollback"); r == nil || r[1] != "$Config = 3 AND NOT REMOVE" {
+		t.Errorf("ConfigRollback's condition: %q, want only when this install puts listdrop.yaml there", r)
+	}
+	if s := seqOf("ConfigRollback"); s <= seqOf("InstallInitialize") || s >= seqOf("InstallFiles") || seqOf("SetCmdExe") >= seqOf("InstallInitialize") {
+		t.Error("ConfigRollback must be scheduled before InstallFiles, which it undoes, with CMDEXE set before the script")
+	}
+
 	// A release has no step broken on purpose (MSI_TEST_FAILURE), and no
 	// custom action of its own that could stop the install.
 	for _, r := range actions {
 		switch r[0] {
-		case "ServiceRecovery", "ServiceRecoveryOnErrors", "SetServiceRecovery", "SetServiceRecoveryOnErrors":
+		case "ServiceRecovery", "ServiceRecoveryOnErrors", "SetServiceRecovery", "SetServiceRecoveryOnErrors",
+			"SetCmdExe", "ConfigRollback":
 		default:
 			t.Errorf("custom action %q: only the tuning actions and their commands are expected", r)
 		}
