@@ -106,9 +106,17 @@ for target in $TARGETS; do
     # What wixl cannot say: the first configuration is never overwritten
     # (128) nor removed (16), 256 being 64-bit; ConfigRollback runs only
     # at a rollback (256) of the install script (1024), as the system
-    # (2048), its failure ignored (64), cmd.exe named by a property (50).
-    msibuild "$msi" -q "UPDATE \`Component\` SET \`Attributes\` = 400 WHERE \`Component\` = 'Config'" \
-      -q "UPDATE \`CustomAction\` SET \`Type\` = 3442 WHERE \`Action\` = 'ConfigRollback'"
+    # (2048), its failure ignored (64), cmd.exe named by a property (50);
+    # AppSearch sets CONFIGFOUND when listdrop.yaml is there before the
+    # install (wixl has no DirectorySearch).
+    msibuild "$msi" \
+      -q "UPDATE \`Component\` SET \`Attributes\` = 400 WHERE \`Component\` = 'Config'" \
+      -q "UPDATE \`CustomAction\` SET \`Type\` = 3442 WHERE \`Action\` = 'ConfigRollback'" \
+      -q "CREATE TABLE \`DrLocator\` (\`Signature_\` CHAR(72) NOT NULL, \`Parent\` CHAR(72), \`Path\` CHAR(255), \`Depth\` SHORT PRIMARY KEY \`Signature_\`, \`Parent\`, \`Path\`)" \
+      -q "INSERT INTO \`DrLocator\` (\`Signature_\`, \`Path\`, \`Depth\`) VALUES ('ConfigFile', '[CommonAppDataFolder]listdrop', 0)" \
+      -q "INSERT INTO \`Signature\` (\`Signature\`, \`FileName\`) VALUES ('ConfigFile', 'listdrop.yaml')" \
+      -q "INSERT INTO \`AppSearch\` (\`Property\`, \`Signature_\`) VALUES ('CONFIGFOUND', 'ConfigFile')" \
+      -q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('AppSearch', 50)"
     zipdir=$dist/build/zip-$goarch
     mkdir -p "$zipdir"
     cp "$dir/$exe" README.md config.example.yaml "$zipdir/"

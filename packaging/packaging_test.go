@@ -397,8 +397,22 @@ func testMSI(t *testing.T, msi string) {
 		r[3] != `/c del /f /q "[DATADIR]listdrop.yaml"` {
 		t.Errorf("custom action ConfigRollback = %q, want type 3442 deleting listdrop.yaml", r)
 	}
-	if r := findRow(seq, 0, "ConfigRollback"); r == nil || r[1] != "$Config = 3 AND NOT REMOVE" {
+	if r := findRow(seq, 0, "ConfigRollback"); r == nil || r[1] != "$Config = 3 AND NOT CONFIGFOUND AND NOT REMOVE" {
 		t.Errorf("ConfigRollback's condition: %q, want only when this install puts listdrop.yaml there", r)
+	}
+	// CONFIGFOUND: listdrop.yaml was there before the install.
+	search := findRow(msiTable(t, msi, "AppSearch"), 0, "CONFIGFOUND")
+	if search == nil {
+		t.Error("AppSearch does not set CONFIGFOUND")
+	} else {
+		sig := findRow(msiTable(t, msi, "Signature"), 0, search[1])
+		loc := findRow(msiTable(t, msi, "DrLocator"), 0, search[1])
+		if sig == nil || sig[1] != "listdrop.yaml" || loc == nil || loc[2] != "[CommonAppDataFolder]listdrop" || loc[3] != "0" {
+			t.Errorf("CONFIGFOUND looks for %q in %q, want listdrop.yaml in [CommonAppDataFolder]listdrop", sig, loc)
+		}
+	}
+	if seqOf("AppSearch") >= seqOf("CostFinalize") {
+		t.Error("AppSearch must run before the install's costs and conditions are settled")
 	}
 	if s := seqOf("ConfigRollback"); s <= seqOf("InstallInitialize") || s >= seqOf("InstallFiles") || seqOf("SetCmdExe") >= seqOf("InstallInitialize") {
 		t.Error("ConfigRollback must be scheduled before InstallFiles, which it undoes, with CMDEXE set before the script")
