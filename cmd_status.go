@@ -32,6 +32,7 @@ type statusView struct {
 	stateFile string
 	noState   bool   // the state file does not exist yet
 	service   string // the service manager's word, "" when not installed
+	recovery  string // what the service's recovery settings lack, if anything
 	st        pipeline.Status
 	waiting   map[string]int // eligible files in each drop folder; -1: unreadable
 	failed    map[string]int // files in each failed folder, without their notes
@@ -70,6 +71,9 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	v := statusView{stateFile: cfg.StateFile, service: serviceState()}
+	if v.service != "" && v.service != statusNotInstalled {
+		v.recovery = recoveryNote()
+	}
 	a := newAdminClient(cfg)
 	var rep admin.Report
 	answered, err := ask(ctx, a, http.MethodGet, "/status", nil, &rep)
@@ -185,6 +189,9 @@ func printStatus(w io.Writer, v statusView) {
 	}
 	if v.service != "" {
 		fmt.Fprintf(w, "Service: %s\n", v.service)
+	}
+	if v.recovery != "" {
+		fmt.Fprintln(w, v.recovery)
 	}
 	switch {
 	case v.running && v.st.Healthy:
