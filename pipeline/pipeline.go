@@ -72,7 +72,7 @@ type Pipeline struct {
 	beat       time.Duration
 	staleAfter time.Duration
 	folders    map[string]*folder // by folder path
-	sem        chan struct{}      // one token per upload running at once
+	sem        chan struct{}      // one token per request to Talkdesk in flight
 
 	mu    sync.Mutex
 	lanes map[string]*lane // by record list id
@@ -99,11 +99,23 @@ type folder struct {
 }
 
 // lane is the queue of one record list: Talkdesk's state is per list, so a
-// list has at most one file in flight.
+// list has at most one file in flight, and at most one upload between its
+// PATCH and the end of its validation (see pace.go).
 type lane struct {
 	queue   []item
 	running bool
 	current *item // the file being handled, for the metrics
+
+	patched  time.Time     // when the list's last PATCH by this process was answered
+	free     chan struct{} // closed when the validation that PATCH began has ended
+	freeFor  string        // the upload request whose validation free waits for
+	estimate time.Duration // how long the list's last validation took
+	// unsure: a validation whose end was not seen may be running, so a 409
+	// after a PATCH whose answer was lost does not prove it was applied.
+	unsure bool
+	// createWaits: the list refused to create an upload request while it
+	// validated, so its files ask for one only once it is free.
+	createWaits bool
 }
 
 // item is one file to handle: a settled file in a drop folder, a claimed
@@ -298,12 +310,7 @@ func (p *Pipeline) submit(it item) {
 		return
 	}
 	p.known[it.path] = true
-	list := it.f.cfg.RecordListID
-	l := p.lanes[list]
-	if l == nil {
-		l = &lane{}
-		p.lanes[list] = l
-	}
+	l := p.laneOf(it.f.cfg.RecordListID)
 	l.queue = append(l.queue, it)
 	p.updateGauges()
 	if !l.running {
@@ -313,7 +320,9 @@ func (p *Pipeline) submit(it item) {
 	}
 }
 
-// runLane handles a list's files one at a time until its queue is empty.
+// runLane handles a list's files one at a time until its queue is empty. A
+// file's requests each take a worker's slot (see call); its waits take
+// none.
 func (p *Pipeline) runLane(l *lane) {
 	defer p.wg.Done()
 	for {
@@ -332,12 +341,7 @@ func (p *Pipeline) runLane(l *lane) {
 		p.updateGauges()
 		p.mu.Unlock()
 
-		select {
-		case p.sem <- struct{}{}:
-			p.handle(it)
-			<-p.sem
-		case <-p.stop.Done():
-		}
+		p.handle(it)
 		p.mu.Lock()
 		delete(p.known, it.path)
 		l.current = nil
