@@ -1461,5 +1461,16 @@ func TestCreateWhileValidatingCanBeRefused(t *testing.T) {
 		t.Fatalf("create in another list: status %d: %s", resp.status, resp.body)
 	}
 	clock.Advance(time.Second)
-	mustCreate(t, srv.URL(), tok, list, createBody("b.csv", csvContent))
+	c = mustCreate(t, srv.URL(), tok, list, createBody("b.csv", csvContent))
+	putFile(t, c.SignedURL, csvContent, nil)
+	srv.SetValidation(list, time.Hour)
+	if resp := apiCall(t, http.MethodPatch, patchURL(srv.URL(), list, c.ID), tok, uploadedBody); resp.status != 200 {
+		t.Fatalf("PATCH: status %d: %s", resp.status, resp.body)
+	}
+	clock.Advance(time.Minute)
+	srv.EndValidation(list)
+	if v := srv.Validations(); len(v) != 2 || !v[1].End.Equal(clock.Now()) {
+		t.Fatalf("after EndValidation: %+v", v)
+	}
+	mustCreate(t, srv.URL(), tok, list, createBody("c.csv", csvContent))
 }

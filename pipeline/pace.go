@@ -17,16 +17,22 @@ import (
 // schedule made for it (pollDelay), not with the error backoff. A list that
 // waits holds no worker: `workers` bounds the requests in flight at once.
 
-// minPoll is the shortest time between two looks at a list.
-const minPoll = 20 * time.Millisecond
+// minPoll is the shortest time between two looks at a list whose
+// validation time is not known yet; finePoll, once it is, near its end.
+const (
+	minPoll  = 50 * time.Millisecond
+	finePoll = 10 * time.Millisecond
+)
 
 // pollDelay is how long to wait before looking again whether a validation
 // that began `since` ago has ended, given how long the list's last
 // validation took (est, 0 when unknown). Without an estimate the looks are
-// spaced by 1/25 of the time already waited, so the end is noticed at most
-// about 4 % of the validation late with a number of looks that grows with
-// the logarithm of its length; with one, the first looks are at half and
-// at nine tenths of it, then every 1/50 of it.
+// spaced by 1/20 of the time already waited (at least minPoll), so the end
+// is noticed at most 5 % of the validation late, with a number of looks
+// that grows with the logarithm of its length (about 20 for 1 s, 50 for
+// 5 s). With one, the looks are at half and at nine tenths of it, then
+// every 1/50 of it: the end is noticed at most 2 % late, with about seven
+// looks.
 func pollDelay(since, est time.Duration) time.Duration {
 	var next time.Duration
 	switch {
@@ -37,9 +43,9 @@ func pollDelay(since, est time.Duration) time.Duration {
 	case est > 0 && since < est*3/2:
 		next = est / 50
 	default:
-		next = since / 25
+		next = max(since/20, minPoll)
 	}
-	return max(next, minPoll)
+	return max(next, finePoll)
 }
 
 // laneOf is the lane of a record list, made when missing; p.mu must be
