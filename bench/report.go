@@ -46,7 +46,6 @@ func (t *table) write(b *strings.Builder) {
 func ms(d time.Duration) string   { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 func us(d time.Duration) string   { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
 func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
-func secs3(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
 func mb(kb int64) string          { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
 func perSec(v float64) string     { return fmt.Sprintf("%.1f", v) }
 func ratio(a, b float64) string   { return fmt.Sprintf("%.2f", a/b) }

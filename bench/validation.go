@@ -206,3 +206,5 @@ func (b *bench) rawPaced(ctx context.Context, v time.Duration, c pacedCase) (tim
 	}
 	return span, float64(fake.ListGets("")) / float64(n), nil
 }
+
+func secs3(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
