@@ -20,30 +20,30 @@ import (
 // minPoll is the shortest time between two looks at a list whose
 // validation time is not known yet; finePoll, once it is, near its end.
 const (
-	minPoll  = 50 * time.Millisecond
+	minPoll  = 30 * time.Millisecond
 	finePoll = 10 * time.Millisecond
 )
 
 // pollDelay is how long to wait before looking again whether a validation
 // that began `since` ago has ended, given how long the list's last
 // validation took (est, 0 when unknown). Without an estimate the looks are
-// spaced by 1/20 of the time already waited (at least minPoll), so the end
-// is noticed at most 5 % of the validation late, with a number of looks
-// that grows with the logarithm of its length (about 20 for 1 s, 50 for
-// 5 s). With one, the looks are at half and at nine tenths of it, then
-// every 1/50 of it: the end is noticed at most 2 % late, with about seven
+// spaced by 1/30 of the time already waited (at least minPoll), so the end
+// is noticed at most about 3 % of the validation late, with a number of
+// looks that grows with the logarithm of its length (about 35 for 1 s, 80
+// for 5 s). With one, the looks are at half and at 95 % of it, then every
+// 1/100 of it: the end is noticed at most about 1 % late, with about eight
 // looks.
 func pollDelay(since, est time.Duration) time.Duration {
 	var next time.Duration
 	switch {
 	case est > 0 && since < est/2:
 		next = est/2 - since
-	case est > 0 && since < est*9/10:
-		next = est*9/10 - since
+	case est > 0 && since < est*19/20:
+		next = est*19/20 - since
 	case est > 0 && since < est*3/2:
-		next = est / 50
+		next = est / 100
 	default:
-		next = max(since/20, minPoll)
+		next = max(since/30, minPoll)
 	}
 	return max(next, finePoll)
 }

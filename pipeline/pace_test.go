@@ -197,10 +197,11 @@ func TestPollScheduleIsPromptAndCheap(t *testing.T) {
 	for _, v := range []time.Duration{300 * time.Millisecond, time.Second, 5 * time.Second, time.Minute, 10 * time.Minute} {
 		for _, known := range []bool{false, true} {
 			est := time.Duration(0)
-			// minPoll apart for the first second, then 5 % further each time.
-			lagLimit, looksLimit := v/20+minPoll, 22+int(math.Log(max(float64(v)/float64(time.Second), 1))/math.Log(1.05))
+			// minPoll apart until 30 minPoll, then 1/30 further each time.
+			t0 := 30 * minPoll
+			lagLimit, looksLimit := v/30+minPoll, 32+int(math.Log(max(float64(v)/float64(t0), 1))/math.Log(1+1.0/30))
 			if known {
-				est, lagLimit, looksLimit = v, v/50+finePoll, 8
+				est, lagLimit, looksLimit = v, v/100+finePoll, 9
 			}
 			at, looks := time.Duration(0), 0
 			for at < v {
