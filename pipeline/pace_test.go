@@ -220,3 +220,17 @@ func TestPollScheduleIsPromptAndCheap(t *testing.T) {
 		t.Errorf("first look %s after the PATCH, want half the estimate", d)
 	}
 }
+
+// A list waiting out a Retry-After holds no worker either.
+func TestABackoffHoldsNoWorker(t *testing.T) {
+	h := newHarness(t, faketalkdesk.Options{}, []string{"A", "B"}, "workers: 1\nretry:\n  max_backoff: 1h\n  give_up_after: 2h\n")
+	h.fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 503, Header: map[string]string{"Retry-After": "3600"}})
+	h.start()
+	h.drop(0, "a.csv", csvBody("a", 1))
+	eventually(t, "a's create to be refused", func() bool { return h.fake.PendingFaults() == 0 })
+	h.drop(1, "b.csv", csvBody("b", 2))
+	h.waitDone(1, "b.csv")
+	if c := h.fake.CommitsFor("A"); len(c) != 0 {
+		t.Fatalf("A committed %d files during its hour of Retry-After", len(c))
+	}
+}
