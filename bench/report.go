@@ -198,9 +198,10 @@ func (r *report) peakRSS() int64 {
 
 // maxLooksPerFile bounds the looks at a validating list per file: the
 // first validation of a list is looked at on a schedule that does not know
-// its length yet (about 20 looks for 1 s, 50 for 5 s), the next ones about
-// seven times.
-const maxLooksPerFile = 30
+// its length yet (about 35 looks for 1 s, 80 for 5 s), the next ones about
+// eight times each; with 3 files per list and 5 s, that is about 32 per
+// file, fewer with more files.
+const maxLooksPerFile = 40
 
 // targets sets what was measured against the targets.
 func (r *report) targets() *table {
