@@ -58,7 +58,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				})
 				if err != nil {
 					if uploader.Classify(err) == uploader.Conflict {
-						if !p.busy(f, &rec, err, &busySince, &lastBusy, true) {
+						if !p.busy(f, &rec, err, &busySince, &lastBusy, nil) {
 							return
 						}
 						continue
@@ -155,7 +155,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				// Not applied: the list is validating another upload. The
 				// state keeps saying "may be applied", which stays safe.
 				rec.PatchUnknown = false
-				if !p.busy(f, &rec, err, &busySince, &lastBusy, false) {
+				if !p.busy(f, &rec, err, &busySince, &lastBusy, &ahead) {
 					return
 				}
 				continue
@@ -164,6 +164,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				// Once any attempt's outcome is unknown, it stays so: a later
 				// 503 says nothing about whether that attempt was applied.
 				rec.PatchUnknown = prevUnknown || (uploader.Classify(err) != uploader.Conflict && uploader.OutcomeUnknown(err))
+				ahead = false // retry writes the record as it now is
 				if !p.retry(f, &rec, err) {
 					return
 				}
@@ -195,21 +196,35 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 	}
 }
 
-// busy waits after a 409 that says the list validates another upload. That
-// is no failure of the file: it is not counted and nothing is written, and
-// the wait follows the validation, not the error backoff. After
-// retry.give_up_after of it the file fails as for any error. It returns
-// false when the file has failed or listdrop is stopping.
-func (p *Pipeline) busy(f *folder, rec *state.Record, err error, since, last *time.Time, create bool) bool {
+// busy waits after a 409 that says the list validates another upload.
+// When that upload is this list's last, PATCHed by this process, the 409 is
+// no failure of the file: it is not counted, nothing is written, and the
+// wait follows the validation, not the error backoff, until
+// retry.give_up_after. A 409 that no upload of this process explains (one
+// from before a restart, another client's, or one validating for longer
+// than verify_timeout) is a busy list as before: a failed try, written to
+// the state and shown by status, and the error backoff. ahead (nil for an
+// upload request) is cleared when the record is written. It returns false
+// when the file has failed or listdrop is stopping.
+func (p *Pipeline) busy(f *folder, rec *state.Record, err error, since, last *time.Time, ahead *bool) bool {
 	now := time.Now()
 	if since.IsZero() {
 		*since = now
 	}
 	*last = now
-	p.refusedWhileValidating(rec.ListID, create)
-	if giveUp := p.cfg.Retry.GiveUpAfter; giveUp > 0 && now.Sub(*since) >= giveUp {
+	p.refusedWhileValidating(rec.ListID, ahead == nil)
+	limit := p.cfg.VerifyTimeout
+	if limit <= 0 {
+		limit = config.DefaultVerifyTimeout
+	}
+	patched := p.paceOf(rec.ListID).patched
+	giveUp := p.cfg.Retry.GiveUpAfter
+	if patched.IsZero() || now.Sub(patched) > limit || (giveUp > 0 && now.Sub(*since) >= giveUp) {
 		if rec.FirstFailure.IsZero() || since.Before(rec.FirstFailure) {
 			rec.FirstFailure = *since
+		}
+		if ahead != nil {
+			*ahead = false
 		}
 		return p.retry(f, rec, err)
 	}
