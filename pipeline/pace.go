@@ -216,10 +216,10 @@ func urlLife(signed string) time.Duration {
 	return defaultURLLife
 }
 
-// stale reports whether a signed URL received at `got`, living `life`, is
+// urlExpiring reports whether a signed URL received at `got`, living `life`, is
 // too near its end to be relied on: an upload request whose URL has
 // expired is replaced by a fresh one rather than PATCHed.
-func stale(got time.Time, life time.Duration) bool {
+func urlExpiring(got time.Time, life time.Duration) bool {
 	margin := min(life/4, 30*time.Second)
 	return time.Since(got) >= life-margin
 }

@@ -104,7 +104,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				if !ok {
 					return
 				}
-				if (waited || !busySince.IsZero()) && signed != "" && stale(signedAt, urlLife(signed)) {
+				if (waited || !busySince.IsZero()) && signed != "" && urlExpiring(signedAt, urlLife(signed)) {
 					log.Info("the signed URL expired while the list validated; asking for a fresh upload request")
 					rec.Phase, rec.UploadID, signed = state.Hashed, "", ""
 					continue
