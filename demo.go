@@ -52,6 +52,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fake, err := faketalkdesk.Start(faketalkdesk.Options{
 		ClientID: "listdrop-demo", ClientSecret: hex.EncodeToString(secret),
 		Lists: []string{demoList}, SignContentMD5: true,
+		// Talkdesk validates each upload for a while; the demo keeps it short.
+		Validation: 300 * time.Millisecond,
 	})
 	if err != nil {
 		return fmt.Errorf("demo: start the fake Talkdesk: %w", err)

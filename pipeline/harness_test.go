@@ -42,6 +42,8 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	store  *state.Store
+	// retryBase is the pipeline's first backoff (default 5ms).
+	retryBase time.Duration
 }
 
 type syncBuffer struct {
@@ -133,7 +135,11 @@ func (h *harness) start() {
 		api = h.client()
 	}
 	log := slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p, err := New(Options{Config: h.cfg, Store: store, API: api, Logger: log, RetryBase: 5 * time.Millisecond, Grace: 5 * time.Second, Metrics: h.metrics})
+	base := h.retryBase
+	if base == 0 {
+		base = 5 * time.Millisecond
+	}
+	p, err := New(Options{Config: h.cfg, Store: store, API: api, Logger: log, RetryBase: base, Grace: 5 * time.Second, Metrics: h.metrics})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ type Pipeline struct {
 	beat       time.Duration
 	staleAfter time.Duration
 	folders    map[string]*folder // by folder path
-	sem        chan struct{}      // one token per upload running at once
+	sem        chan struct{}      // one token per request to Talkdesk in flight
 
 	// readDropped reads a dropped file (fsutil.ReadDropped); beforeClaim,
 	// when set, runs between a file's check and its claim. Tests set them
@@ -108,11 +108,23 @@ type folder struct {
 }
 
 // lane is the queue of one record list: Talkdesk's state is per list, so a
-// list has at most one file in flight.
+// list has at most one file in flight, and at most one upload between its
+// PATCH and the end of its validation (see pace.go).
 type lane struct {
 	queue   []item
 	running bool
 	current *item // the file being handled, for the metrics
+
+	patched  time.Time     // when the list's last PATCH by this process was answered
+	free     chan struct{} // closed when the validation that PATCH began has ended
+	freeFor  string        // the upload request whose validation free waits for
+	estimate time.Duration // how long the list's last validation took
+	// unsure: a validation whose end was not seen may be running, so a 409
+	// after a PATCH whose answer was lost does not prove it was applied.
+	unsure bool
+	// createWaits: the list refused to create an upload request while it
+	// validated, so its files ask for one only once it is free.
+	createWaits bool
 	// waiting counts, per folder, the lane's queued files and its current
 	// one, kept as they change: the gauges read them without walking a
 	// queue that may hold a hundred thousand files.
@@ -361,12 +373,7 @@ func (p *Pipeline) submit(it item) {
 		return
 	}
 	p.known[it.path] = true
-	list := it.f.cfg.RecordListID
-	l := p.lanes[list]
-	if l == nil {
-		l = &lane{}
-		p.lanes[list] = l
-	}
+	l := p.laneOf(it.f.cfg.RecordListID)
 	l.push(it)
 	p.updateGauges()
 	if !l.running {
@@ -376,7 +383,9 @@ func (p *Pipeline) submit(it item) {
 	}
 }
 
-// runLane handles a list's files one at a time until its queue is empty.
+// runLane handles a list's files one at a time until its queue is empty. A
+// file's requests each take a worker's slot (see call); its waits take
+// none.
 func (p *Pipeline) runLane(l *lane) {
 	defer p.wg.Done()
 	for {
@@ -393,12 +402,7 @@ func (p *Pipeline) runLane(l *lane) {
 		p.updateGauges()
 		p.mu.Unlock()
 
-		select {
-		case p.sem <- struct{}{}:
-			p.handle(it)
-			<-p.sem
-		case <-p.stop.Done():
-		}
+		p.handle(it)
 		p.mu.Lock()
 		delete(p.known, it.path)
 		l.done()
