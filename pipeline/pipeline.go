@@ -80,6 +80,9 @@ type Pipeline struct {
 	// to make faults and to widen races that timing alone rarely shows.
 	readDropped func(path string, limit int64) ([]byte, fsutil.Info, error)
 	beforeClaim func(path string)
+	// faultBefore, when set, may fail the state write named "write-ahead"
+	// (the record before a PATCH) or "commit": a disk that is full.
+	faultBefore func(op string) error
 	// markerKey signs the claim markers other processes may act on.
 	markerKey []byte
 

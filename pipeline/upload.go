@@ -26,7 +26,8 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 	name := filepath.Base(rec.Source)
 	var signed string // a credential: kept in memory only, never in the state
 	var signedAt time.Time
-	refused := 0 // signed URLs refused for another reason than expiry
+	refused := 0    // signed URLs refused for another reason than expiry
+	stateFails := 0 // write-ahead records the state could not write in a row
 	// 409s because the list validates another upload: since when, and the
 	// last one.
 	var busySince, lastBusy time.Time
@@ -121,18 +122,26 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					// the PATCH; written side by side, their syncs overlap.
 					marked := make(chan error, 1)
 					go func(r state.Record) { marked <- writeMarker(r, p.markerKey) }(rec)
-					err := p.store.Put(rec)
+					err := p.stateFault("write-ahead")
+					if err == nil {
+						err = p.store.Put(rec)
+					}
 					if merr := <-marked; merr != nil {
 						log.Warn("cannot write the claim marker", "error", merr)
 					}
 					if err != nil {
-						log.Error("cannot write state; trying again later", "error", err)
-						if !p.wait(p.backoff(rec.Attempts, 0)) {
+						// No PATCH while the state cannot say it may be
+						// applied; the wait grows like any retry's.
+						stateFails++
+						d := p.backoff(stateFails, 0)
+						log.Error("cannot write state; trying again later", "error", err, "retry_in", d.Round(time.Millisecond))
+						if !p.wait(d) {
 							return
 						}
 						rec.PatchUnknown = false
 						continue
 					}
+					stateFails = 0
 					ahead = true
 				}
 			}
@@ -177,15 +186,8 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 			p.validationStarted(rec.ListID, rec.UploadID, now)
 			rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, now
 			rec.Dest = freeName(f.cfg.Done, name)
-			if err := p.store.Commit(rec); err != nil {
-				// Talkdesk has the file but the state does not say so: keep
-				// the record as it is (a resend gets 409: applied) and retry.
-				log.Error("cannot write state; trying again later", "error", err)
-				rec.Phase, rec.PatchUnknown = state.Patching, true
-				if !p.wait(p.backoff(rec.Attempts, 0)) {
-					return
-				}
-				continue
+			if !p.commit(log, rec) {
+				return
 			}
 			p.finishDone(f, rec)
 			return
@@ -194,6 +196,36 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 			return
 		}
 	}
+}
+
+// commit writes that Talkdesk has the file. While the state cannot record
+// it (a full disk), the commit alone is tried again, with a wait that grows
+// like any retry's; the PATCH is not sent again. It returns false when
+// listdrop is stopping: the record on disk then still says the PATCH may
+// be applied, and the next start sends it again and reads its 409 as
+// "applied".
+func (p *Pipeline) commit(log *slog.Logger, rec state.Record) bool {
+	for attempt := 1; ; attempt++ {
+		err := p.stateFault("commit")
+		if err == nil {
+			if err = p.store.Commit(rec); err == nil {
+				return true
+			}
+		}
+		d := p.backoff(attempt, 0)
+		log.Error("cannot write state; trying again later", "error", err, "retry_in", d.Round(time.Millisecond))
+		if !p.wait(d) {
+			return false
+		}
+	}
+}
+
+// stateFault is the fault a test asked for before a state write, or nil.
+func (p *Pipeline) stateFault(op string) error {
+	if p.faultBefore == nil {
+		return nil
+	}
+	return p.faultBefore(op)
 }
 
 // busy waits after a 409 that says the list validates another upload.
