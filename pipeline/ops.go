@@ -211,7 +211,7 @@ func (p *Pipeline) writeResult(f *folder, rec state.Record, outcome string) {
 	fmt.Fprintf(&b, "\nFile:            %s\nRecord list:     %s\nUpload request:  %s\nList status:     %s\nChecked at:      %s\n",
 		filepath.Base(rec.Source), rec.ListID, rec.UploadID, outcome, formatTime(time.Now()))
 	b.WriteString("\nCheck the file against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form), fix it, and drop it again.\n")
-	if err := writeFileAtomic(rec.Dest+".result.txt", []byte(b.String())); err != nil {
+	if err := writeFileNew(rec.Dest+".result.txt", []byte(b.String())); err != nil {
 		f.fileLog(&rec).Error("cannot write the result note", "error", err)
 	}
 }
