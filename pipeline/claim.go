@@ -126,6 +126,9 @@ func removeMarker(claimPath string) { os.Remove(markerPath(claimPath)) }
 func (p *Pipeline) heartbeat() {
 	now := time.Now()
 	for _, f := range p.folders {
+		if !p.usable(f) {
+			continue // never into a mount point without its share
+		}
 		hb := filepath.Join(f.claimDir, heartbeatName)
 		if err := os.Chtimes(hb, now, now); err != nil {
 			if err := os.MkdirAll(f.claimDir, 0o755); err == nil {
@@ -142,6 +145,9 @@ func (p *Pipeline) heartbeat() {
 func (p *Pipeline) adopt() {
 	for _, fc := range p.cfg.Folders {
 		f := p.folders[fc.Path]
+		if !p.isAvailable(f) {
+			continue
+		}
 		ents, err := os.ReadDir(f.claimRoot)
 		if err != nil {
 			continue

@@ -21,6 +21,9 @@ func (p *Pipeline) fail(f *folder, rec state.Record, sentence, detail string) {
 }
 
 func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
+	if p.parkIfAway(f, rec) {
+		return
+	}
 	if exists(rec.Key) {
 		ok := p.retryFS(f, &rec, func() error {
 			if err := os.MkdirAll(f.cfg.Failed, 0o755); err != nil {
@@ -39,6 +42,9 @@ func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
 }
 
 func (p *Pipeline) finishDone(f *folder, rec state.Record) {
+	if p.parkIfAway(f, rec) {
+		return
+	}
 	if exists(rec.Key) {
 		ok := p.retryFS(f, &rec, func() error {
 			if err := os.MkdirAll(f.cfg.Done, 0o755); err != nil {

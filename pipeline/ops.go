@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -101,10 +100,10 @@ func (p *Pipeline) Status() Status {
 	}
 	for _, fc := range p.cfg.Folders {
 		fs := FolderStatus{Path: fc.Path, ListID: fc.RecordListID, Waiting: waiting[fc.Path], Held: []HeldFile{}, Recent: []state.Entry{}}
-		if fi, err := os.Stat(fc.Path); err == nil && fi.IsDir() {
-			fs.Available = true
+		if problem, down := p.unavailable(fc.Path); down {
+			st.Problems = append(st.Problems, problem)
 		} else {
-			st.Problems = append(st.Problems, "folder "+fc.Path+" is not available")
+			fs.Available = true
 		}
 		for _, r := range active {
 			if r.Folder == fc.Path {

@@ -28,6 +28,9 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	claimPath := it.path
 	source := filepath.Join(f.cfg.Path, name)
 	if !it.claimed {
+		if !p.usable(f) {
+			return state.Record{}, nil, false // offered again by a rescan once it is back
+		}
 		fi, err := fsutil.Check(it.path)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
@@ -37,6 +40,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		}
 		if fi.Size != it.seen.Size || !fi.ModTime.Equal(it.seen.ModTime) {
 			log.Debug("file changed after it settled; waiting for it to settle again")
+			p.recheck(it.path)
 			return state.Record{}, nil, false
 		}
 		// Only the claim folder is needed now; done/ and failed/ are made
@@ -262,17 +266,25 @@ func (p *Pipeline) abandon(f *folder, rec state.Record, why string) {
 // once it has settled. When a new file of the same name is already there,
 // the claimed one waits in the claim folder for the next start-up.
 func (p *Pipeline) release(f *folder, claimPath, source string) {
+	if !p.usable(f) && p.park(f, item{f: f, path: claimPath, claimed: true}) {
+		return
+	}
 	if exists(source) {
 		f.log.Warn("file left in the claim folder until the next start", "file", filepath.Base(source))
 		return
 	}
 	if err := os.Rename(claimPath, source); err != nil {
 		f.log.Warn("cannot give the file back to its folder", "file", filepath.Base(source), "error", err)
+		return
 	}
+	p.recheck(source)
 }
 
 // resume continues a file recorded by an earlier run.
 func (p *Pipeline) resume(f *folder, rec state.Record) {
+	if !p.usable(f) && p.park(f, item{f: f, path: rec.Key, claimed: true, rec: &rec}) {
+		return
+	}
 	log := f.fileLog(&rec)
 	switch rec.Phase {
 	case state.Committed, state.Failing:

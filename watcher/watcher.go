@@ -64,6 +64,9 @@ type Watcher struct {
 	rescanReq chan struct{} // capacity 1: requests coalesce
 	running   atomic.Bool
 
+	// recheckReq holds files to look at again (Recheck).
+	recheckReq chan string
+
 	// ignoreEvents makes Run discard every fsnotify event, so that tests can
 	// show what the scans alone find.
 	ignoreEvents bool
@@ -93,13 +96,15 @@ func New(opts Options) (*Watcher, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{
+	w := &Watcher{
 		folders:   slices.Clone(opts.Folders),
 		settle:    opts.Settle,
 		rescan:    opts.Rescan,
 		log:       logger,
 		rescanReq: make(chan struct{}, 1),
-	}, nil
+	}
+	w.recheckReq = make(chan string, recheckQueue)
+	return w, nil
 }
 
 // Rescan asks the running watcher to scan every folder now. It never blocks;
@@ -229,6 +234,8 @@ func (r *run) loop(ctx context.Context) error {
 			if rescanTimer != nil {
 				rescanTimer.Reset(r.w.rescan)
 			}
+		case path := <-r.w.recheckReq:
+			r.recheck(ctx, path)
 		case <-rescanTick:
 			r.scanAll(ctx)
 			rescanTimer.Reset(r.w.rescan)

@@ -22,7 +22,9 @@ func linkThenUnlink(src, dst string) (bool, error) {
 	case errors.Is(err, unix.EEXIST):
 		return true, existErr(src, dst, "link")
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP),
-		errors.Is(err, unix.EMLINK), errors.Is(err, unix.EINVAL):
+		errors.Is(err, unix.EMLINK), errors.Is(err, unix.EINVAL), errors.Is(err, unix.EIO):
+		// rclone mount answers EIO to link. Checking then renaming is still
+		// safe where the disk itself is failing: the rename fails too.
 		return checkThenRename(src, dst)
 	}
 	return true, &os.LinkError{Op: "link", Old: src, New: dst, Err: err}
