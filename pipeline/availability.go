@@ -2,7 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -81,6 +84,11 @@ func (p *Pipeline) probe(f *folder) bool {
 // lookAt says whether the folder at f's path is f's drop folder.
 func (p *Pipeline) lookAt(f *folder) (ok bool, reason string, id fsutil.FileID) {
 	id, err := p.identify(f.cfg.Path)
+	if err == nil {
+		// A FUSE client may answer a stat from its cache while the server
+		// is gone; reading the folder asks the server.
+		err = listable(f.cfg.Path)
+	}
 	if err != nil {
 		return false, plainIOError(err), id
 	}
@@ -247,4 +255,17 @@ func (p *Pipeline) probeAll() {
 // the folder is not available now.
 func (p *Pipeline) parkIfAway(f *folder, rec state.Record) bool {
 	return !p.usable(f) && p.park(f, item{f: f, path: rec.Key, claimed: true, rec: &rec})
+}
+
+// listable reads the first names in a folder.
+func listable(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if _, err := d.Readdirnames(1); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }

@@ -220,7 +220,7 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 			}
 			continue
 		}
-		if err := os.Rename(from, to); err != nil {
+		if err := renameNoReplace(from, to); err != nil {
 			left++ // another process adopted it first, or it is locked
 			continue
 		}

@@ -60,9 +60,15 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			log.Debug("a file of the same name is still being handled; taking this one after it")
 			return state.Record{}, nil, false
 		}
-		if err := os.Rename(it.path, claimPath); err != nil {
+		if err := renameNoReplace(it.path, claimPath); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return state.Record{}, nil, false // another listdrop took it first
+			}
+			if errors.Is(err, fs.ErrExist) {
+				// The same name in another case, on a case-insensitive
+				// share: taken after the file being handled.
+				log.Debug("a file of the same name is still being handled; taking this one after it")
+				return state.Record{}, nil, false
 			}
 			// Still open in another program (Windows), or no permission:
 			// the file stays and the next rescan offers it again. Said
@@ -273,7 +279,7 @@ func (p *Pipeline) release(f *folder, claimPath, source string) {
 		f.log.Warn("file left in the claim folder until the next start", "file", filepath.Base(source))
 		return
 	}
-	if err := os.Rename(claimPath, source); err != nil {
+	if err := renameNoReplace(claimPath, source); err != nil {
 		f.log.Warn("cannot give the file back to its folder", "file", filepath.Base(source), "error", err)
 		return
 	}
