@@ -300,7 +300,7 @@ func startSMBDaemon(t *testing.T, fake *faketalkdesk.Server, folder, list, extra
 	var c strings.Builder
 	fmt.Fprintf(&c, "talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: ${E2E_SECRET}\n  timeout: 3s\n",
 		fake.URL(), fake.TokenURL(), e2eClientID)
-	fmt.Fprintf(&c, "state_file: %s\nsettle: 300ms\nrescan: 1s\nworkers: 4\nlog:\n  level: debug\n", filepath.Join(dir, "state.db"))
+	fmt.Fprintf(&c, "state_file: %s\nsettle: 300ms\nrescan: 1s\nworkers: 4\nlog:\n  level: debug\nadmin:\n  listen: %q\n", filepath.Join(dir, "state.db"), freeAddr(t))
 	fmt.Fprintf(&c, "retry:\n  max_backoff: 500ms\n  give_up_after: 1h\n%s\nfolders:\n  - path: %s\n    record_list_id: %q\n", extra, folder, list)
 	cfg := filepath.Join(dir, "listdrop.yaml")
 	if err := os.WriteFile(cfg, []byte(c.String()), 0o600); err != nil {
