@@ -519,3 +519,27 @@ func TestSMBShareUnmountedMidUpload(t *testing.T) {
 	}
 	d.stop(t)
 }
+
+// Issue 17 finding 6: a name Windows forbids, made on the server's side,
+// reaches SMB clients as a mangled short name. Not listdrop's doing; the
+// file is still uploaded once and archived, under the name clients see.
+func TestSMBMangledNameIsUploadedOnceUnderTheNameClientsSee(t *testing.T) {
+	b := newSMBBed(t)
+	b.mkdir("drop")
+	m1 := b.mount("m1")
+	fake := startSMBFake(t)
+	d := startSMBDaemon(t, fake, filepath.Join(m1, "drop"), "L1", "")
+	data := body("colon")
+	b.serverDrop("a:b.csv", data)
+	done := filepath.Join(b.share, "drop", "done")
+	b.poll("the file in done/", func() bool { return len(doneContents(t, done)) == 1 })
+	committedOnce(t, fake, map[string][]byte{"a:b.csv": data})
+	sent := fake.Commits()[0].Filename
+	if !strings.Contains(sent, "~") {
+		t.Errorf("sent to Talkdesk as %q; Samba was expected to show clients a mangled short name", sent)
+	}
+	// Samba maps the short name back when the file is moved, so done/ on
+	// the server holds the file under (nearly) its own name.
+	t.Logf("a:b.csv on the server: sent as %q, in done/ as %q", sent, doneContents(t, done)[string(data)])
+	d.stop(t)
+}
