@@ -39,7 +39,6 @@ type availability struct {
 	down    bool      // not available
 	since   time.Time // when it became unavailable
 	reason  string
-	back    chan struct{} // closed when the folder is available again
 	probing chan struct{} // closed when the probe in flight ends; nil when none
 	parked  []item        // files waiting for the folder
 }
@@ -125,12 +124,10 @@ func (p *Pipeline) setAvailable(f *folder, ok bool, reason string, id fsutil.Fil
 		if a.down {
 			a.down = false
 			lasted = time.Since(a.since)
-			close(a.back)
 			parked, a.parked = a.parked, nil
 		}
 	case was:
 		a.down, a.since, a.reason = true, time.Now(), reason
-		a.back = make(chan struct{})
 	default:
 		a.reason = reason
 	}
