@@ -7,7 +7,7 @@ import (
 )
 
 func identify(path string) (FileID, error) {
-	p, err := windows.UTF16PtrFromString(path)
+	p, err := windows.UTF16PtrFromString(longPath(path))
 	if err != nil {
 		return FileID{}, &os.PathError{Op: "identify", Path: path, Err: err}
 	}

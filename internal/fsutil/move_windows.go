@@ -2,6 +2,8 @@ package fsutil
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/windows"
 )
@@ -9,11 +11,11 @@ import (
 // moveNoReplace is MoveFileEx without MOVEFILE_REPLACE_EXISTING: the file
 // system itself refuses a taken name, in any spelling it considers equal.
 func moveNoReplace(src, dst string) (bool, error) {
-	from, err := windows.UTF16PtrFromString(src)
+	from, err := windows.UTF16PtrFromString(longPath(src))
 	if err != nil {
 		return true, &os.LinkError{Op: "rename", Old: src, New: dst, Err: err}
 	}
-	to, err := windows.UTF16PtrFromString(dst)
+	to, err := windows.UTF16PtrFromString(longPath(dst))
 	if err != nil {
 		return true, &os.LinkError{Op: "rename", Old: src, New: dst, Err: err}
 	}
@@ -24,4 +26,18 @@ func moveNoReplace(src, dst string) (bool, error) {
 		return true, &os.LinkError{Op: "rename", Old: src, New: dst, Err: err}
 	}
 	return true, nil
+}
+
+// longPath gives an absolute path past MAX_PATH the \\?\ prefix that
+// lets MoveFileEx take it on machines without LongPathsEnabled (os does
+// the same for its own calls).
+func longPath(p string) string {
+	if len(p) < 248 || !filepath.IsAbs(p) || strings.HasPrefix(p, `\\?\`) {
+		return p
+	}
+	p = filepath.Clean(p)
+	if strings.HasPrefix(p, `\\`) {
+		return `\\?\UNC\` + p[2:]
+	}
+	return `\\?\` + p
 }
