@@ -15,7 +15,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -292,6 +294,19 @@ func dropViaRename(t *testing.T, dir, name string, data []byte) {
 type smbDaemon struct {
 	*daemon
 	config string
+	admin  string // the admin endpoint's address
+}
+
+// health is /healthz's status code and body.
+func (d *smbDaemon) health(t *testing.T) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + d.admin + "/healthz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
 }
 
 func startSMBDaemon(t *testing.T, fake *faketalkdesk.Server, folder, list, extra string) *smbDaemon {
@@ -300,14 +315,15 @@ func startSMBDaemon(t *testing.T, fake *faketalkdesk.Server, folder, list, extra
 	var c strings.Builder
 	fmt.Fprintf(&c, "talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: ${E2E_SECRET}\n  timeout: 3s\n",
 		fake.URL(), fake.TokenURL(), e2eClientID)
-	fmt.Fprintf(&c, "state_file: %s\nsettle: 300ms\nrescan: 1s\nworkers: 4\nlog:\n  level: debug\nadmin:\n  listen: %q\n", filepath.Join(dir, "state.db"), freeAddr(t))
+	admin := freeAddr(t)
+	fmt.Fprintf(&c, "state_file: %s\nsettle: 300ms\nrescan: 1s\nworkers: 4\nlog:\n  level: debug\nadmin:\n  listen: %q\n", filepath.Join(dir, "state.db"), admin)
 	fmt.Fprintf(&c, "retry:\n  max_backoff: 500ms\n  give_up_after: 1h\n%s\nfolders:\n  - path: %s\n    record_list_id: %q\n", extra, folder, list)
 	cfg := filepath.Join(dir, "listdrop.yaml")
 	if err := os.WriteFile(cfg, []byte(c.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := &e2e{t: t, fake: fake, config: cfg, folders: []string{folder}}
-	return &smbDaemon{daemon: e.start(), config: cfg}
+	return &smbDaemon{daemon: e.start(), config: cfg, admin: admin}
 }
 
 func startSMBFake(t *testing.T) *faketalkdesk.Server {
@@ -462,6 +478,10 @@ func TestSMBServerStoppedMidUpload(t *testing.T) {
 	b.poll("the log to say the folder is not available", func() bool {
 		return strings.Contains(d.out.String(), "drop folder is not available")
 	})
+	b.poll("/healthz to report the folder", func() bool {
+		code, body := d.health(t)
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "is not available since")
+	})
 	b.startServer()
 	done := filepath.Join(b.share, "drop", "done")
 	b.poll("the file in done/", func() bool { return len(doneContents(t, done)) == 1 })
@@ -473,6 +493,7 @@ func TestSMBServerStoppedMidUpload(t *testing.T) {
 	if strings.Contains(out, "removed while it was uploaded") {
 		t.Error("the log says the file was removed")
 	}
+	b.poll("/healthz to be ok again", func() bool { code, _ := d.health(t); return code == http.StatusOK })
 	d.stop(t)
 }
 
