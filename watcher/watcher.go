@@ -70,6 +70,11 @@ type Watcher struct {
 	// ignoreEvents makes Run discard every fsnotify event, so that tests can
 	// show what the scans alone find.
 	ignoreEvents bool
+
+	// lookFolder and lookTimeout, when set, replace lookAtFolder and
+	// defaultLookTimeout (slowfolder.go): tests make folders that hang.
+	lookFolder  func(path string)
+	lookTimeout time.Duration
 }
 
 // New checks opts and returns a Watcher. It fails only for invalid options;
@@ -174,6 +179,10 @@ type run struct {
 	seq         uint64
 	settleTimer *time.Timer
 	settleAt    time.Time // when settleTimer fires; zero when stopped
+
+	// looks in flight and folders that did not answer (slowfolder.go)
+	looks  map[*folder]chan struct{}
+	silent map[*folder]bool
 }
 
 type folder struct {
@@ -338,6 +347,9 @@ func (r *run) settleDue(ctx context.Context) {
 	})
 	for _, path := range due {
 		p := r.pending[path]
+		if r.silent[p.folder] {
+			continue // a look would hang; looked at again once it answers
+		}
 		info, err := os.Lstat(path)
 		switch {
 		case err != nil || !info.Mode().IsRegular():
@@ -388,7 +400,7 @@ func (r *run) scanAll(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if r.refresh(f, listed) {
+		if r.answers(f) && r.refresh(f, listed) {
 			r.scan(ctx, f)
 		}
 	}
