@@ -112,3 +112,9 @@ func writeFileNew(path string, data []byte) error {
 	}
 	return err
 }
+
+// FreeNameSkipping is FreeName that also passes over the paths in skip:
+// names a no-replace move found taken in another spelling.
+func FreeNameSkipping(dir, name string, skip map[string]bool, extra ...string) string {
+	return freeNameSkipping(dir, name, skip, extra...)
+}
