@@ -41,6 +41,7 @@ type availability struct {
 	reason  string
 	probing chan struct{} // closed when the probe in flight ends; nil when none
 	parked  []item        // files waiting for the folder
+	busy    bool          // an eachUsable step is still running here
 }
 
 // defaults for Options.CheckEvery and Options.CheckTimeout.
@@ -265,4 +266,41 @@ func listable(path string) error {
 		return err
 	}
 	return nil
+}
+
+// eachUsable runs step for every folder that is available, each in its own
+// goroutine, and waits for them at most twice checkTimeout: a write that
+// hangs on one share (the heartbeat) holds up no other folder, nor the
+// caller. A folder whose last step has not returned is skipped; the
+// goroutine of a step stuck in the kernel ends when the call returns.
+func (p *Pipeline) eachUsable(step func(f *folder)) {
+	var wg sync.WaitGroup
+	for _, f := range p.folders {
+		a := f.avail
+		a.mu.Lock()
+		if a.busy {
+			a.mu.Unlock()
+			continue
+		}
+		a.busy = true
+		a.mu.Unlock()
+		wg.Go(func() {
+			defer func() {
+				a.mu.Lock()
+				a.busy = false
+				a.mu.Unlock()
+			}()
+			if p.usable(f) { // never into a mount point without its share
+				step(f)
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(2 * p.checkTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }

@@ -125,10 +125,7 @@ func removeMarker(claimPath string) { os.Remove(markerPath(claimPath)) }
 // alive and still owns its claims.
 func (p *Pipeline) heartbeat() {
 	now := time.Now()
-	for _, f := range p.folders {
-		if !p.usable(f) {
-			continue // never into a mount point without its share
-		}
+	p.eachUsable(func(f *folder) {
 		hb := filepath.Join(f.claimDir, heartbeatName)
 		if err := os.Chtimes(hb, now, now); err != nil {
 			if err := os.MkdirAll(f.claimDir, 0o755); err == nil {
@@ -137,7 +134,7 @@ func (p *Pipeline) heartbeat() {
 				}
 			}
 		}
-	}
+	})
 }
 
 // adopt takes over the claims of processes whose heartbeat is older than
