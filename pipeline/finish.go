@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,18 +21,17 @@ func (p *Pipeline) fail(f *folder, rec state.Record, sentence, detail string) {
 }
 
 func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
+	if p.parkIfAway(f, rec) {
+		return
+	}
 	if exists(rec.Key) {
 		ok := p.retryFS(f, &rec, func() error {
 			if err := os.MkdirAll(f.cfg.Failed, 0o755); err != nil {
 				return err
 			}
-			if exists(rec.Dest) {
-				rec.Dest = freeName(f.cfg.Failed, filepath.Base(rec.Source), sidecarSuffix)
-			}
-			if err := writeFileAtomic(rec.Dest+sidecarSuffix, sidecar(rec, time.Now())); err != nil {
-				return fmt.Errorf("write explanation: %w", err)
-			}
-			return moveFile(rec.Key, rec.Dest)
+			dest, err := f.failToFree(rec.Key, f.cfg.Failed, filepath.Base(rec.Source), sidecar(rec, time.Now()))
+			rec.Dest = dest
+			return err
 		})
 		if !ok {
 			return
@@ -44,6 +42,9 @@ func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
 }
 
 func (p *Pipeline) finishDone(f *folder, rec state.Record) {
+	if p.parkIfAway(f, rec) {
+		return
+	}
 	if exists(rec.Key) {
 		ok := p.retryFS(f, &rec, func() error {
 			if err := os.MkdirAll(f.cfg.Done, 0o755); err != nil {
@@ -51,8 +52,9 @@ func (p *Pipeline) finishDone(f *folder, rec state.Record) {
 			}
 			// Chosen again at each try: the name picked at commit time may
 			// have been taken, or picked while done/ was unusable.
-			rec.Dest = freeName(f.cfg.Done, filepath.Base(rec.Source))
-			return moveFile(rec.Key, rec.Dest)
+			dest, err := f.moveToFree(rec.Key, f.cfg.Done, filepath.Base(rec.Source))
+			rec.Dest = dest
+			return err
 		})
 		if !ok {
 			return

@@ -111,8 +111,12 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					continue
 				}
 				// Last chance to back out: a file removed or rewritten while
-				// it was sent must not be committed with its old bytes.
-				if why := changedSince(rec); why != "" {
+				// it was sent must not be committed with its old bytes. A
+				// file whose folder went away is not removed: it waits.
+				if p.parkIfAway(f, rec) {
+					return
+				}
+				if why := changedSince(rec); why != "" && !(why == "removed" && p.parkIfAway(f, rec)) {
 					p.abandon(f, rec, why)
 					return
 				}
