@@ -34,6 +34,11 @@ type Config struct {
 	Retry     Retry         `yaml:"retry"`
 	Log       Log           `yaml:"log"`
 	Folders   []Folder      `yaml:"folders"`
+
+	// EmptyGrace is how long an empty file must stay empty before it is
+	// failed as empty: its writer may not have started yet.
+	EmptyGrace time.Duration `yaml:"empty_grace"`
+
 	// Verify follows each upload up: listdrop asks Talkdesk for the record
 	// list's status until validation ends (at most VerifyTimeout).
 	Verify        bool          `yaml:"verify"`
@@ -181,6 +186,10 @@ func (a CallbackAction) String() string {
 	return fmt.Sprintf("{Endpoint:%s Method:%s Headers:%v Body:%v}", displayURL(a.Endpoint), a.Method, names, a.Body)
 }
 
+// DefaultEmptyGrace covers a browser's empty placeholder, which stays while
+// the download lasts, and programs that open a file long before they write.
+const DefaultEmptyGrace = 5 * time.Minute
+
 // Defaults for keys left out of the file.
 const (
 	DefaultTimeout     = 30 * time.Second
@@ -305,6 +314,7 @@ func defaults() *Config {
 	return &Config{
 		Talkdesk:      Talkdesk{Timeout: DefaultTimeout},
 		Settle:        DefaultSettle,
+		EmptyGrace:    DefaultEmptyGrace,
 		Rescan:        DefaultRescan,
 		Workers:       DefaultWorkers,
 		Retry:         Retry{MaxBackoff: DefaultMaxBackoff, GiveUpAfter: DefaultGiveUpAfter},

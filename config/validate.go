@@ -61,6 +61,9 @@ func (c *Config) validate() []*keyError {
 	if c.Settle < 0 {
 		bad("settle", "must not be negative")
 	}
+	if c.EmptyGrace < 0 {
+		bad("empty_grace", "must not be negative")
+	}
 	if c.VerifyTimeout <= 0 {
 		bad("verify_timeout", "must be greater than 0")
 	}

@@ -200,7 +200,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.adopt()
 
 	w, err := watcher.New(watcher.Options{
-		Folders: paths, Settle: p.cfg.Settle, Rescan: p.cfg.Rescan, Logger: p.log,
+		Folders: paths, Settle: p.cfg.Settle, EmptyGrace: p.cfg.EmptyGrace, Rescan: p.cfg.Rescan, Logger: p.log,
 	})
 	if err != nil {
 		return fmt.Errorf("start watcher: %w", err)

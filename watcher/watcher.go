@@ -45,6 +45,10 @@ type Options struct {
 	// Settle is how long a file's size and modification time must hold
 	// still before it is reported. 0 reports a file at the first look.
 	Settle time.Duration
+	// EmptyGrace replaces Settle for an empty file: a program may create
+	// the file and write to it much later (a browser's placeholder beside
+	// its .part file, a slow copy). 0 means Settle.
+	EmptyGrace time.Duration
 	// Rescan is the period of the full rescan of every folder. <= 0 disables
 	// it; the start-up scan still happens, but missing folders and folders
 	// that cannot be watched are then never picked up.
@@ -58,6 +62,7 @@ type Options struct {
 type Watcher struct {
 	folders []string
 	settle  time.Duration
+	empty   time.Duration
 	rescan  time.Duration
 	log     *slog.Logger
 
@@ -89,6 +94,9 @@ func New(opts Options) (*Watcher, error) {
 	if opts.Settle < 0 {
 		return nil, fmt.Errorf("watcher options: settle: %s is negative", opts.Settle)
 	}
+	if opts.EmptyGrace < 0 {
+		return nil, fmt.Errorf("watcher options: empty grace: %s is negative", opts.EmptyGrace)
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -96,6 +104,7 @@ func New(opts Options) (*Watcher, error) {
 	return &Watcher{
 		folders:   slices.Clone(opts.Folders),
 		settle:    opts.Settle,
+		empty:     max(opts.EmptyGrace, opts.Settle),
 		rescan:    opts.Rescan,
 		log:       logger,
 		rescanReq: make(chan struct{}, 1),
@@ -150,6 +159,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- File) error {
 		}()
 	}
 
+	r.startWrites()
+	defer r.stopWrites()
+
 	r.settleTimer = time.NewTimer(time.Hour)
 	r.settleTimer.Stop()
 	defer r.settleTimer.Stop()
@@ -162,6 +174,8 @@ type run struct {
 	w       *Watcher
 	out     chan<- File
 	fsw     *fsnotify.Watcher // nil when notifications are unavailable
+	writes  *writeWatch       // nil where writers cannot be followed
+	writing map[string]bool   // files written to and not closed since
 	folders []*folder
 	byPath  map[string]*folder // by cleaned path
 
@@ -189,6 +203,8 @@ type pending struct {
 	modTime time.Time
 	due     time.Time // when to look again
 	seq     uint64    // order of observation, to report files oldest first
+	open    bool      // settled but still open for writing: waits for the close
+	told    bool      // logged that it is open
 }
 
 func (r *run) loop(ctx context.Context) error {
@@ -196,6 +212,10 @@ func (r *run) loop(ctx context.Context) error {
 	var errs <-chan error
 	if r.fsw != nil {
 		events, errs = r.fsw.Events, r.fsw.Errors
+	}
+	var writes <-chan writeEvent
+	if r.writes != nil {
+		writes = r.writes.Events()
 	}
 	var rescanTick <-chan time.Time
 	var rescanTimer *time.Timer
@@ -218,6 +238,12 @@ func (r *run) loop(ctx context.Context) error {
 			if !r.w.ignoreEvents {
 				r.handleEvent(ctx, ev)
 			}
+		case ev, ok := <-writes:
+			if !ok {
+				writes = nil
+				continue
+			}
+			r.handleWrite(ev)
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -300,7 +326,8 @@ func (r *run) observe(ctx context.Context, f *folder, path string) {
 	}
 	r.seq++
 	p.size, p.modTime, p.seq = info.Size(), info.ModTime(), r.seq
-	p.due = time.Now().Add(r.w.settle)
+	p.due = time.Now().Add(r.w.settleFor(info.Size()))
+	p.open = false
 	r.arm(p.due)
 }
 
@@ -336,6 +363,8 @@ func (r *run) settleDue(ctx context.Context) {
 		case err != nil || !info.Mode().IsRegular():
 			delete(r.pending, path)
 			p.folder.log.Debug("file gone before it settled", "file", path)
+		case info.Size() == p.size && info.ModTime().Equal(p.modTime) && r.stillOpen(p, path):
+			// Taken up again when the writer closes it.
 		case info.Size() == p.size && info.ModTime().Equal(p.modTime):
 			delete(r.pending, path)
 			if !r.emit(ctx, p.folder, path, info) {
@@ -344,7 +373,8 @@ func (r *run) settleDue(ctx context.Context) {
 		default:
 			r.seq++
 			p.size, p.modTime, p.seq = info.Size(), info.ModTime(), r.seq
-			p.due = time.Now().Add(r.w.settle)
+			p.due = time.Now().Add(r.w.settleFor(info.Size()))
+			p.open = false
 			if next.IsZero() || p.due.Before(next) {
 				next = p.due
 			}
@@ -427,6 +457,7 @@ func (r *run) watch(f *folder, info os.FileInfo) {
 	// compare now so that it is the identity of the folder being watched.
 	os.SameFile(info, info)
 	f.watched, f.id = true, info
+	r.watchWrites(f)
 	if f.watchFailed {
 		f.watchFailed = false
 		f.log.Info("watching folder again")
@@ -443,6 +474,9 @@ func (r *run) unwatch(f *folder) {
 	// and the like are expected.
 	_ = r.fsw.Remove(f.path)
 	f.watched, f.id = false, nil
+	if r.writes != nil {
+		r.writes.remove(f.path)
+	}
 }
 
 // markUnavailable logs once that f cannot be used, until it is back.
