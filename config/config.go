@@ -146,6 +146,15 @@ type Folder struct {
 	// RequiredColumns must all be in the header (compared without regard
 	// to case or surrounding spaces).
 	RequiredColumns []string `yaml:"required_columns"`
+	// Convert turns UTF-16 and Windows-1252 text, carriage-return line
+	// endings and semicolon or tab separators into comma-separated UTF-8
+	// before the check and the upload; off, such files are refused with a
+	// sentence saying how to save them.
+	Convert bool `yaml:"convert"`
+	// XLSX takes Excel workbooks (*.xlsx) too, converted to CSV from the
+	// sheet named Sheet, or the first one.
+	XLSX  bool   `yaml:"xlsx"`
+	Sheet string `yaml:"sheet"`
 }
 
 // CheckCSV reports whether the folder's files get the CSV check.

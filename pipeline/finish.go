@@ -131,6 +131,7 @@ func entryOf(rec state.Record, result state.Result, reason string) state.Entry {
 	return state.Entry{
 		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
 		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,
+		Converted: rec.Converted,
 	}
 }
 

@@ -218,6 +218,9 @@ func (p *Pipeline) writeResult(f *folder, rec state.Record, outcome string) {
 
 // checkCSV returns, in plain words, what makes data unfit to import, or "".
 func checkCSV(data []byte, required []string) string {
+	if problem := dialectProblem(data); problem != "" {
+		return problem
+	}
 	body := bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
 	if !utf8.Valid(body) {
 		line := 1 + bytes.Count(body[:firstInvalid(body)], []byte("\n"))

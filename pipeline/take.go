@@ -110,7 +110,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		return rec, nil, false
 	}
 	if problem := sizeProblem(info.Size); problem != "" {
-		p.fail(f, rec, problem, "")
+		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
 		return rec, nil, false
 	}
 	p.clearTrouble(source)
@@ -122,12 +122,14 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	}
-	sum := md5.Sum(data)
+	upload, converted := p.prepare(f, data)
+	sum := md5.Sum(upload)
 	rec.MD5 = hex.EncodeToString(sum[:])
 	rec.Phase = state.Hashed
+	rec.Converted = converted
 
-	if problem := CheckFile(data, f.cfg); problem != "" {
-		p.fail(f, rec, problem, "")
+	if problem := CheckFile(upload, f.cfg); problem != "" {
+		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
 		return rec, nil, false
 	}
 	c, dup, err := p.store.LookupCommit(rec.ListID, rec.MD5)
@@ -162,7 +164,10 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		}
 	}
 	log.Debug("file taken", "size", rec.Size, "md5", rec.MD5)
-	return rec, data, true
+	if converted != "" {
+		log.Info("file converted before the upload", "converted", converted)
+	}
+	return rec, upload, true
 }
 
 // refuseLink leaves alone a file that is a link, has other hard links or
@@ -311,6 +316,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		log.Error("cannot read a held file; it stays for the next start", "error", err)
 		return
 	}
+	data, _ = p.prepare(f, data)
 	sum := md5.Sum(data)
 	if hex.EncodeToString(sum[:]) != rec.MD5 {
 		if rec.Phase == state.Hashed {
@@ -348,6 +354,7 @@ func (p *Pipeline) sameFile(rec state.Record) bool {
 	if err != nil {
 		return true
 	}
+	data, _ = p.prepare(p.folders[rec.Folder], data)
 	sum := md5.Sum(data)
 	return hex.EncodeToString(sum[:]) == rec.MD5
 }

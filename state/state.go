@@ -60,6 +60,7 @@ type Record struct {
 	Reason       string    `json:"reason,omitempty"` // why it failed, for the sidecar
 	Detail       string    `json:"detail,omitempty"` // the rest of the sidecar
 	Duplicate    bool      `json:"duplicate,omitempty"`
+	Converted    string    `json:"converted,omitempty"` // what was converted before the upload, in words
 }
 
 // Commit is one file committed to a record list: the duplicate check.
@@ -104,6 +105,10 @@ type Entry struct {
 	// empty while it is awaited or when it is not followed up.
 	Outcome string `json:"outcome,omitempty"`
 	Key     []byte `json:"-"`
+
+	// Converted says what listdrop converted before the upload (encoding,
+	// line endings, separator; a workbook's sheet), "" when nothing.
+	Converted string `json:"converted,omitempty"`
 }
 
 // The state file's buckets. The ledger holds one bucket per record list,
