@@ -123,7 +123,7 @@ func printHistory(w io.Writer, entries []state.Entry) {
 	fmt.Fprintln(tw, "TIME\tLIST\tSIZE\tRESULT\tUPLOAD REQUEST\tOUTCOME\tFILE\tREASON")
 	for _, e := range entries {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", pipeline.FormatTime(e.At), e.ListID, e.Size, e.Result,
-			display.Name(dash(e.UploadID)), display.Name(dash(e.Outcome)), display.Name(filepath.Base(e.Source)), display.Name(historyReason(e)))
+			display.Name(dash(e.UploadID)), display.Name(dash(e.Outcome)), display.Name(filepath.Base(e.Source)), display.Name(e.Reason))
 	}
 	tw.Flush()
 	// A line without a reason would end in the padding of its file column.

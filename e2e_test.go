@@ -101,6 +101,9 @@ func newE2E(t *testing.T, opts faketalkdesk.Options, lists []string, extra strin
 		fake.URL(), fake.TokenURL(), e2eClientID)
 	admin := freeAddr(t)
 	fmt.Fprintf(&b, "state_file: state/listdrop.db\nsettle: 100ms\nrescan: 1s\nworkers: 4\nadmin:\n  listen: %q\n", admin)
+	if !strings.Contains(extra, "empty_grace:") {
+		b.WriteString("empty_grace: 1s\n") // empty files are failed soon; writers_e2e_test.go sets it
+	}
 	fmt.Fprintf(&b, "retry:\n  max_backoff: 200ms\n  give_up_after: 1h\n%s\nfolders:\n", extra)
 	e := &e2e{t: t, fake: fake, dir: dir, config: filepath.Join(dir, "listdrop.yaml"), admin: admin}
 	for i, l := range lists {

@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"io"
 	"strings"
+
+	"github.com/listdrop/listdrop/state"
 )
 
 // convertCSV turns a file in another dialect into the comma-separated UTF-8
@@ -69,4 +71,13 @@ func (p *Pipeline) prepare(f *folder, data []byte) ([]byte, string) {
 		return out, done
 	}
 	return data, ""
+}
+
+// convertedReason is what the history says of a file imported after a
+// conversion; a failed file's reason stays as it is.
+func convertedReason(rec state.Record, result state.Result, reason string) string {
+	if result == state.Done && reason == "" && rec.Converted != "" {
+		return "converted: " + rec.Converted
+	}
+	return reason
 }

@@ -105,10 +105,6 @@ type Entry struct {
 	// empty while it is awaited or when it is not followed up.
 	Outcome string `json:"outcome,omitempty"`
 	Key     []byte `json:"-"`
-
-	// Converted says what listdrop converted before the upload (encoding,
-	// line endings, separator; a workbook's sheet), "" when nothing.
-	Converted string `json:"converted,omitempty"`
 }
 
 // The state file's buckets. The ledger holds one bucket per record list,
