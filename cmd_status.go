@@ -272,6 +272,7 @@ func printStatus(w io.Writer, v statusView) {
 			}
 		}
 	}
+	printNotes(w, v.st.Folders)
 	if lastFail != nil {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Last failure: %s at %s (list %s)\n", display.Name(filepath.Base(lastFail.Source)), pipeline.FormatTime(lastFail.At), lastFail.ListID)

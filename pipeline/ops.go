@@ -61,6 +61,8 @@ type FolderStatus struct {
 	Waiting   int           `json:"waiting"` // seen, waiting for their turn
 	Held      []HeldFile    `json:"held"`    // claimed: in flight or waiting to be retried
 	Recent    []state.Entry `json:"recent"`  // the last results, newest first
+	// Notes are the files that wait for a reason listdrop knows.
+	Notes []FileNote `json:"notes,omitempty"`
 }
 
 // HeldFile is a claimed file and how far it has come.
@@ -106,7 +108,13 @@ func (p *Pipeline) Status() Status {
 		} else {
 			st.Problems = append(st.Problems, "folder "+fc.Path+" is not available")
 		}
+		var unhealthy []string
+		fs.Notes, unhealthy = p.folderNotes(fc.Path)
+		st.Problems = append(st.Problems, unhealthy...)
 		for _, r := range active {
+			if r.Folder == fc.Path && stuck(r) {
+				st.Problems = append(st.Problems, "file "+filepath.Base(r.Source)+" in folder "+fc.Path+" cannot be moved out of the claim folder: "+r.LastError)
+			}
 			if r.Folder == fc.Path {
 				fs.Held = append(fs.Held, HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
 					Attempts: r.Attempts, LastError: r.LastError, Since: r.Claimed})

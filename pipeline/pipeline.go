@@ -92,6 +92,8 @@ type Pipeline struct {
 	// trouble remembers since when a file could not be taken or read, to
 	// log it once and give up after retry.give_up_after.
 	trouble map[string]time.Time
+	// notes says why files in the drop folders wait, for the status.
+	notes map[string]fileNote
 	// the last contact with Talkdesk, for the health check
 	contactAt  time.Time
 	contactErr string
@@ -201,6 +203,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	w, err := watcher.New(watcher.Options{
 		Folders: paths, Settle: p.cfg.Settle, EmptyGrace: p.cfg.EmptyGrace, Rescan: p.cfg.Rescan, Logger: p.log,
+		Ignored: func(folder, path, reason string) { p.setNote(folder, path, reason, false) },
 	})
 	if err != nil {
 		return fmt.Errorf("start watcher: %w", err)

@@ -68,6 +68,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			} else {
 				log.Debug("cannot take the file yet", "error", err)
 			}
+			p.setNote(f.cfg.Path, source, "cannot be taken yet: "+plainIOError(err), false)
 			return state.Record{}, nil, false
 		}
 	}
@@ -106,6 +107,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		if first {
 			log.Warn("cannot read the file; will keep trying", "error", err)
 		}
+		p.setNote(f.cfg.Path, source, "cannot be read: "+plainIOError(err), true)
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	}
@@ -212,6 +214,7 @@ func (p *Pipeline) clearTrouble(path string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.trouble, path)
+	delete(p.notes, path)
 }
 
 // plainIOError says in words what a file-system error means.

@@ -55,6 +55,11 @@ type Options struct {
 	Rescan time.Duration
 	// Logger receives the watcher's logs; nil discards them.
 	Logger *slog.Logger
+	// Ignored, when set, is told of each *.csv entry that is left alone
+	// because it is not a regular file (a link, a FIFO, a folder), with the
+	// reason in words, and again with "" once it is gone or a file. It is
+	// called from Run's goroutine and must not block.
+	Ignored func(folder, path, reason string)
 }
 
 // Watcher reports settled files from a set of folders. Create it with New and
@@ -65,6 +70,8 @@ type Watcher struct {
 	empty   time.Duration
 	rescan  time.Duration
 	log     *slog.Logger
+
+	onIgnored func(folder, path, reason string)
 
 	rescanReq chan struct{} // capacity 1: requests coalesce
 	running   atomic.Bool
@@ -107,6 +114,7 @@ func New(opts Options) (*Watcher, error) {
 		empty:     max(opts.EmptyGrace, opts.Settle),
 		rescan:    opts.Rescan,
 		log:       logger,
+		onIgnored: opts.Ignored,
 		rescanReq: make(chan struct{}, 1),
 	}, nil
 }
@@ -140,6 +148,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- File) error {
 		out:     out,
 		byPath:  make(map[string]*folder, len(w.folders)),
 		pending: make(map[string]*pending),
+		ignored: make(map[string]string),
 	}
 	for _, name := range w.folders {
 		f := &folder{name: name, path: filepath.Clean(name), log: w.log.With("folder", name)}
@@ -176,6 +185,7 @@ type run struct {
 	fsw     *fsnotify.Watcher // nil when notifications are unavailable
 	writes  *writeWatch       // nil where writers cannot be followed
 	writing map[string]bool   // files written to and not closed since
+	ignored map[string]string // *.csv entries left alone, with the reason
 	folders []*folder
 	byPath  map[string]*folder // by cleaned path
 
@@ -303,6 +313,11 @@ func (r *run) handleEvent(ctx context.Context, ev fsnotify.Event) {
 // has changed since it was last seen.
 func (r *run) observe(ctx context.Context, f *folder, path string) {
 	info, err := os.Lstat(path)
+	if err == nil && !info.Mode().IsRegular() {
+		r.noteIgnored(f, path, info)
+	} else {
+		r.forgetIgnored(f, path)
+	}
 	if err != nil || !info.Mode().IsRegular() {
 		if _, ok := r.pending[path]; ok {
 			delete(r.pending, path)
@@ -497,7 +512,10 @@ func (r *run) scan(ctx context.Context, f *folder) {
 	entries, err := os.ReadDir(f.path)
 	if err != nil {
 		r.markUnavailable(f, err)
-	} else if f.unavailable {
+	} else {
+		r.pruneIgnored(f, entries)
+	}
+	if err == nil && f.unavailable {
 		f.unavailable = false
 		f.log.Info("folder is available again")
 	}
@@ -505,7 +523,7 @@ func (r *run) scan(ctx context.Context, f *folder) {
 		if ctx.Err() != nil {
 			return
 		}
-		if Eligible(e.Name()) && !e.IsDir() {
+		if Eligible(e.Name()) {
 			r.observe(ctx, f, filepath.Join(f.path, e.Name()))
 		}
 	}

@@ -1,0 +1,76 @@
+package pipeline
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/listdrop/listdrop/state"
+)
+
+// FileNote is a file in a drop folder that listdrop knows a problem with:
+// one it leaves alone (a link, a FIFO, a folder named *.csv), or one it
+// cannot take or read yet.
+type FileNote struct {
+	File   string    `json:"file"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+}
+
+type fileNote struct {
+	folder    string
+	reason    string
+	since     time.Time
+	unhealthy bool // the service cannot do its work: /healthz says so
+}
+
+// setNote remembers why a file in a drop folder waits; "" forgets it.
+func (p *Pipeline) setNote(folder, path, reason string, unhealthy bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if reason == "" {
+		delete(p.notes, path)
+		return
+	}
+	if p.notes == nil {
+		p.notes = map[string]fileNote{}
+	}
+	n, ok := p.notes[path]
+	if !ok || n.reason != reason {
+		n = fileNote{folder: folder, reason: reason, since: time.Now(), unhealthy: unhealthy}
+	}
+	p.notes[path] = n
+}
+
+// folderNotes are the notes of files still in folder, oldest first, and
+// the problems among them for the health check.
+func (p *Pipeline) folderNotes(folder string) (notes []FileNote, problems []string) {
+	p.mu.Lock()
+	var paths []string
+	var all []fileNote
+	for path, n := range p.notes {
+		if n.folder == folder {
+			paths, all = append(paths, path), append(all, n)
+		}
+	}
+	p.mu.Unlock()
+	for i, path := range paths {
+		if _, err := os.Lstat(path); err != nil {
+			continue // gone: nothing waits any more
+		}
+		notes = append(notes, FileNote{File: filepath.Base(path), Reason: all[i].reason, Since: all[i].since})
+		if all[i].unhealthy {
+			problems = append(problems, "file "+filepath.Base(path)+" in folder "+folder+" "+all[i].reason)
+		}
+	}
+	sort.Slice(notes, func(i, j int) bool { return notes[i].Since.Before(notes[j].Since) })
+	sort.Strings(problems)
+	return notes, problems
+}
+
+// stuck reports whether a held file waits because it cannot be moved to
+// done/ or failed/ (no permission, disk full): retryFS keeps the error.
+func stuck(r state.Record) bool {
+	return (r.Phase == state.Committed || r.Phase == state.Failing) && r.LastError != ""
+}
