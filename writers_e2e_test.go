@@ -77,14 +77,6 @@ func (e *e2e) committed(name string) []byte {
 	return nil
 }
 
-func (e *e2e) note(folder int, name string) string {
-	b, err := os.ReadFile(filepath.Join(e.folders[folder], "failed", name+".error.txt"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return string(b)
-}
-
 // Case 1: a file that stays empty longer than settle while its writer goes
 // on: rclone with a bandwidth limit (it writes to the final name), a shell
 // that opens the file and writes 2.5 s later, a browser's empty placeholder

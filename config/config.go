@@ -151,6 +151,10 @@ type Folder struct {
 	// before the check and the upload; off, such files are refused with a
 	// sentence saying how to save them.
 	Convert bool `yaml:"convert"`
+	// XLSX takes Excel workbooks (*.xlsx) too, converted to CSV from the
+	// sheet named Sheet, or the first one.
+	XLSX  bool   `yaml:"xlsx"`
+	Sheet string `yaml:"sheet"`
 }
 
 // CheckCSV reports whether the folder's files get the CSV check.

@@ -166,6 +166,9 @@ func (c *Config) validate() []*keyError {
 		if f.CallbackAction != nil {
 			errs = append(errs, f.CallbackAction.validate(key+".callback_action")...)
 		}
+		if f.Sheet != "" && !f.XLSX {
+			bad(key+".sheet", "names a workbook's sheet: it needs xlsx: true")
+		}
 	}
 	return errs
 }

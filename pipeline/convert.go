@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/listdrop/listdrop/state"
+	"github.com/listdrop/listdrop/watcher"
 )
 
 // convertCSV turns a file in another dialect into the comma-separated UTF-8
@@ -62,15 +63,23 @@ func convertCSV(data []byte) (out []byte, done string) {
 
 // prepare is what is checked, hashed and uploaded for a file's bytes: the
 // bytes themselves, or, in a folder with convert on, their conversion and
-// what it did.
-func (p *Pipeline) prepare(f *folder, data []byte) ([]byte, string) {
+// what it did; a workbook's CSV, or why it has none.
+func (p *Pipeline) prepare(f *folder, name string, data []byte) (out []byte, done, problem string) {
+	if f != nil && isWorkbook(name) {
+		return workbookCSV(data, f.cfg.Sheet)
+	}
 	if f == nil || !f.cfg.Convert {
-		return data, ""
+		return data, "", ""
 	}
 	if out, done := convertCSV(data); out != nil {
-		return out, done
+		return out, done, ""
 	}
-	return data, ""
+	return data, "", ""
+}
+
+// eligible reports whether a file of this name is taken from the folder.
+func (f *folder) eligible(name string) bool {
+	return watcher.Eligible(name) || (f.cfg.XLSX && watcher.EligibleWorkbook(name))
 }
 
 // convertedReason is what the history says of a file imported after a

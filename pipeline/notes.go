@@ -74,3 +74,17 @@ func (p *Pipeline) folderNotes(folder string) (notes []FileNote, problems []stri
 func stuck(r state.Record) bool {
 	return (r.Phase == state.Committed || r.Phase == state.Failing) && r.LastError != ""
 }
+
+// ignored is told by the watcher of a *.csv entry it leaves alone (a link,
+// a FIFO, a folder), and of its end (reason ""). It says so once, also
+// when the claim met the same link first.
+func (p *Pipeline) ignored(folder, path, reason string) {
+	if reason == "" {
+		p.clearTrouble(path)
+		return
+	}
+	p.setNote(folder, path, reason, false)
+	if f := p.folders[folder]; f != nil && p.noteTrouble(path) {
+		f.log.Warn("file left alone: "+reason, "file", filepath.Base(path))
+	}
+}

@@ -203,7 +203,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	w, err := watcher.New(watcher.Options{
 		Folders: paths, Settle: p.cfg.Settle, EmptyGrace: p.cfg.EmptyGrace, Rescan: p.cfg.Rescan, Logger: p.log,
-		Ignored: func(folder, path, reason string) { p.setNote(folder, path, reason, false) },
+		Ignored:  p.ignored,
+		Eligible: func(folder, name string) bool { return p.folders[folder] != nil && p.folders[folder].eligible(name) },
 	})
 	if err != nil {
 		return fmt.Errorf("start watcher: %w", err)
@@ -303,7 +304,7 @@ func (p *Pipeline) recover() error {
 				os.Remove(path)
 				continue
 			}
-			if held[path] || !e.Type().IsRegular() || !watcher.Eligible(e.Name()) {
+			if held[path] || !e.Type().IsRegular() || !f.eligible(e.Name()) {
 				continue
 			}
 			f.log.Info("resuming claimed file", "file", e.Name())

@@ -76,7 +76,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	// One open, without following links, and a read through the size
 	// limit: what is checked is what is read, and a file that grows is
 	// never read whole.
-	data, info, err := p.readDropped(claimPath, MaxSize)
+	data, info, err := p.readDropped(claimPath, readLimit(name))
 	rec.Size, rec.ModTime = info.Size, info.ModTime
 	switch {
 	case errors.Is(err, fsutil.ErrTooBig) && info.Grew:
@@ -86,7 +86,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	case errors.Is(err, fsutil.ErrTooBig):
-		p.fail(f, rec, sizeProblem(info.Size), "")
+		p.fail(f, rec, rawSizeProblem(name, info.Size), "")
 		return rec, nil, false
 	case errors.Is(err, fsutil.ErrLink), errors.Is(err, fsutil.ErrHardLinked), errors.Is(err, fsutil.ErrNotRegular):
 		// Swapped in after the check: given back, never read.
@@ -111,7 +111,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	}
-	if problem := sizeProblem(info.Size); problem != "" {
+	if problem := rawSizeProblem(name, info.Size); problem != "" {
 		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
 		return rec, nil, false
 	}
@@ -124,7 +124,11 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	}
-	upload, converted := p.prepare(f, data)
+	upload, converted, problem := p.prepare(f, name, data)
+	if problem != "" {
+		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
+		return rec, nil, false
+	}
 	sum := md5.Sum(upload)
 	rec.MD5 = hex.EncodeToString(sum[:])
 	rec.Phase = state.Hashed
@@ -309,7 +313,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		}
 		return
 	}
-	data, _, err := p.readDropped(rec.Key, MaxSize)
+	data, _, err := p.readDropped(rec.Key, readLimit(rec.Key))
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Error("a file listdrop held has disappeared from the claim folder", "file", rec.Key)
 		p.finish(f, rec, state.Failed, "The file disappeared while listdrop held it.")
@@ -319,7 +323,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		log.Error("cannot read a held file; it stays for the next start", "error", err)
 		return
 	}
-	data, _ = p.prepare(f, data)
+	data, _, _ = p.prepare(f, rec.Key, data)
 	sum := md5.Sum(data)
 	if hex.EncodeToString(sum[:]) != rec.MD5 {
 		if rec.Phase == state.Hashed {
@@ -353,11 +357,11 @@ func (p *Pipeline) sameFile(rec state.Record) bool {
 	if rec.MD5 == "" {
 		return true
 	}
-	data, _, err := p.readDropped(rec.Key, MaxSize)
+	data, _, err := p.readDropped(rec.Key, readLimit(rec.Key))
 	if err != nil {
 		return true
 	}
-	data, _ = p.prepare(p.folders[rec.Folder], data)
+	data, _, _ = p.prepare(p.folders[rec.Folder], rec.Key, data)
 	sum := md5.Sum(data)
 	return hex.EncodeToString(sum[:]) == rec.MD5
 }

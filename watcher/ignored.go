@@ -29,10 +29,12 @@ func (r *run) noteIgnored(f *folder, path string, info os.FileInfo) {
 		return
 	}
 	r.ignored[path] = why
-	f.log.Warn("file left alone: "+why, "file", filepath.Base(path))
 	if r.w.onIgnored != nil {
+		// The consumer logs it, once with what it says of the same file.
 		r.w.onIgnored(f.name, path, why)
+		return
 	}
+	f.log.Warn("file left alone: "+why, "file", filepath.Base(path))
 }
 
 func (r *run) forgetIgnored(f *folder, path string) {

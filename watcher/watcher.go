@@ -57,9 +57,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Ignored, when set, is told of each *.csv entry that is left alone
 	// because it is not a regular file (a link, a FIFO, a folder), with the
-	// reason in words, and again with "" once it is gone or a file. It is
-	// called from Run's goroutine and must not block.
+	// reason in words, and again with "" once it is gone or a file; it logs
+	// them then, instead of the watcher. It is called from Run's goroutine
+	// and must not block.
 	Ignored func(folder, path, reason string)
+	// Eligible, when set, replaces the package's Eligible: it is given the
+	// folder as in Folders and a base name.
+	Eligible func(folder, name string) bool
 }
 
 // Watcher reports settled files from a set of folders. Create it with New and
@@ -72,6 +76,7 @@ type Watcher struct {
 	log     *slog.Logger
 
 	onIgnored func(folder, path, reason string)
+	accept    func(folder, name string) bool
 
 	rescanReq chan struct{} // capacity 1: requests coalesce
 	running   atomic.Bool
@@ -115,6 +120,7 @@ func New(opts Options) (*Watcher, error) {
 		rescan:    opts.Rescan,
 		log:       logger,
 		onIgnored: opts.Ignored,
+		accept:    opts.Eligible,
 		rescanReq: make(chan struct{}, 1),
 	}, nil
 }
@@ -296,7 +302,7 @@ func (r *run) handleEvent(ctx context.Context, ev fsnotify.Event) {
 		return
 	}
 	f, ok := r.byPath[filepath.Dir(name)]
-	if !ok || !Eligible(filepath.Base(name)) {
+	if !ok || !r.w.eligible(f, filepath.Base(name)) {
 		return
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
@@ -523,7 +529,7 @@ func (r *run) scan(ctx context.Context, f *folder) {
 		if ctx.Err() != nil {
 			return
 		}
-		if Eligible(e.Name()) {
+		if r.w.eligible(f, e.Name()) {
 			r.observe(ctx, f, filepath.Join(f.path, e.Name()))
 		}
 	}
