@@ -108,6 +108,7 @@ func TestWorkbookProblems(t *testing.T) {
 		{"protected", "", protected, "This workbook is protected with a password, so listdrop cannot read it; nothing was imported: in Excel, remove the password (File > Info > Protect Workbook > Encrypt with Password) or save the sheet as 'CSV UTF-8 (Comma delimited)'.", ""},
 		{"truncated", "", good[:len(good)/2], "This workbook cannot be read: it is damaged or incomplete (", ""},
 		{"not a workbook", "", []byte("first_name,last_name\nAda,Lovelace\n"), "This workbook cannot be read: it is damaged or incomplete (", ""},
+		{"old .xls renamed", "", append([]byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}, make([]byte, 512)...), "This file is not an Excel .xlsx workbook, though its name ends in .xlsx (an older .xls workbook, or another kind of file); nothing was imported: in Excel, save it as 'Excel Workbook (*.xlsx)' or 'CSV UTF-8 (Comma delimited)'.", ""},
 		{"empty sheet", "", workbook(t, func(*excelize.File, string) {}), `The sheet "Sheet1" of this workbook is empty, so there is nothing to import.`, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
