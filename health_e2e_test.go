@@ -88,7 +88,7 @@ func TestE2ELinksFIFOsAndFoldersNamedCSVAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"link.csv":   "it is a symbolic link; listdrop does not follow links: copy the file into the folder instead",
+		"link.csv":   "it is a link; listdrop does not follow links: copy the file into the folder instead",
 		"pipe.csv":   "it is a named pipe (FIFO), not a file; listdrop reads only regular files",
 		"folder.csv": "it is a folder, not a file; listdrop does not look into subfolders",
 	}

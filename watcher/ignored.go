@@ -11,7 +11,9 @@ import (
 func ignoredReason(mode fs.FileMode) string {
 	switch {
 	case mode&fs.ModeSymlink != 0:
-		return "it is a symbolic link; listdrop does not follow links: copy the file into the folder instead"
+		// The pipeline's words for a link met at the claim: one warning
+		// whichever sees it first.
+		return "it is a link; listdrop does not follow links: copy the file into the folder instead"
 	case mode&fs.ModeNamedPipe != 0:
 		return "it is a named pipe (FIFO), not a file; listdrop reads only regular files"
 	case mode.IsDir():
