@@ -73,6 +73,9 @@ type e2e struct {
 	config  string
 	folders []string
 	admin   string // the admin endpoint's address
+	// sys, when set, starts the daemon with these attributes (another
+	// user, in unreadable_e2e_test.go).
+	sys *syscall.SysProcAttr
 }
 
 // freeAddr is a loopback address with a port nothing listens on now.
@@ -150,6 +153,7 @@ func (l *lockedBuffer) String() string {
 func (e *e2e) start(args ...string) *daemon {
 	e.t.Helper()
 	cmd := exec.Command(binary, append([]string{"run", "--config", e.config}, args...)...)
+	cmd.SysProcAttr = e.sys
 	cmd.Env = append(os.Environ(), "E2E_SECRET="+e2eSecret)
 	d := &daemon{cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.out, d.out

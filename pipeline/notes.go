@@ -1,11 +1,14 @@
 package pipeline
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -87,4 +90,20 @@ func (p *Pipeline) ignored(folder, path, reason string) {
 	if f := p.folders[folder]; f != nil && p.noteTrouble(path) {
 		f.log.Warn("file left alone: "+reason, "file", filepath.Base(path))
 	}
+}
+
+// cannotOpen deals with a dropped file that cannot even be opened (no
+// permission, an I/O error), and reports whether that was the failure: it
+// is not a link or a special file, and not gone. It waits in the folder,
+// said once in the log, shown in the status and as a health problem.
+func (p *Pipeline) cannotOpen(f *folder, source string, err error) bool {
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fsutil.ErrLink), errors.Is(err, fsutil.ErrHardLinked), errors.Is(err, fsutil.ErrNotRegular):
+		return false
+	}
+	if p.noteTrouble(source) {
+		f.log.Warn("cannot read the file; will keep trying", "file", filepath.Base(source), "error", err)
+	}
+	p.setNote(f.cfg.Path, source, "cannot be read: "+plainIOError(err), true)
+	return true
 }

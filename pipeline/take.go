@@ -29,6 +29,9 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	source := filepath.Join(f.cfg.Path, name)
 	if !it.claimed {
 		fi, err := fsutil.Check(it.path)
+		if err != nil && p.cannotOpen(f, source, err) {
+			return state.Record{}, nil, false
+		}
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				p.refuseLink(f, source, err)
