@@ -156,7 +156,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		return rec, nil, false
 	} else if dup {
 		rec.Duplicate = true
-		p.fail(f, rec, DuplicateReason(c), "")
+		p.failUnlessChanged(f, rec, claimPath, source, data, DuplicateReason(c))
 		return rec, nil, false
 	}
 	// Not written to the state yet: until its PATCH nothing sent for it
