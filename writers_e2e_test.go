@@ -247,7 +247,17 @@ func TestE2ESpreadsheetFlavours(t *testing.T) {
 			t.Errorf("%s: done/ does not keep the original (%v): %q", name, err, kept)
 		}
 	}
-	h := e.history()
+	var h []state.Entry
+	e.eventually("the three in the history", func() bool {
+		h = e.history()
+		n := 0
+		for _, en := range h {
+			if en.Folder == e.folders[1] && en.Result == state.Done {
+				n++
+			}
+		}
+		return n == 3
+	})
 	for name := range converted {
 		found := false
 		for _, en := range h {

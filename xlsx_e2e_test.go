@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/state"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -95,7 +96,8 @@ func TestE2EExcelWorkbooks(t *testing.T) {
 			t.Errorf("%s: note:\n%s", name, s)
 		}
 	}
-	h := e.history()
+	var h []state.Entry
+	e.eventually("three entries in the history", func() bool { h = e.history(); return len(h) == 3 })
 	for _, en := range h {
 		if filepath.Base(en.Source) == "contacts.xlsx" && en.Reason != `converted: sheet "Sheet1" of an Excel workbook to CSV` {
 			t.Errorf("history: %q", en.Reason)

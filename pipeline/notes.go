@@ -83,7 +83,9 @@ func stuck(r state.Record) bool {
 // when the claim met the same link first.
 func (p *Pipeline) ignored(folder, path, reason string) {
 	if reason == "" {
-		p.clearTrouble(path)
+		// Only the status forgets it: a link moved by a claim and given
+		// back is not warned about again.
+		p.setNote(folder, path, "", false)
 		return
 	}
 	p.setNote(folder, path, reason, false)
