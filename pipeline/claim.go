@@ -18,7 +18,6 @@ import (
 	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/watcher"
 )
 
 // Several listdrop processes (two servers pointed at one SMB or NFS share,
@@ -193,7 +192,7 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 	left := 0
 	for _, e := range ents {
 		name := e.Name()
-		if !e.Type().IsRegular() || !watcher.Eligible(name) {
+		if !e.Type().IsRegular() || !f.eligible(name) {
 			continue
 		}
 		from := filepath.Join(dir, name)

@@ -67,6 +67,8 @@ type FolderStatus struct {
 	Waiting   int           `json:"waiting"` // seen, waiting for their turn
 	Held      []HeldFile    `json:"held"`    // claimed: in flight or waiting to be retried
 	Recent    []state.Entry `json:"recent"`  // the last results, newest first
+	// Notes are the files that wait for a reason listdrop knows.
+	Notes []FileNote `json:"notes,omitempty"`
 }
 
 // HeldFile is a claimed file and how far it has come.
@@ -112,7 +114,13 @@ func (p *Pipeline) Status() Status {
 		} else {
 			fs.Available = true
 		}
+		var unhealthy []string
+		fs.Notes, unhealthy = p.folderNotes(fc.Path)
+		st.Problems = append(st.Problems, unhealthy...)
 		for _, r := range active {
+			if r.Folder == fc.Path && stuck(r) {
+				st.Problems = append(st.Problems, "file "+filepath.Base(r.Source)+" in folder "+fc.Path+" cannot be moved out of the claim folder: "+r.LastError)
+			}
 			if r.Folder == fc.Path {
 				fs.Held = append(fs.Held, HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
 					Attempts: r.Attempts, LastError: r.LastError, Since: r.Claimed})
@@ -241,6 +249,9 @@ func (p *Pipeline) writeResult(f *folder, rec state.Record, outcome string) {
 
 // checkCSV returns, in plain words, what makes data unfit to import, or "".
 func checkCSV(data []byte, required []string) string {
+	if problem := dialectProblem(data); problem != "" {
+		return problem
+	}
 	body := bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
 	if !utf8.Valid(body) {
 		line := 1 + bytes.Count(body[:firstInvalid(body)], []byte("\n"))

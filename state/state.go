@@ -60,6 +60,7 @@ type Record struct {
 	Reason       string    `json:"reason,omitempty"` // why it failed, for the sidecar
 	Detail       string    `json:"detail,omitempty"` // the rest of the sidecar
 	Duplicate    bool      `json:"duplicate,omitempty"`
+	Converted    string    `json:"converted,omitempty"` // what was converted before the upload, in words
 }
 
 // Commit is one file committed to a record list: the duplicate check.
