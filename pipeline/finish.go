@@ -125,6 +125,7 @@ func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reas
 			return
 		}
 		p.metrics.FileFinished(rec.Folder, string(result), e.At)
+		p.addRecent(e)
 		if p.onFinish != nil {
 			p.onFinish(e)
 		}

@@ -103,10 +103,6 @@ func (p *Pipeline) Status() Status {
 	if err != nil {
 		st.Problems = append(st.Problems, "cannot read the state: "+err.Error())
 	}
-	hist, err := p.store.History(time.Now().Add(-7 * 24 * time.Hour))
-	if err != nil {
-		st.Problems = append(st.Problems, "cannot read the state: "+err.Error())
-	}
 	for _, fc := range p.cfg.Folders {
 		fs := FolderStatus{Path: fc.Path, ListID: fc.RecordListID, Waiting: waiting[fc.Path], Held: []HeldFile{}, Recent: []state.Entry{}}
 		if problem, down := p.unavailable(fc.Path); down {
@@ -127,11 +123,7 @@ func (p *Pipeline) Status() Status {
 			}
 		}
 		sort.Slice(fs.Held, func(i, j int) bool { return fs.Held[i].Since.Before(fs.Held[j].Since) })
-		for i := len(hist) - 1; i >= 0 && len(fs.Recent) < recentResults; i-- {
-			if hist[i].Folder == fc.Path {
-				fs.Recent = append(fs.Recent, hist[i])
-			}
-		}
+		fs.Recent = p.recentOf(fc.Path)
 		st.Folders = append(st.Folders, fs)
 	}
 	if st.LastError != "" {
@@ -214,6 +206,7 @@ func (p *Pipeline) verify(f *folder, rec state.Record, written <-chan []byte) {
 		if err := p.store.SetOutcome(histKey, outcome); err != nil {
 			log.Error("cannot write state", "error", err)
 		}
+		p.recentOutcome(rec.Folder, rec.UploadID, outcome)
 	}
 	p.metrics.Validation(outcome)
 	switch outcome {

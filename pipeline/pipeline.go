@@ -106,6 +106,8 @@ type Pipeline struct {
 	trouble map[string]time.Time
 	// notes says why files in the drop folders wait, for the status.
 	notes map[string]fileNote
+	// recent holds each folder's last results, newest first (recent.go)
+	recent map[string][]state.Entry
 	// the last contact with Talkdesk, for the health check
 	contactAt  time.Time
 	contactErr string
@@ -217,6 +219,7 @@ func New(opts Options) (*Pipeline, error) {
 		finishing: map[string]chan struct{}{},
 		trouble:   map[string]time.Time{},
 
+		recent:      map[string][]state.Entry{},
 		readDropped: fsutil.ReadDropped,
 		markerKey:   markerKeyOf(opts.Config.Talkdesk),
 	}
@@ -270,6 +273,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// What is there now is each folder as it should be: its identity is
 	// recorded, and a change of it later means the folder went away.
 	p.probeAll()
+	p.seedRecent()
 	p.heartbeat()
 	if err := p.recover(); err != nil {
 		return err
