@@ -56,4 +56,3 @@ func TestStatusKeepsTheLastResultsInMemoryAndAfterARestart(t *testing.T) {
 		t.Fatalf("after a restart the verdict is lost: %+v", st.Folders[0].Recent[0])
 	}
 }
-
