@@ -78,7 +78,11 @@ func (b *bench) listdropRefused(ctx context.Context, n int, empty bool) (refused
 		what, tag = "refused-empty", "empty"
 	}
 	var failed string
-	r, err := b.setup(what, 1, 0, daemonConf{settle: b.o.settle, workers: 4},
+	// The empty files were made before the start, and nothing writes them:
+	// empty_grace, which waits for a writer that may not have begun, is
+	// set to the settle, so that the part measures the work per file and
+	// not a wait.
+	r, err := b.setup(what, 1, 0, daemonConf{settle: b.o.settle, emptyGrace: max(b.o.settle, time.Millisecond), workers: 4},
 		func(r *daemonRun) error {
 			// failed/ is where listdrop puts refused files by default; it
 			// is made here so that it can be watched from the start.
