@@ -156,7 +156,7 @@ const (
 		"10000x20000x1@0ms,10000x1000x1@0ms,10000x20000x8@0ms,10000x1000x8@0ms," +
 		"1000x20000x8@0ms+verify,1000x20000x8@50ms,10000x1000x8@50ms,200x20000x1@50ms,1000x1000x8@50ms+verify"
 	defaultBacklog = "10000x1000x8@0ms"
-	// The refused part takes about 3 minutes on a 2-core machine.
+	// The refused part takes 3 to 5 minutes on a 2-core machine.
 	defaultRefusedEmpty = 100_000
 	defaultRefusedGood  = 20_000
 	// The validation-paced part takes about 7 minutes, most of it waiting.
