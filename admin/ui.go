@@ -89,6 +89,7 @@ type folderView struct {
 	Available   bool
 	Waiting     int
 	Held        []pipeline.HeldFile
+	Validating  *pipeline.Validating
 	Failed      []string
 	LastUpload  time.Time
 	LastFailure *rowView
@@ -253,7 +254,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Chart = chart(entries, now)
 	for _, f := range st.Folders {
-		fv := folderView{Path: f.Path, ListID: f.ListID, Available: f.Available, Waiting: f.Waiting, Held: f.Held}
+		fv := folderView{Path: f.Path, ListID: f.ListID, Available: f.Available, Waiting: f.Waiting, Held: f.Held, Validating: f.Validating}
 		if s.failed != nil {
 			fv.Failed = s.failed(f.Path)
 		}

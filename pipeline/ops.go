@@ -69,6 +69,15 @@ type FolderStatus struct {
 	Recent    []state.Entry `json:"recent"`  // the last results, newest first
 	// Notes are the files that wait for a reason listdrop knows.
 	Notes []FileNote `json:"notes,omitempty"`
+	// Validating is the upload Talkdesk is validating for this folder's
+	// list, whose end the list's next PATCH waits for; nil when none.
+	Validating *Validating `json:"validating,omitempty"`
+}
+
+// Validating is an upload in Talkdesk's validation.
+type Validating struct {
+	UploadID string    `json:"upload_id"`
+	Since    time.Time `json:"since"`
 }
 
 // HeldFile is a claimed file and how far it has come.
@@ -97,6 +106,12 @@ func (p *Pipeline) Status() Status {
 			waiting[it.f.cfg.Path]++
 		}
 	}
+	validating := map[string]*Validating{}
+	for list, l := range p.lanes {
+		if l.free != nil {
+			validating[list] = &Validating{UploadID: l.freeFor, Since: l.patched}
+		}
+	}
 	p.mu.Unlock()
 
 	active, err := p.store.Active()
@@ -104,7 +119,8 @@ func (p *Pipeline) Status() Status {
 		st.Problems = append(st.Problems, "cannot read the state: "+err.Error())
 	}
 	for _, fc := range p.cfg.Folders {
-		fs := FolderStatus{Path: fc.Path, ListID: fc.RecordListID, Waiting: waiting[fc.Path], Held: []HeldFile{}, Recent: []state.Entry{}}
+		fs := FolderStatus{Path: fc.Path, ListID: fc.RecordListID, Waiting: waiting[fc.Path], Held: []HeldFile{}, Recent: []state.Entry{},
+			Validating: validating[fc.RecordListID]}
 		if problem, down := p.unavailable(fc.Path); down {
 			st.Problems = append(st.Problems, problem)
 		} else {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
 	"github.com/listdrop/listdrop/state"
@@ -55,4 +56,23 @@ func TestStatusKeepsTheLastResultsInMemoryAndAfterARestart(t *testing.T) {
 	if st.Folders[0].Recent[0].Outcome != "ACCEPTED" {
 		t.Fatalf("after a restart the verdict is lost: %+v", st.Folders[0].Recent[0])
 	}
+}
+
+// While Talkdesk validates a list's upload, the status names it; once the
+// validation ends, it does not.
+func TestStatusNamesTheUploadTalkdeskValidates(t *testing.T) {
+	h := newHarness(t, faketalkdesk.Options{Validation: time.Hour}, []string{"L1"}, "verify: true\n")
+	h.start()
+	h.drop(0, "v.csv", csvBody("v", 1))
+	h.waitDone(0, "v.csv")
+	var v *Validating
+	eventually(t, "the validation in the status", func() bool {
+		v = h.pipeline.Status().Folders[0].Validating
+		return v != nil
+	})
+	if c := h.fake.Commits(); len(c) != 1 || v.UploadID != c[0].UploadID || v.Since.IsZero() {
+		t.Fatalf("validating %+v; commits %+v", v, c)
+	}
+	h.fake.EndValidation("L1")
+	eventually(t, "the end of the validation in the status", func() bool { return h.pipeline.Status().Folders[0].Validating == nil })
 }
