@@ -248,7 +248,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	var entries []state.Entry
 	if s.store != nil {
 		var err error
-		if entries, err = s.store.History(now.Add(-24 * time.Hour)); err != nil {
+		if entries, err = s.day.get(s.store, now); err != nil {
 			v.Problems = append(v.Problems, "cannot read the history: "+err.Error())
 		}
 	}
