@@ -17,7 +17,7 @@ type day struct {
 	window time.Duration
 
 	mu      sync.Mutex
-	entries []state.Entry // oldest first; never changed in place
+	entries []state.Entry // oldest first
 	loaded  bool
 }
 
@@ -25,9 +25,9 @@ type day struct {
 // room to spare.
 const defaultVerdictWindow = 15 * time.Minute
 
-// get returns the entries of the 24 hours before now, oldest first. The
-// slice is the caller's to read, not to change.
-func (d *day) get(store Store, now time.Time) ([]state.Entry, error) {
+// read calls fn with the entries of the 24 hours before now, oldest first,
+// while it holds the day: fn must not keep or change the slice.
+func (d *day) read(store Store, now time.Time, fn func([]state.Entry)) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	since := now.Add(-24 * time.Hour)
@@ -37,12 +37,13 @@ func (d *day) get(store Store, now time.Time) ([]state.Entry, error) {
 	}
 	fresh, err := store.History(from)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	keep := sort.Search(len(d.entries), func(i int) bool { return !d.entries[i].At.Before(from) })
-	// A new array each time: slices handed out before stay as they were.
-	entries := append(append(make([]state.Entry, 0, keep+len(fresh)), d.entries[:keep]...), fresh...)
-	old := sort.Search(len(entries), func(i int) bool { return !entries[i].At.Before(since) })
-	d.entries, d.loaded = entries[old:], true
-	return d.entries, nil
+	d.entries = append(d.entries[:keep], fresh...)
+	old := sort.Search(len(d.entries), func(i int) bool { return !d.entries[i].At.Before(since) })
+	clear(d.entries[:old]) // let the strings of what left the day go
+	d.entries, d.loaded = d.entries[old:], true
+	fn(d.entries)
+	return nil
 }
