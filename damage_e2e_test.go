@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/state"
 )
 
 // Finding: a damaged state file made the service panic with a Go stack
@@ -20,6 +21,9 @@ func TestDamagedStateStopsCleanlyWithASentence(t *testing.T) {
 	d := e.start()
 	e.drop(0, "good.csv", rows("good"))
 	e.eventually("good.csv in done/", func() bool { return exists(filepath.Join(e.folders[0], "done", "good.csv")) })
+	// Its history entry is written after the move: wait for it, so that no
+	// write of the daemon's is under way when the disk goes bad.
+	e.eventually("good.csv in the history", func() bool { return finished(e.history(), "good.csv", state.Done) == 1 })
 
 	// The disk goes bad under the open file: every page after the two
 	// meta pages gets a garbage header.

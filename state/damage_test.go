@@ -95,9 +95,16 @@ func TestDamagedStateIsFoundAtOpenAndSaysWhatToDo(t *testing.T) {
 	for name, damage := range damages {
 		t.Run(name, func(t *testing.T) {
 			for i, open := range []func(string, time.Duration) (*Store, error){Open, OpenReadOnly} {
-				// A copy each: a process that found damage exits, and bbolt
-				// may keep the file's lock when it panicked opening it.
-				path := filepath.Join(t.TempDir(), fmt.Sprintf("state%d.db", i))
+				// A copy each, in a folder removed as far as it can be: a
+				// process that found damage exits, and when bbolt panicked
+				// while opening the file, its handle and lock stay with the
+				// process (Windows then refuses to delete the file).
+				dir, err := os.MkdirTemp("", "damaged")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { os.RemoveAll(dir) })
+				path := filepath.Join(dir, fmt.Sprintf("state%d.db", i))
 				if err := os.WriteFile(path, damage(append([]byte(nil), good...)), 0o600); err != nil {
 					t.Fatal(err)
 				}
@@ -145,7 +152,14 @@ func TestRandomFlipsNeverPanic(t *testing.T) {
 // and reports whether damage was found.
 func openAndUse(t testing.TB, b []byte, i int) bool {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), fmt.Sprintf("state%d.db", i))
+	// Not t.TempDir: a file bbolt panicked opening keeps its handle, and
+	// Windows refuses to delete it (see above).
+	f, err := os.CreateTemp("", "damaged-*.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := f.Name()
+	f.Close()
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 // character and invalid byte written as an escape (\n, \x1b, \u202e), so
 // that a file name cannot clear a terminal, forge a line of a note or of
 // the history, or reorder what is shown around it. Printable text,
-// including every script's letters, is kept as it is; a backslash is
-// doubled so an escape in the output always means an escape.
+// including every script's letters and the backslashes of Windows paths,
+// is kept as it is.
 func Name(s string) string {
 	if !needsEscape(s) {
 		return s
@@ -22,8 +22,6 @@ func Name(s string) string {
 	var b strings.Builder
 	for i, r := range s {
 		switch {
-		case r == '\\':
-			b.WriteString(`\\`)
 		case r == unicode.ReplacementChar && invalidAt(s, i):
 			fmt.Fprintf(&b, `\x%02x`, s[i])
 		case r == '\n':
@@ -63,7 +61,7 @@ func Clean(s string) string {
 
 func needsEscape(s string) bool {
 	for i, r := range s {
-		if r == '\\' || unsafeRune(r) || (r == unicode.ReplacementChar && invalidAt(s, i)) {
+		if unsafeRune(r) || (r == unicode.ReplacementChar && invalidAt(s, i)) {
 			return true
 		}
 	}

@@ -14,7 +14,7 @@ func TestName(t *testing.T) {
 		{"c1\u0085.csv", `c1\u0085.csv`},
 		{"bad\xff.csv", `bad\xff.csv`},
 		{"real\uFFFD.csv", "real\uFFFD.csv"},
-		{`back\slash.csv`, `back\\slash.csv`},
+		{`C:\drop\back\slash.csv`, `C:\drop\back\slash.csv`},
 		{"del\x7f.csv", `del\x7f.csv`},
 	} {
 		if got := Name(c.in); got != c.want {
