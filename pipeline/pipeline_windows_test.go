@@ -124,10 +124,11 @@ func TestWindowsFileHeldWithoutShareDeleteIsTakenOnlyWhenReleased(t *testing.T) 
 	fh := winCreate(t, path, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE)
 	fh.write(t, body)
 
-	// Two refusals: the first look after the file settled, and a retry by
-	// the rescan (every 500ms here), both while the file is held.
-	eventually(t, "two attempts to take the held file", func() bool {
-		return h.logLines("cannot take the file", "held.csv") >= 2
+	// The watcher sees that a program still has the file open for writing
+	// (opening it without sharing writes fails) and leaves it there; a
+	// rescan (every 500ms here) looks again, while it is held.
+	eventually(t, "the watcher to wait for the held file's writer", func() bool {
+		return h.logLines("still open for writing", "held.csv") >= 1
 	})
 	if n := h.requests("POST", "upload-requests"); n != 0 {
 		t.Fatalf("%d upload requests while the file was held", n)
