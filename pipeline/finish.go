@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -18,6 +19,7 @@ func (p *Pipeline) fail(f *folder, rec state.Record, sentence, detail string) {
 		f.log.Error("cannot write state; the file stays for the next start", "file", filepath.Base(rec.Source), "error", err)
 		return
 	}
+	crashpoint.At("fail.recorded")
 	p.finishFailed(f, rec)
 }
 
@@ -33,11 +35,13 @@ func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
 			if err := writeFileAtomic(rec.Dest+sidecarSuffix, sidecar(rec, time.Now())); err != nil {
 				return fmt.Errorf("write explanation: %w", err)
 			}
+			crashpoint.At("failed.explained")
 			return moveFile(rec.Key, rec.Dest)
 		})
 		if !ok {
 			return
 		}
+		crashpoint.At("failed.moved")
 	}
 	f.fileLog(&rec).Info("file failed", "dest", rec.Dest, "reason", rec.Reason)
 	p.finish(f, rec, state.Failed, rec.Reason)
@@ -57,6 +61,7 @@ func (p *Pipeline) finishDone(f *folder, rec state.Record) {
 		if !ok {
 			return
 		}
+		crashpoint.At("done.moved")
 	}
 	f.fileLog(&rec).Info("file uploaded", "dest", rec.Dest, "size", rec.Size)
 	if key := p.finish(f, rec, state.Done, ""); p.cfg.Verify {
@@ -117,6 +122,7 @@ func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reas
 			key <- nil
 			return
 		}
+		crashpoint.At("history.written")
 		p.metrics.FileFinished(rec.Folder, string(result), e.At)
 		if p.onFinish != nil {
 			p.onFinish(e)

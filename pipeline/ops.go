@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
 )
@@ -181,6 +182,8 @@ func (p *Pipeline) verify(f *folder, rec state.Record, written <-chan []byte) {
 	if histKey := <-written; histKey != nil {
 		if err := p.store.SetOutcome(histKey, outcome); err != nil {
 			log.Error("cannot write state", "error", err)
+		} else {
+			crashpoint.At("verdict.recorded")
 		}
 	}
 	p.metrics.Validation(outcome)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -67,6 +68,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			}
 			return state.Record{}, nil, false
 		}
+		crashpoint.At("claim.renamed")
 	}
 	rec := state.Record{Key: claimPath, Folder: f.cfg.Path, Source: source, ListID: f.cfg.RecordListID, Claimed: time.Now()}
 	before, err := os.Stat(claimPath)
@@ -108,11 +110,13 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	sum := md5.Sum(data)
 	rec.MD5 = hex.EncodeToString(sum[:])
 	rec.Phase = state.Hashed
+	crashpoint.At("take.hashed")
 
 	if problem := CheckFile(data, f.cfg); problem != "" {
 		p.fail(f, rec, problem, "")
 		return rec, nil, false
 	}
+	crashpoint.At("take.checked")
 	c, dup, err := p.store.LookupCommit(rec.ListID, rec.MD5)
 	var forced bool
 	if err == nil && dup {
@@ -143,6 +147,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			p.release(f, claimPath, source)
 			return rec, nil, false
 		}
+		crashpoint.At("take.allowance-recorded")
 	}
 	log.Debug("file taken", "size", rec.Size, "md5", rec.MD5)
 	return rec, data, true

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
 )
@@ -51,6 +52,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					continue
 				}
 				rec.UploadID, signed = ur.ID, ur.SignedURL
+				crashpoint.At("upload.created")
 				log.Debug("upload request created", "upload_id", ur.ID)
 			}
 			if err := p.call("put", func() error { return p.api.Put(p.work, signed, data, sum) }); err != nil {
@@ -74,6 +76,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				}
 				continue
 			}
+			crashpoint.At("upload.put")
 			rec.Phase, rec.PatchUnknown = state.Patching, false
 		case state.Patching:
 			// Write down that a PATCH may be applied before sending it: that
@@ -90,8 +93,17 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				// The record and the claim marker both go to disk before the
 				// PATCH; written side by side, their syncs overlap.
 				marked := make(chan error, 1)
-				go func(r state.Record) { marked <- writeMarker(r) }(rec)
+				go func(r state.Record) {
+					err := writeMarker(r)
+					if err == nil {
+						crashpoint.At("patch.marker-written")
+					}
+					marked <- err
+				}(rec)
 				err := p.store.Put(rec)
+				if err == nil {
+					crashpoint.At("patch.record-written")
+				}
 				if merr := <-marked; merr != nil {
 					log.Warn("cannot write the claim marker", "error", merr)
 				}
@@ -104,10 +116,14 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					continue
 				}
 			}
+			crashpoint.At("patch.sending")
 			err := p.call("patch", func() error { return p.api.MarkUploaded(p.work, rec.ListID, rec.UploadID) })
 			if err != nil && uploader.Classify(err) == uploader.Conflict && prevUnknown {
 				log.Info("an earlier attempt to start validation was applied", "error", err)
 				err = nil
+			}
+			if err == nil {
+				crashpoint.At("patch.answered")
 			}
 			if err != nil {
 				// Once any attempt's outcome is unknown, it stays so: a later
@@ -130,6 +146,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				}
 				continue
 			}
+			crashpoint.At("commit.written")
 			p.finishDone(f, rec)
 			return
 		default:

@@ -49,10 +49,23 @@ func At(name string) {
 	kill()
 }
 
-// Trace returns a context whose HTTP request crashes at the named point
-// when the first byte of its answer arrives: the server has acted on it,
-// and the answer is never read.
+type traceKey struct{}
+
+// Trace names the point at which the request OnAnswer prepares crashes.
+// Only that request: a token fetched on the way shares ctx but not the
+// point.
 func Trace(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, traceKey{}, name)
+}
+
+// OnAnswer returns ctx set to crash, when the first byte of the answer
+// arrives, at the point Trace named: the server has acted on the request,
+// and its answer is never read.
+func OnAnswer(ctx context.Context) context.Context {
+	name, ok := ctx.Value(traceKey{}).(string)
+	if !ok {
+		return ctx
+	}
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotFirstResponseByte: func() { At(name) }})
 }
 
