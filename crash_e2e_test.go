@@ -92,6 +92,14 @@ var crashTable = []struct {
 
 	{"take.allowance-recorded", forced, notAgain},
 	{"patch.sent", forced, isAgain},
+
+	{"oneshot.created", viaUpload, isAgain},
+	{"oneshot.put", viaUpload, isAgain},
+	{"oneshot.record-written", viaUpload, notAgain},
+	{"patch.sent", viaUpload, isAgain},
+	{"oneshot.answered", viaUpload, isAgain},
+	{"oneshot.committed", viaUpload, notAgain},
+	{"oneshot.history-written", viaUpload, notAgain},
 }
 
 // What happens around the crash.
@@ -183,6 +191,15 @@ func newCrashCase(t *testing.T, bin string, scen scenario) *crashCase {
 	sum := md5.Sum(c.body)
 	c.sum = hex.EncodeToString(sum[:])
 	c.source = filepath.Join(e.folders[0], c.name)
+	if scen == viaUpload {
+		c.source = filepath.Join(e.dir, "outside", c.name)
+		if err := os.MkdirAll(filepath.Dir(c.source), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c.source, c.body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if scen == duplicate || scen == forced {
 		// The same content imported before, by the one-shot command, so
 		// that no daemon passes a point before the file under test does.
@@ -276,7 +293,10 @@ func killed(ps *os.ProcessState) bool {
 
 // dest is where the file must end.
 func (c *crashCase) dest() string {
-	if c.scen == duplicate {
+	switch c.scen {
+	case viaUpload:
+		return c.source
+	case duplicate:
 		return filepath.Join(c.folders[0], "failed", c.name)
 	}
 	return filepath.Join(c.folders[0], "done", c.name)
@@ -336,6 +356,10 @@ func (c *crashCase) run(point, variant string, ag again) {
 	env := crashEnv + "=" + point
 	if variant == answerLost {
 		c.fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepPatch, Apply: true, Status: http.StatusGatewayTimeout})
+	}
+	if c.scen == viaUpload {
+		c.runUpload(point, variant, ag)
+		return
 	}
 	d := c.startWith(env)
 	c.eventually("the daemon to prepare its folder", func() bool { return exists(filepath.Join(c.folders[0], ".listdrop")) })
@@ -403,6 +427,41 @@ func (c *crashCase) run(point, variant string, ag again) {
 	c.check()
 }
 
+// runUpload is run for `listdrop upload`: crashed, run again (with the
+// same point for twice), then run to its end.
+func (c *crashCase) runUpload(point, variant string, ag again) {
+	t := c.t
+	upload := func(env ...string) (string, int, bool) {
+		cmd := exec.Command(c.bin, "upload", "--config", c.config, "--list", "L1", c.source)
+		cmd.Env = append(os.Environ(), append([]string{"E2E_SECRET=" + e2eSecret}, env...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil && cmd.ProcessState == nil {
+			t.Fatal(err)
+		}
+		crashed := strings.Contains(string(out), "crashpoint: crashing at "+point+"\n")
+		if crashed && !killed(cmd.ProcessState) {
+			t.Fatalf("listdrop upload reached %s but was not ended the way kill -9 ends it: %v\n%s", point, cmd.ProcessState, out)
+		}
+		return string(out), cmd.ProcessState.ExitCode(), crashed
+	}
+	if out, _, crashed := upload(crashEnv + "=" + point); !crashed {
+		t.Fatalf("listdrop upload did not crash at %s:\n%s", point, out)
+	}
+	if variant == crashTwice {
+		out, code, crashed := upload(crashEnv + "=" + point)
+		if crashed != (ag == isAgain) {
+			t.Fatalf("listdrop upload run again with the point %s set: crashed %v, want %v (exit %d)\n%s", point, crashed, ag == isAgain, code, out)
+		}
+	}
+	out, code, _ := upload()
+	// Once the history has the file, it is a duplicate of itself; before,
+	// the run finishes what the crash interrupted.
+	if !(code == 0 && strings.Contains(out, "done: upload request")) && !(code != 0 && strings.Contains(out, "which was already imported")) {
+		t.Fatalf("listdrop upload after the crash: exit %d\n%s", code, out)
+	}
+	c.check()
+}
+
 // otherServer switches to the configuration of a second listdrop on the
 // same folder, with its own state file and admin address.
 func (c *crashCase) otherServer() {
@@ -455,6 +514,7 @@ func (c *crashCase) check() {
 	case duplicate:
 		want["failed"] = []string{c.name, c.name + ".error.txt"}
 		result = state.Failed
+	case viaUpload:
 	default:
 		want["done"] = []string{c.name}
 	}
@@ -467,7 +527,12 @@ func (c *crashCase) check() {
 	if b, err := os.ReadFile(c.dest()); err != nil || string(b) != string(c.body) {
 		t.Errorf("%s: %v, or not the bytes dropped", c.dest(), err)
 	}
-	if left := listDir(t, c.folders[0]); !slices.Equal(left, []string{".listdrop", "done", "failed"}) {
+	if c.scen == viaUpload {
+		if b, err := os.ReadFile(c.source); err != nil || string(b) != string(c.body) {
+			t.Errorf("%s: %v, or not the bytes uploaded", c.source, err)
+		}
+	}
+	if left := listDir(t, c.folders[0]); c.scen != viaUpload && !slices.Equal(left, []string{".listdrop", "done", "failed"}) {
 		t.Errorf("the drop folder holds %q", left)
 	}
 	if held := heldFiles(t, c.folders[0]); len(held) != 0 {
