@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 )
@@ -73,7 +74,7 @@ func historyCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // readHistory asks the daemon when it answers, else reads the state file.
 func readHistory(ctx context.Context, cfg *config.Config, since time.Time) ([]state.Entry, error) {
-	a := newAdminClient(cfg.Admin.Listen)
+	a := newAdminClient(cfg)
 	entries := []state.Entry{}
 	answered, err := ask(ctx, a, http.MethodGet, "/history?since="+url.QueryEscape(since.UTC().Format(time.RFC3339Nano)), nil, &entries)
 	if answered || err != nil {
@@ -122,7 +123,7 @@ func printHistory(w io.Writer, entries []state.Entry) {
 	fmt.Fprintln(tw, "TIME\tLIST\tSIZE\tRESULT\tUPLOAD REQUEST\tOUTCOME\tFILE\tREASON")
 	for _, e := range entries {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", pipeline.FormatTime(e.At), e.ListID, e.Size, e.Result,
-			dash(e.UploadID), dash(e.Outcome), filepath.Base(e.Source), e.Reason)
+			display.Name(dash(e.UploadID)), display.Name(dash(e.Outcome)), display.Name(filepath.Base(e.Source)), display.Name(e.Reason))
 	}
 	tw.Flush()
 	// A line without a reason would end in the padding of its file column.

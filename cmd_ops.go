@@ -12,12 +12,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/state"
 )
@@ -61,15 +64,26 @@ func newFlagSet(cmd string, stderr io.Writer) (*flag.FlagSet, *string) {
 
 // adminClient talks to a running daemon's admin endpoint.
 type adminClient struct {
-	listen string // as configured, for messages
-	base   string // http://host:port
-	http   *http.Client
+	listen    string // as configured, for messages
+	base      string // http://host:port, or https:// with a web configuration's TLS
+	tokenFile string // the token the daemon wrote beside the state file
+	webConfig string // admin.web_config_file
+	http      *http.Client
+	setupErr  error // the web configuration's TLS could not be read
 }
+
+// Basic authentication for an endpoint whose web configuration has
+// basic_auth_users: the commands have no password of their own.
+const (
+	envAdminUser     = "LISTDROP_ADMIN_USER"
+	envAdminPassword = "LISTDROP_ADMIN_PASSWORD"
+)
 
 // newAdminClient returns nil when the endpoint is off (admin.listen empty).
 // A daemon listening on every address (0.0.0.0, [::] or no host) is
 // reached on loopback.
-func newAdminClient(listen string) *adminClient {
+func newAdminClient(cfg *config.Config) *adminClient {
+	listen := cfg.Admin.Listen
 	if listen == "" {
 		return nil
 	}
@@ -83,11 +97,24 @@ func newAdminClient(listen string) *adminClient {
 	case "::":
 		host = "::1"
 	}
-	return &adminClient{
-		listen: listen,
-		base:   "http://" + net.JoinHostPort(host, port),
-		http:   &http.Client{Timeout: adminTimeout},
+	a := &adminClient{
+		listen:    listen,
+		base:      "http://" + net.JoinHostPort(host, port),
+		tokenFile: admin.TokenPath(cfg.StateFile),
+		webConfig: cfg.Admin.WebConfigFile,
+		http:      &http.Client{Timeout: adminTimeout},
 	}
+	if a.webConfig != "" {
+		tc, err := admin.ClientTLS(a.webConfig)
+		switch {
+		case err != nil:
+			a.setupErr = err
+		case tc != nil:
+			a.base = "https://" + net.JoinHostPort(host, port)
+			a.http.Transport = &http.Transport{TLSClientConfig: tc, Proxy: nil}
+		}
+	}
+	return a
 }
 
 // errNoAnswer means no daemon answered at the admin endpoint.
@@ -115,6 +142,19 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if a.setupErr != nil {
+		return a.setupErr
+	}
+	// Without the token (not readable by this user, or no daemon wrote
+	// one) the request is still sent: nothing may answer, and the state
+	// file is read instead. The reason is given when the endpoint asks.
+	token, tokenErr := admin.ReadToken(a.tokenFile)
+	user := os.Getenv(envAdminUser)
+	if user != "" {
+		req.SetBasicAuth(user, os.Getenv(envAdminPassword))
+	} else if tokenErr == nil {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := a.http.Do(req)
 	if err != nil {
 		return &errNoAnswer{err: err}
@@ -123,6 +163,9 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return &errNoAnswer{err: err}
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return a.unauthorized(resp, user, tokenErr)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
@@ -140,6 +183,25 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 		return fmt.Errorf("admin endpoint %s: %s %s: unexpected answer: %w", a.listen, method, path, err)
 	}
 	return nil
+}
+
+// unauthorized explains a 401: what the command could not send, and how
+// to run it so that it can.
+func (a *adminClient) unauthorized(resp *http.Response, user string, tokenErr error) error {
+	what := "admin endpoint " + a.listen + " refused the command"
+	switch {
+	case strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") && user == "":
+		return fmt.Errorf("%s: it asks for a user name and password (basic_auth_users in %s): set %s and %s to one of those users", what, a.webConfig, envAdminUser, envAdminPassword)
+	case user != "":
+		return fmt.Errorf("%s: the user name or password in %s and %s is wrong", what, envAdminUser, envAdminPassword)
+	case errors.Is(tokenErr, fs.ErrPermission):
+		return fmt.Errorf("%s: this user cannot read its token file %s, readable by root (Administrators) and the service's user only: run the command as one of them (sudo listdrop ...)", what, a.tokenFile)
+	case errors.Is(tokenErr, admin.ErrNoToken):
+		return fmt.Errorf("%s: it asks for its token, and %s does not exist: is state_file the same in the daemon's configuration?", what, a.tokenFile)
+	case tokenErr != nil:
+		return fmt.Errorf("%s: %w", what, tokenErr)
+	}
+	return fmt.Errorf("%s: the token in %s is not the daemon's: is state_file the same in the daemon's configuration?", what, a.tokenFile)
 }
 
 // ask calls the admin endpoint when one is configured. answered is false

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/admin"
+	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -131,8 +132,18 @@ func (e *e2e) normalize(s string) string {
 // while the endpoint does not answer (the daemon is starting), for polls.
 func (e *e2e) adminGet(path string, out any) bool {
 	e.t.Helper()
+	// The daemon writes a new token at each start, before it listens.
+	token, err := admin.ReadToken(admin.TokenPath(filepath.Join(e.dir, "state", "listdrop.db")))
+	if err != nil {
+		return false
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+e.admin+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + e.admin + path)
+	resp, err := c.Do(req)
 	if err != nil {
 		return false
 	}
@@ -194,11 +205,11 @@ func TestAdminAddress(t *testing.T) {
 		{"[::1]:80", "http://[::1]:80"},
 		{"monitor.example.com:9", "http://monitor.example.com:9"},
 	} {
-		if a := newAdminClient(c.listen); a == nil || a.base != c.want {
+		if a := newAdminClient(&config.Config{Admin: config.Admin{Listen: c.listen}}); a == nil || a.base != c.want {
 			t.Errorf("%q: %+v, want %s", c.listen, a, c.want)
 		}
 	}
-	if a := newAdminClient(""); a != nil {
+	if a := newAdminClient(&config.Config{}); a != nil {
 		t.Errorf("an empty admin.listen gave a client: %+v", a)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 )
@@ -73,7 +74,7 @@ func retryCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		for _, arg := range files {
 			t, err := findFailed(folders, arg)
 			if err != nil {
-				fmt.Fprintf(stderr, "listdrop retry: %v\n", err)
+				fmt.Fprintf(stderr, "listdrop retry: %s\n", display.Name(err.Error()))
 				problems++
 				continue
 			}
@@ -93,11 +94,11 @@ func retryCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	for _, t := range targets {
 		msg, err := retryOne(t, *force, allow.do)
 		if err != nil {
-			fmt.Fprintf(stderr, "listdrop retry: %s: %v\n", t.path, err)
+			fmt.Fprintf(stderr, "listdrop retry: %s: %s\n", display.Name(t.path), display.Name(err.Error()))
 			problems++
 			continue
 		}
-		fmt.Fprintln(stdout, msg)
+		fmt.Fprintln(stdout, display.Name(msg))
 	}
 	if problems > 0 {
 		return fmt.Errorf("%d %s not put back", problems, plural(problems, "file was", "files were"))
@@ -258,7 +259,7 @@ type allower struct {
 }
 
 func allowOnce(ctx context.Context, cfg *config.Config) *allower {
-	return &allower{ctx: ctx, cfg: cfg, admin: newAdminClient(cfg.Admin.Listen)}
+	return &allower{ctx: ctx, cfg: cfg, admin: newAdminClient(cfg)}
 }
 
 func (a *allower) do(list, sum string) error {
@@ -283,4 +284,51 @@ func (a *allower) close() {
 	if a.store != nil {
 		a.store.Close()
 	}
+}
+
+// pageActions are the status page's view of the failed folders and its
+// retry button: the same steps as `listdrop retry`, for one bare name in
+// one configured folder, with an allowance written straight into the
+// state the daemon holds.
+func pageActions(cfg *config.Config, store *state.Store) (failed func(folder string) []string, retry func(folder, name string, force bool) (string, error)) {
+	byPath := func(path string) (config.Folder, bool) {
+		for _, f := range cfg.Folders {
+			if f.Path == path {
+				return f, true
+			}
+		}
+		return config.Folder{}, false
+	}
+	failed = func(folder string) []string {
+		f, ok := byPath(folder)
+		if !ok {
+			return nil
+		}
+		ents, err := os.ReadDir(f.Failed)
+		if err != nil {
+			return nil
+		}
+		var names []string
+		for _, e := range ents {
+			if e.Type().IsRegular() && isFailedFile(e.Name()) {
+				names = append(names, e.Name())
+			}
+		}
+		return names
+	}
+	retry = func(folder, name string, force bool) (string, error) {
+		f, ok := byPath(folder)
+		if !ok {
+			return "", fmt.Errorf("%s is not a drop folder", folder)
+		}
+		if name == "" || filepath.Base(name) != name || name == "." || name == ".." || !isFailedFile(name) {
+			return "", fmt.Errorf("%q is not the name of a failed file", name)
+		}
+		t, err := findFailed([]config.Folder{f}, name)
+		if err != nil {
+			return "", err
+		}
+		return retryOne(t, force, store.AllowOnce)
+	}
+	return failed, retry
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/watcher"
@@ -31,6 +32,7 @@ type statusView struct {
 	stateFile string
 	noState   bool   // the state file does not exist yet
 	service   string // the service manager's word, "" when not installed
+	recovery  string // what the service's recovery settings lack, if anything
 	st        pipeline.Status
 	waiting   map[string]int // eligible files in each drop folder; -1: unreadable
 	failed    map[string]int // files in each failed folder, without their notes
@@ -69,7 +71,10 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	v := statusView{stateFile: cfg.StateFile, service: serviceState()}
-	a := newAdminClient(cfg.Admin.Listen)
+	if v.service != "" && v.service != statusNotInstalled {
+		v.recovery = recoveryNote()
+	}
+	a := newAdminClient(cfg)
 	var rep admin.Report
 	answered, err := ask(ctx, a, http.MethodGet, "/status", nil, &rep)
 	if err != nil {
@@ -185,6 +190,9 @@ func printStatus(w io.Writer, v statusView) {
 	if v.service != "" {
 		fmt.Fprintf(w, "Service: %s\n", v.service)
 	}
+	if v.recovery != "" {
+		fmt.Fprintln(w, v.recovery)
+	}
 	switch {
 	case v.running && v.st.Healthy:
 		fmt.Fprintln(w, "Health: ok")
@@ -194,14 +202,14 @@ func printStatus(w io.Writer, v statusView) {
 		fmt.Fprintln(w, "Problems:")
 	}
 	for _, p := range v.st.Problems {
-		fmt.Fprintf(w, "  - %s\n", p)
+		fmt.Fprintf(w, "  - %s\n", display.Name(p))
 	}
 	if v.running {
 		switch {
 		case v.st.LastContact.IsZero():
 			fmt.Fprintln(w, "Talkdesk: not contacted since the start")
 		case v.st.LastError != "":
-			fmt.Fprintf(w, "Talkdesk: the last contact, at %s, failed: %s\n", pipeline.FormatTime(v.st.LastContact), v.st.LastError)
+			fmt.Fprintf(w, "Talkdesk: the last contact, at %s, failed: %s\n", pipeline.FormatTime(v.st.LastContact), display.Name(v.st.LastError))
 		default:
 			fmt.Fprintf(w, "Talkdesk: last reached %s\n", pipeline.FormatTime(v.st.LastContact))
 		}
@@ -209,7 +217,16 @@ func printStatus(w io.Writer, v statusView) {
 
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LIST\tWAITING\tHELD\tFAILED\tLAST UPLOAD\tFOLDER")
+	// The names come from the running daemon, once it has reached Talkdesk.
+	named := false
+	for _, f := range v.st.Folders {
+		named = named || f.ListName != ""
+	}
+	if named {
+		fmt.Fprintln(tw, "LIST\tNAME\tWAITING\tHELD\tFAILED\tLAST UPLOAD\tFOLDER")
+	} else {
+		fmt.Fprintln(tw, "LIST\tWAITING\tHELD\tFAILED\tLAST UPLOAD\tFOLDER")
+	}
 	held, waiting, failed := 0, 0, 0
 	var lastFail *state.Entry
 	for _, f := range v.st.Folders {
@@ -226,7 +243,15 @@ func printStatus(w io.Writer, v statusView) {
 		held += len(f.Held)
 		waiting += max(v.waiting[f.Path], 0)
 		failed += max(v.failed[f.Path], 0)
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", f.ListID, countText(v.waiting[f.Path]), len(f.Held), countText(v.failed[f.Path]), last, f.Path)
+		list := f.ListID
+		if named {
+			name := printable(f.ListName)
+			if name == "" {
+				name = "?"
+			}
+			list += "\t" + name
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", list, countText(v.waiting[f.Path]), len(f.Held), countText(v.failed[f.Path]), last, f.Path)
 	}
 	tw.Flush()
 
@@ -243,23 +268,23 @@ func printStatus(w io.Writer, v statusView) {
 				if words == "" {
 					words = h.Phase
 				}
-				fmt.Fprintf(w, "  %s in %s: %s since %s", h.File, f.Path, words, pipeline.FormatTime(h.Since))
+				fmt.Fprintf(w, "  %s in %s: %s since %s", display.Name(h.File), display.Name(f.Path), words, pipeline.FormatTime(h.Since))
 				if h.Attempts > 0 {
 					fmt.Fprintf(w, ", %d failed %s", h.Attempts, plural(h.Attempts, "try", "tries"))
 				}
 				fmt.Fprintln(w)
 				if h.LastError != "" {
-					fmt.Fprintf(w, "    last error: %s\n", h.LastError)
+					fmt.Fprintf(w, "    last error: %s\n", display.Name(h.LastError))
 				}
 			}
 		}
 	}
 	if lastFail != nil {
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "Last failure: %s at %s (list %s)\n", filepath.Base(lastFail.Source), pipeline.FormatTime(lastFail.At), lastFail.ListID)
-		fmt.Fprintf(w, "  %s\n", lastFail.Reason)
+		fmt.Fprintf(w, "Last failure: %s at %s (list %s)\n", display.Name(filepath.Base(lastFail.Source)), pipeline.FormatTime(lastFail.At), lastFail.ListID)
+		fmt.Fprintf(w, "  %s\n", display.Name(lastFail.Reason))
 		if note := lastFail.Dest + pipeline.SidecarSuffix; lastFail.Dest != "" && fileExists(note) {
-			fmt.Fprintf(w, "  see %s\n", note)
+			fmt.Fprintf(w, "  see %s\n", display.Name(note))
 		}
 	}
 	if !v.running && waiting > 0 {

@@ -50,6 +50,11 @@ func TestStatusAndHistoryWithAndWithoutTheDaemon(t *testing.T) {
 		return len(r.Folders) == 2 && len(r.Folders[1].Held) == 1 && r.Folders[1].Held[0].Attempts >= 2
 	})
 
+	// The daemon reads the lists' names at start-up; status shows them.
+	e.eventually("the lists' names known", func() bool {
+		r := e.status()
+		return len(r.Folders) == 2 && r.Folders[0].ListName == "Record list L1" && r.Folders[1].ListName == "Record list L2"
+	})
 	running := e.transcript("status")
 	golden(t, "status-running.golden", running)
 	hist := e.transcript("history") + e.transcript("history", "--failed", "--folder", e.folders[0])

@@ -6,6 +6,7 @@ package main
 // committed once, with one history entry and nothing left held.
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -29,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/faketalkdesk"
 	"github.com/listdrop/listdrop/state"
 )
@@ -306,8 +308,18 @@ func (c *crashCase) dest() string {
 func (c *crashCase) trigger() {
 	c.t.Helper()
 	if c.scen == forced {
-		req := fmt.Sprintf(`{"list": "L1", "md5": %q}`, c.sum)
-		resp, err := http.Post("http://"+c.admin+"/allow-once", "application/json", strings.NewReader(req))
+		token, err := admin.ReadToken(admin.TokenPath(filepath.Join(c.dir, "state", "listdrop.db")))
+		if err != nil {
+			c.t.Fatalf("the admin token: %v", err)
+		}
+		body, _ := json.Marshal(admin.AllowOnceRequest{ListID: "L1", MD5: c.sum})
+		req, err := http.NewRequest(http.MethodPost, "http://"+c.admin+"/allow-once", bytes.NewReader(body))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			c.t.Fatalf("allow once: %v", err)
 		}

@@ -29,18 +29,6 @@ const pipelineGrace = 10 * time.Second
 
 func defaultConfigPath() string { return config.DefaultPath() }
 
-func validate(path string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return err
-	}
-	for _, w := range cfg.SecretWarnings() {
-		fmt.Fprintln(stderr, "listdrop: warning:", w)
-	}
-	fmt.Fprintln(stdout, cfg.Summary())
-	return nil
-}
-
 // runDaemon runs `listdrop run`: in the terminal until SIGINT or SIGTERM,
 // or under the service manager that started it.
 func runDaemon(ctx context.Context, path string, stderr io.Writer) error {
@@ -62,7 +50,7 @@ func runDaemon(ctx context.Context, path string, stderr io.Writer) error {
 // serve runs the pipeline of a loaded configuration until ctx ends, with
 // the admin endpoint and the daily pruning of the state beside it.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish func(state.Entry)) error {
-	for _, w := range cfg.SecretWarnings() {
+	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
 	store, err := state.Open(cfg.StateFile, stateLockTimeout)
@@ -87,18 +75,40 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 	// Listen before starting, so a port in use stops listdrop at once with
 	// a clear error instead of a daemon without its endpoint.
 	var adminL net.Listener
+	var adminOpts admin.Options
 	if cfg.Admin.Listen != "" {
+		if err := admin.CheckWebConfig(cfg.Admin.WebConfigFile, cfg.Admin.Loopback()); err != nil {
+			return err
+		}
+		// A new token at every start, beside the state file this process
+		// now holds; removed at the end so that nothing is sent to a
+		// program that takes the port while listdrop is stopped.
+		tokenFile := admin.TokenPath(cfg.StateFile)
+		token, err := admin.WriteToken(tokenFile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := admin.RemoveToken(tokenFile, token); err != nil {
+				log.Warn("cannot remove the admin token file", "file", tokenFile, "error", err)
+			}
+		}()
 		if adminL, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
 			return fmt.Errorf("admin endpoint (admin.listen): %w", err)
 		}
+		adminOpts = admin.Options{Pipeline: p, Store: store, Registry: m.Registry, Version: version(),
+			Token: token, TokenFile: tokenFile, Listen: cfg.Admin.Listen, WebConfigFile: cfg.Admin.WebConfigFile}
+		adminOpts.FailedFiles, adminOpts.Retry = pageActions(cfg, store)
 	}
-	log.Info("listdrop starting", "version", version(), "config", cfg.Path, "state", cfg.StateFile)
+	log.Info("listdrop starting", "version", version(), "config", cfg.Path, "state", cfg.StateFile, "auth", client.AuthMethod())
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	names := &listNames{}
 	var wg sync.WaitGroup
 	if adminL != nil {
-		srv := admin.New(p, store, m.Registry, version())
+		adminOpts.Pipeline = namedPipeline{p, names}
+		srv := admin.New(adminOpts)
 		wg.Go(func() {
 			if err := srv.Serve(ctx, adminL, log); err != nil {
 				log.Error("admin endpoint stopped", "error", err)
@@ -117,9 +127,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 			}
 		}
 	})
+	wg.Go(func() { lookUpListNames(ctx, cfg, client, names, log) })
+	// A state file found damaged while running cannot record anything
+	// more: stop cleanly with the sentence that says what to do, instead
+	// of retrying writes that cannot succeed.
+	wg.Go(func() {
+		select {
+		case <-store.Damaged():
+			log.Error("stopping: " + store.DamageErr().Error())
+			cancel()
+		case <-ctx.Done():
+		}
+	})
 	err = p.Run(ctx)
 	cancel()
 	wg.Wait()
+	if derr := store.DamageErr(); derr != nil {
+		return derr
+	}
 	return err
 }
 
@@ -129,6 +154,7 @@ func newClient(cfg *config.Config, log *slog.Logger, conns int) (*uploader.Clien
 	return uploader.New(uploader.Options{
 		APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL,
 		ClientID: cfg.Talkdesk.ClientID, ClientSecret: cfg.Talkdesk.ClientSecret,
+		PrivateKey: cfg.Talkdesk.PrivateKey.Signer(), KeyID: cfg.Talkdesk.KeyID,
 		Timeout: cfg.Talkdesk.Timeout, MaxConns: conns, Logger: log,
 		UserAgent: "listdrop/" + version(), CAFile: cfg.Talkdesk.CAFile,
 	})

@@ -52,11 +52,14 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fake, err := faketalkdesk.Start(faketalkdesk.Options{
 		ClientID: "listdrop-demo", ClientSecret: hex.EncodeToString(secret),
 		Lists: []string{demoList}, SignContentMD5: true,
+		// Talkdesk validates each upload for a while; the demo keeps it short.
+		Validation: 300 * time.Millisecond,
 	})
 	if err != nil {
 		return fmt.Errorf("demo: start the fake Talkdesk: %w", err)
 	}
 	defer fake.Close()
+	fake.SetListName(demoList, "Demo contacts")
 
 	drop := filepath.Join(root, "contacts")
 	cfgPath := filepath.Join(root, "listdrop.yaml")
@@ -90,7 +93,17 @@ folders:
 	}
 
 	fmt.Fprintf(stdout, "listdrop demo: a fake Talkdesk API and S3 listen on %s\n", fake.URL())
-	fmt.Fprintf(stdout, "configuration: %s\n%s\n\n", cfgPath, cfg.Summary())
+	fmt.Fprintf(stdout, "configuration: %s\n\n", cfgPath)
+
+	// What an admin runs first: the file, then the account.
+	fmt.Fprintf(stdout, "$ listdrop validate --online --config %s\n", cfgPath)
+	check := checkConfig(cfgPath)
+	check.checkOnline(ctx)
+	check.print(stdout, stderr)
+	if err := check.err(); err != nil {
+		return fmt.Errorf("demo: validate --online: %w", err)
+	}
+	fmt.Fprintln(stdout)
 
 	logOut := stderr
 	if *quiet {

@@ -146,6 +146,17 @@ func (l *lockedBuffer) String() string {
 
 func (e *e2e) start(args ...string) *daemon {
 	e.t.Helper()
+	d := e.launch(args...)
+	// Wait until the folders are prepared: the daemon is up.
+	for _, f := range e.folders {
+		e.eventually("the daemon to prepare "+f, func() bool { return exists(filepath.Join(f, ".listdrop")) })
+	}
+	return d
+}
+
+// launch starts the daemon without waiting for it to be up.
+func (e *e2e) launch(args ...string) *daemon {
+	e.t.Helper()
 	cmd := exec.Command(binary, append([]string{"run", "--config", e.config}, args...)...)
 	cmd.Env = append(os.Environ(), "E2E_SECRET="+e2eSecret)
 	d := &daemon{cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
@@ -165,10 +176,6 @@ func (e *e2e) start(args ...string) *daemon {
 			e.t.Logf("daemon output:\n%s", d.out.String())
 		}
 	})
-	// Wait until the folders are prepared: the daemon is up.
-	for _, f := range e.folders {
-		e.eventually("the daemon to prepare "+f, func() bool { return exists(filepath.Join(f, ".listdrop")) })
-	}
 	return d
 }
 
@@ -476,7 +483,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
 	s := string(out)
-	for _, want := range []string{"committed to record list", "contacts/done/contacts.csv", "contacts/failed/contacts-again.csv", "This file is empty",
+	for _, want := range []string{"$ listdrop validate --online", "token OK: client listdrop-demo authenticated (client_secret_basic)", "contacts  6c0c0a3a-2b7e-4a57-9a61-5e1b8f4bd0a1  Demo contacts  ACCEPTED  0",
+		"committed to record list", "contacts/done/contacts.csv", "contacts/failed/contacts-again.csv", "This file is empty",
 		"Line 2 does not have as many fields as the header line", "Talkdesk's validation of contacts.csv: ACCEPTED"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q", want)

@@ -18,7 +18,10 @@ const usage = `listdrop uploads the CSV files dropped in folders to Talkdesk rec
 
 Usage:
   listdrop run [--config FILE]       watch the folders until stopped (SIGINT/SIGTERM)
-  listdrop validate [--config FILE]  check a configuration file and exit
+  listdrop validate [--config FILE] [--online] [--json]
+                                     check a configuration file and exit; --online also
+                                     gets a token and reads each folder's record list
+                                     (uploads nothing, writes nothing)
   listdrop demo [--dir DIR]          run the whole flow against a local fake Talkdesk
   listdrop version                   print the version
 
@@ -32,6 +35,8 @@ Operating (each takes --config FILE; works whether or not the daemon runs):
                                      put failed files back into their drop folder;
                                      --force lets a duplicate through once
   listdrop upload FILE --list ID     upload one file now, without the daemon
+  listdrop open                      a one-time link that signs a browser in to the
+                                     status page (http://127.0.0.1:9464/); needs the daemon
 
 As a service (systemd, Windows service manager; needs root or Administrator):
   listdrop install [--config FILE] [--user NAME]
@@ -80,11 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return runDaemon(ctx, path, stderr)
 	case "validate":
-		path, err := configFlag(cmd, rest, stderr)
-		if err != nil {
-			return err
-		}
-		return validate(path, stdout, stderr)
+		return validateCommand(ctx, rest, stdout, stderr)
 	case "demo":
 		return demo(ctx, rest, stdout, stderr)
 	case "install", "uninstall", "start", "stop", "restart":
@@ -95,6 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return historyCommand(ctx, rest, stdout, stderr)
 	case "retry":
 		return retryCommand(ctx, rest, stdout, stderr)
+	case "open":
+		return openCommand(ctx, rest, stdout, stderr)
 	case "upload":
 		return uploadCommand(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

@@ -126,6 +126,10 @@ func platformStatus(s service.Service) (string, bool) {
 	return "", false
 }
 
+// recoveryNote is empty: the unit (Restart=on-failure) and the System V
+// script say how a failure is handled, and nothing can refuse it.
+func recoveryNote() string { return "" }
+
 // systemLogHandler is nil: under systemd, standard error is the journal.
 func systemLogHandler(service.Service) slog.Handler { return nil }
 

@@ -70,6 +70,55 @@ func afterUninstall(service.Service) {}
 
 func platformStatus(service.Service) (string, bool) { return "", false }
 
+// recoveryNote says what is missing from the installed service's recovery
+// settings, which the MSI and "listdrop install" set but which a machine
+// may refuse (the MSI then goes on without them); "" when they are set, or
+// when there is no service or its settings cannot be read. Reading them
+// needs no elevation.
+func recoveryNote() string {
+	m, err := windows.OpenSCManager(nil, nil, windows.SC_MANAGER_CONNECT)
+	if err != nil {
+		return ""
+	}
+	defer windows.CloseServiceHandle(m)
+	name, err := windows.UTF16PtrFromString(serviceName)
+	if err != nil {
+		return ""
+	}
+	h, err := windows.OpenService(m, name, windows.SERVICE_QUERY_CONFIG)
+	if err != nil {
+		return ""
+	}
+	s := &mgr.Service{Name: serviceName, Handle: h}
+	defer s.Close()
+	actions, err := s.RecoveryActions()
+	if err != nil {
+		return ""
+	}
+	onErrors, err := s.RecoveryActionsOnNonCrashFailures()
+	return recoveryAdvice(actions, onErrors, err)
+}
+
+// recoveryAdvice is recoveryNote's text: a failure must restart the
+// service, and a stop with an error must count as a failure (a system
+// that cannot say, such as Wine, is given the benefit of the doubt).
+func recoveryAdvice(actions []mgr.RecoveryAction, onErrors bool, onErrorsErr error) string {
+	restarts := len(actions) > 0
+	for _, a := range actions {
+		restarts = restarts && a.Type == mgr.ServiceRestart
+	}
+	switch {
+	case !restarts:
+		return "Recovery: not set, so the service manager does not restart listdrop after a failure. " +
+			"Set it as Administrator: sc.exe failure " + serviceName + " reset= 86400 actions= restart/5000/restart/5000/restart/30000" +
+			" and sc.exe failureflag " + serviceName + " 1 (or run the MSI again)"
+	case onErrorsErr == nil && !onErrors:
+		return "Recovery: a stop with an error is not counted as a failure, so listdrop is not restarted after one. " +
+			"Set it as Administrator: sc.exe failureflag " + serviceName + " 1"
+	}
+	return ""
+}
+
 // systemLogHandler sends warnings and errors to the Windows Event Log when
 // running under the service manager (source "listdrop", registered by
 // `listdrop install` and by the MSI).

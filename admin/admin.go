@@ -1,7 +1,8 @@
 // Package admin serves listdrop's local HTTP endpoint: /healthz for
 // monitors, /metrics for Prometheus, /status and /history for people and
 // for the status and history commands, and /allow-once for retry --force
-// while the daemon holds the state file.
+// while the daemon holds the state file. The last three need the token
+// the daemon writes beside the state file (see guard).
 package admin
 
 import (
@@ -14,10 +15,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
 )
 
 // Pipeline is what the endpoint reads of the running pipeline.
@@ -36,27 +39,70 @@ var (
 	_ Store    = (*state.Store)(nil)
 )
 
+// Options configure the endpoint.
+type Options struct {
+	Pipeline Pipeline
+	Store    Store
+	// Registry is served at /metrics; nil serves no /metrics.
+	Registry *prometheus.Registry
+	Version  string
+	// Token is what /status, /history and /allow-once ask for (bearer);
+	// TokenFile is where it was written, for the 401 answer's advice.
+	Token, TokenFile string
+	// Listen is admin.listen: on loopback, Host must be a loopback name
+	// or address or its host.
+	Listen string
+	// WebConfigFile is admin.web_config_file: TLS and basic
+	// authentication, through exporter-toolkit; "" serves plain HTTP.
+	WebConfigFile string
+	// FailedFiles lists the files in a drop folder's failed folder, for
+	// the page; nil shows none.
+	FailedFiles func(folder string) []string
+	// Retry puts a failed file of a drop folder back, as `listdrop retry`
+	// does (force: through the duplicate check once), and says what it
+	// did; nil offers no retry on the page.
+	Retry func(folder, name string, force bool) (string, error)
+}
+
 // Server is the admin endpoint.
 type Server struct {
-	p       Pipeline
-	store   Store
-	version string
-	started time.Time
-	handler http.Handler
+	p          Pipeline
+	store      Store
+	version    string
+	started    time.Time
+	token      string
+	tokenFile  string
+	listen     string
+	listenHost string
+	loopback   bool
+	webConfig  string
+	failed     func(string) []string
+	retry      func(folder, name string, force bool) (string, error)
+	sessions   *sessions
+	handler    http.Handler
 }
 
 // New builds the endpoint's handlers.
-func New(p Pipeline, store Store, reg *prometheus.Registry, version string) *Server {
-	s := &Server{p: p, store: store, version: version, started: time.Now()}
+func New(o Options) *Server {
+	s := &Server{p: o.Pipeline, store: o.Store, version: o.Version, started: time.Now(), token: o.Token, tokenFile: o.TokenFile,
+		listen: o.Listen, loopback: config.Admin{Listen: o.Listen}.Loopback(), webConfig: o.WebConfigFile,
+		failed: o.FailedFiles, retry: o.Retry, sessions: newSessions()}
+	s.listenHost, _, _ = net.SplitHostPort(o.Listen)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /status", s.status)
 	mux.HandleFunc("GET /history", s.history)
 	mux.HandleFunc("POST /allow-once", s.allowOnce)
-	if reg != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /login-code", s.loginCode)
+	mux.HandleFunc("GET /login", s.login)
+	mux.HandleFunc("GET /{$}", s.page)
+	mux.HandleFunc("POST /ui/retry", s.retryForm)
+	mux.HandleFunc("POST /ui/sign-out", s.signOut)
+	mux.HandleFunc("GET /ui/style.css", s.style)
+	if o.Registry != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 	}
-	s.handler = mux
+	s.handler = s.guard(mux)
 	return s
 }
 
@@ -65,10 +111,18 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve answers on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener, log *slog.Logger) error {
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 5 * time.Second}
-	log.Info("admin endpoint listening", "addr", l.Addr().String())
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
+	if s.webConfig == "" {
+		log.Info("admin endpoint listening", "addr", l.Addr().String())
+		go func() { done <- srv.Serve(l) }()
+	} else {
+		// exporter-toolkit wraps the handler in its basic authentication
+		// and serves TLS, reading the file again at each connection.
+		flags := &web.FlagConfig{WebConfigFile: &s.webConfig, WebListenAddresses: &[]string{l.Addr().String()}}
+		log.Info("admin endpoint listening", "addr", l.Addr().String(), "web_config_file", s.webConfig)
+		go func() { done <- web.Serve(l, srv, flags, log.With("component", "admin")) }()
+	}
 	select {
 	case err := <-done:
 		return fmt.Errorf("admin endpoint: %w", err)

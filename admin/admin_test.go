@@ -34,7 +34,11 @@ func healthy() pipeline.Status {
 		Held: []pipeline.HeldFile{{File: "a.csv", Phase: "patching", Attempts: 3, LastError: "busy"}}, Recent: []state.Entry{}}}}
 }
 
-// newTestServer serves the endpoint over a real state file.
+// testToken is the token the test servers ask for.
+const testToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// newTestServer serves the endpoint over a real state file, on loopback,
+// asking for testToken.
 func newTestServer(t *testing.T, status func() pipeline.Status, reg *metrics.Metrics) (*httptest.Server, *state.Store) {
 	t.Helper()
 	store, err := state.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
@@ -42,20 +46,24 @@ func newTestServer(t *testing.T, status func() pipeline.Status, reg *metrics.Met
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	var r *Server
+	o := Options{Pipeline: fakePipeline{status}, Store: store, Version: "1.2.3", Token: testToken, TokenFile: "state.db" + TokenSuffix, Listen: "127.0.0.1:0"}
 	if reg != nil {
-		r = New(fakePipeline{status}, store, reg.Registry, "1.2.3")
-	} else {
-		r = New(fakePipeline{status}, store, nil, "1.2.3")
+		o.Registry = reg.Registry
 	}
-	srv := httptest.NewServer(r.Handler())
+	srv := httptest.NewServer(New(o).Handler())
 	t.Cleanup(srv.Close)
 	return srv, store
 }
 
+// get sends a GET with the token.
 func get(t *testing.T, url string) (int, string, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +278,13 @@ func TestAllowOnce(t *testing.T) {
 	const sum = "0123456789abcdef0123456789abcdef"
 	post := func(body string) (int, string) {
 		t.Helper()
-		resp, err := http.Post(srv.URL+"/allow-once", "application/json", strings.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/allow-once", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,7 +327,7 @@ func TestServeStopsWithItsContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(fakePipeline{healthy}, nil, nil, "1.2.3")
+	s := New(Options{Pipeline: fakePipeline{healthy}, Version: "1.2.3", Listen: l.Addr().String()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, l, slog.New(slog.DiscardHandler)) }()

@@ -35,6 +35,10 @@ type bench struct {
 type rawResult struct {
 	perSec  float64
 	elapsed time.Duration
+	// durable is the durable raw client's files per second: the raw
+	// client plus a synced write-ahead record before each PATCH and a
+	// synced commit after it.
+	durable float64
 }
 
 // run measures what o selects and writes the markdown report to out.
@@ -77,6 +81,8 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 			err = b.stateScale(ctx)
 		case "backlog":
 			err = b.backlog(ctx)
+		case "validation":
+			err = b.validation(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", part, err)
@@ -239,31 +245,59 @@ func (b *bench) rawBurst(ctx context.Context, br burst) (rawResult, error) {
 	if r, ok := b.raw[br]; ok {
 		return r, nil
 	}
-	fake, err := b.startFake(br.latency)
+	elapsed, err := b.rawRun(ctx, br, "")
+	if err != nil {
+		return rawResult{}, fmt.Errorf("raw client: %w", err)
+	}
+	dir, err := b.newDir("durable")
 	if err != nil {
 		return rawResult{}, err
+	}
+	defer b.cleanup(dir)
+	durable, err := b.rawRun(ctx, br, filepath.Join(dir, "wal"))
+	if err != nil {
+		return rawResult{}, fmt.Errorf("durable raw client: %w", err)
+	}
+	r := rawResult{perSec: float64(br.files) / elapsed.Seconds(), elapsed: elapsed, durable: float64(br.files) / durable.Seconds()}
+	b.raw[br] = r
+	return r, nil
+}
+
+// rawRun times the raw client over a burst's files against a fresh fake;
+// with a wal path, the durable raw client, logging there.
+func (b *bench) rawRun(ctx context.Context, br burst, wal string) (time.Duration, error) {
+	fake, err := b.startFake(br.latency)
+	if err != nil {
+		return 0, err
 	}
 	defer fake.Close()
 	files := rawFiles(br, "raw")
 	c := newRawClient(fake.URL(), fake.TokenURL(), b.secret, br.workers())
 	defer c.close()
+	if wal != "" {
+		if c.wal, err = openDurableLog(wal); err != nil {
+			return 0, err
+		}
+	}
 	t0 := time.Now()
-	if err := c.runRaw(ctx, files, br.lists, br.workers(), br.verify); err != nil {
-		return rawResult{}, fmt.Errorf("raw client: %w", err)
-	}
+	err = c.runRaw(ctx, files, br.lists, br.workers(), br.verify)
 	elapsed := time.Since(t0)
-	if err := checkFake(fake, br.files); err != nil {
-		return rawResult{}, fmt.Errorf("raw client: %w", err)
+	if c.wal != nil {
+		if cerr := c.wal.close(); err == nil {
+			err = cerr
+		}
 	}
-	r := rawResult{perSec: float64(br.files) / elapsed.Seconds(), elapsed: elapsed}
-	b.raw[br] = r
-	return r, nil
+	if err != nil {
+		return 0, err
+	}
+	return elapsed, checkFake(fake, br.files)
 }
 
 // throughputResult is one row of the throughput table.
 type throughputResult struct {
 	burst
 	listdrop, raw float64 // files per second
+	durable       float64 // the durable raw client's files per second
 	elapsed       time.Duration
 	cpuPerFile    time.Duration // the daemon's CPU time per file
 	peakRSSKB     int64
@@ -279,9 +313,9 @@ func (b *bench) throughput(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", br, err)
 		}
-		res.raw = raw.perSec
-		b.logf("throughput %-18s listdrop %8.1f files/s  raw %8.1f files/s  ratio %.2f  cpu/file %s  peak rss %.1f MB",
-			br, res.listdrop, res.raw, res.listdrop/res.raw, res.cpuPerFile.Round(time.Microsecond), float64(res.peakRSSKB)/1024)
+		res.raw, res.durable = raw.perSec, raw.durable
+		b.logf("throughput %-18s listdrop %8.1f files/s  raw %8.1f files/s  ratio %.2f  durable raw %8.1f files/s  ratio %.2f  cpu/file %s  peak rss %.1f MB",
+			br, res.listdrop, res.raw, res.listdrop/res.raw, res.durable, res.listdrop/res.durable, res.cpuPerFile.Round(time.Microsecond), float64(res.peakRSSKB)/1024)
 		b.rep.throughput = append(b.rep.throughput, res)
 	}
 	return nil

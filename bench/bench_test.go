@@ -192,7 +192,7 @@ func checkReport(t *testing.T, md string, o options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"Machine", "Targets", "1. Throughput", "2. Latency", "3. Idle", "4. State scale", "5. Start-up backlog", "How it is measured"} {
+	for _, s := range []string{"Machine", "Targets", "1. Throughput", "2. Latency", "3. Idle", "4. State scale", "5. Start-up backlog", "6. Validation-paced uploads", "How it is measured"} {
 		if tables[s] == nil {
 			t.Fatalf("no section %q", s)
 		}
@@ -236,8 +236,13 @@ func checkReport(t *testing.T, md string, o options) {
 		if math.Abs(ratio-ld/raw) > 0.01+0.001*ld/raw {
 			t.Errorf("throughput row %d: ratio %s is not %s / %s", i, r[8], r[6], r[7])
 		}
-		positive("CPU per file", unit(t, r[9], "ms"))
-		rss("peak RSS", r[10])
+		durable, dratio := num(t, r[9]), num(t, r[10])
+		positive("durable raw files/s", durable)
+		if math.Abs(dratio-ld/durable) > 0.01+0.001*ld/durable {
+			t.Errorf("throughput row %d: ratio %s is not %s / %s", i, r[10], r[6], r[9])
+		}
+		positive("CPU per file", unit(t, r[11], "ms"))
+		rss("peak RSS", r[12])
 	}
 
 	for _, r := range table("2. Latency", latencyHead, len(o.trickleLatencies)) {
@@ -294,7 +299,35 @@ func checkReport(t *testing.T, md string, o options) {
 		rss("backlog peak RSS", r[12])
 	}
 
-	targets := table("Targets", targetHead, 8)
+	rows := table("6. Validation-paced uploads", validationHead, 2*len(o.validations)*len(o.paced))
+	for i, r := range rows {
+		c := o.paced[i/2%len(o.paced)]
+		v := o.validations[i/2/len(o.paced)]
+		if unit(t, r[0], "s") != math.Round(v.Seconds()*10)/10 || r[1] != fmt.Sprint(c.lists) || r[2] != fmt.Sprint(c.perList) ||
+			r[3] != fmt.Sprint(c.workers) || r[4] != onOff(i%2 == 0) {
+			t.Errorf("validation row %d %q does not describe %s at %s", i, r, c, v)
+		}
+		ideal, span, rawSpan := unit(t, r[5], "s"), unit(t, r[6], "s"), unit(t, r[10], "s")
+		if want := float64(c.perList-1) * v.Seconds(); math.Abs(ideal-want) > 0.001 {
+			t.Errorf("validation row %d: ideal %s, want %.3f s", i, r[5], want)
+		}
+		// The fake refuses a PATCH while the list validates: no span can
+		// be shorter than the ideal.
+		if span < ideal || rawSpan < ideal {
+			t.Errorf("validation row %d: a span shorter than the ideal: %q", i, r)
+		}
+		if math.Abs(num(t, r[7])-ideal/span) > 0.005 || math.Abs(num(t, r[11])-ideal/rawSpan) > 0.005 { // spans are rounded to the ms
+			t.Errorf("validation row %d: ratios are not ideal / span: %q", i, r)
+		}
+		if num(t, r[8]) < 0 || num(t, r[9]) < 0 || num(t, r[12]) <= 0 {
+			t.Errorf("validation row %d: looks per file %q", i, r)
+		}
+		if r[4] == "off" && num(t, r[8]) != 0 {
+			t.Errorf("validation row %d: verify off, yet listdrop read the list", i)
+		}
+	}
+
+	targets := table("Targets", targetHead, 11)
 	for _, r := range targets {
 		if !slices.Contains([]string{"met", "missed", ""}, r[2]) {
 			t.Errorf("target %q: result %q", r[0], r[2])

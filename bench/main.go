@@ -111,7 +111,7 @@ func parseDurations(s string) ([]time.Duration, error) {
 }
 
 // The parts of a run, in the order they run and are reported.
-var allParts = []string{"throughput", "latency", "idle", "state", "backlog"}
+var allParts = []string{"throughput", "latency", "idle", "state", "backlog", "validation"}
 
 type options struct {
 	dir    string // a new folder for the runs is made in it
@@ -139,16 +139,22 @@ type options struct {
 
 	backlog []burst
 
+	validations []time.Duration // how long the fake validates each upload
+	paced       []pacedCase
+
 	command string // how this run was started, for the report
 }
 
-// Defaults of the full run. It takes about 20 minutes on a 2-core machine;
+// Defaults of the full run. It takes about 25 minutes on a 2-core machine;
 // BENCHMARKS.md says what it measured.
 const (
 	defaultThroughput = "1000x20000x1@0ms,1000x1000x1@0ms,1000x20000x8@0ms,1000x1000x8@0ms," +
 		"10000x20000x1@0ms,10000x1000x1@0ms,10000x20000x8@0ms,10000x1000x8@0ms," +
 		"1000x20000x8@0ms+verify,1000x20000x8@50ms,10000x1000x8@50ms,200x20000x1@50ms,1000x1000x8@50ms+verify"
 	defaultBacklog = "10000x1000x8@0ms"
+	// The validation-paced part takes about 7 minutes, most of it waiting.
+	defaultValidations = "1s,5s"
+	defaultPaced       = "1x10@4,8x5@4,32x3@4"
 )
 
 // smokeOptions is the few-second run that CI and the tests use.
@@ -160,6 +166,8 @@ func smokeOptions(o options) options {
 	o.idle, o.idleFolders = time.Second, 10
 	o.stateRecords, o.startupRounds, o.lookups = 1000, 1, 1000
 	o.backlog = []burst{{files: 40, size: 1000, lists: 2}}
+	o.validations = []time.Duration{200 * time.Millisecond}
+	o.paced = []pacedCase{{lists: 1, perList: 3, workers: 4}, {lists: 4, perList: 2, workers: 2}}
 	return o
 }
 
@@ -186,6 +194,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.startupRounds, "startup-rounds", 3, "daemon start-ups measured per state file (the median is reported)")
 	fs.IntVar(&o.lookups, "lookups", 10000, "duplicate checks timed on the big state file")
 	bl := fs.String("backlog", defaultBacklog, "start-up backlogs FILESxSIZExLISTS@LATENCY[+verify], comma-separated")
+	vals := fs.String("validation", defaultValidations, "validation times of the fake for the validation-paced part, comma-separated")
+	pc := fs.String("validation-cases", defaultPaced, "validation-paced cases LISTSxFILES@WORKERS (files per list), comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -201,6 +211,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.trickleLatencies, err = parseDurations(*tl); err != nil {
 		return o, fmt.Errorf("-trickle-latency: %w", err)
+	}
+	if o.validations, err = parseDurations(*vals); err != nil {
+		return o, fmt.Errorf("-validation: %w", err)
+	}
+	if slices.Contains(o.validations, 0) {
+		return o, errors.New("-validation: a validation time must be positive")
+	}
+	if o.paced, err = parsePaced(*pc); err != nil {
+		return o, fmt.Errorf("-validation-cases: %w", err)
 	}
 	for _, p := range strings.Split(*parts, ",") {
 		if p = strings.TrimSpace(p); p == "" {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,9 @@ type rawClient struct {
 	api, tokenURL    string
 	clientID, secret string
 	token            string
+	// wal, when set, makes it the durable raw client: a synced
+	// write-ahead record before each PATCH and a synced commit after it.
+	wal *durableLog
 }
 
 func newRawClient(api, tokenURL, secret string, workers int) *rawClient {
@@ -97,54 +101,90 @@ func (c *rawClient) apiRequest(ctx context.Context, method, path string, in any,
 // signed URL, PATCH the request to UPLOADED and, with verify, read the
 // list's status once.
 func (c *rawClient) upload(ctx context.Context, list, name string, data []byte, verify bool) error {
+	id, err := c.prepare(ctx, list, name, data)
+	if err != nil {
+		return err
+	}
+	if err := c.patch(ctx, list, id, data); err != nil {
+		return err
+	}
+	if !verify {
+		return nil
+	}
+	_, err = c.validating(ctx, list)
+	return err
+}
+
+// prepare creates the upload request of a file and PUTs its bytes; it
+// returns the request's id.
+func (c *rawClient) prepare(ctx context.Context, list, name string, data []byte) (string, error) {
 	sum := md5.Sum(data)
 	create := map[string]any{"csv_metadata": map[string]any{
 		"filename": name, "byte_size": len(data), "checksum": hex.EncodeToString(sum[:]), "content_type": "text/csv",
 	}}
 	body, err := c.apiRequest(ctx, http.MethodPost, "/record-lists/"+list+"/upload-requests", create, http.StatusCreated)
 	if err != nil {
-		return fmt.Errorf("create: %w", err)
+		return "", fmt.Errorf("create: %w", err)
 	}
 	var ur struct {
 		ID        string `json:"id"`
 		SignedURL string `json:"signed_url"`
 	}
 	if err := json.Unmarshal(body, &ur); err != nil || ur.ID == "" || ur.SignedURL == "" {
-		return fmt.Errorf("create: no id or signed_url in %.200s", body)
+		return "", fmt.Errorf("create: no id or signed_url in %.200s", body)
 	}
 	put, err := http.NewRequestWithContext(ctx, http.MethodPut, ur.SignedURL, bytes.NewReader(data))
 	if err != nil {
-		return err
+		return "", err
 	}
 	put.ContentLength = int64(len(data))
 	put.Header.Set("Content-Type", "text/csv")
 	if _, err := c.do(put, http.StatusOK); err != nil {
-		return fmt.Errorf("put: %w", err)
+		return "", fmt.Errorf("put: %w", err)
+	}
+	return ur.ID, nil
+}
+
+// patch sets an upload request to UPLOADED; the durable raw client writes
+// its record before and its commit after, each synced.
+func (c *rawClient) patch(ctx context.Context, list, id string, data []byte) error {
+	if c.wal != nil {
+		sum := md5.Sum(data)
+		if err := c.wal.write(fmt.Appendf(nil, "ahead %s %s %x\n", list, id, sum)); err != nil {
+			return fmt.Errorf("write-ahead record: %w", err)
+		}
 	}
 	patch := map[string]string{"op": "replace", "path": "/status", "value": "UPLOADED"}
-	if _, err := c.apiRequest(ctx, http.MethodPatch, "/record-lists/"+list+"/upload-requests/"+ur.ID, patch, http.StatusOK); err != nil {
+	if _, err := c.apiRequest(ctx, http.MethodPatch, "/record-lists/"+list+"/upload-requests/"+id, patch, http.StatusOK); err != nil {
 		return fmt.Errorf("patch: %w", err)
 	}
-	if !verify {
-		return nil
+	if c.wal != nil {
+		if err := c.wal.write(fmt.Appendf(nil, "commit %s %s\n", list, id)); err != nil {
+			return fmt.Errorf("commit record: %w", err)
+		}
 	}
+	return nil
+}
+
+// validating reads the list's status and reports whether it is validating.
+func (c *rawClient) validating(ctx context.Context, list string) (bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.api+"/record-lists/"+list, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
-	body, err = c.do(req, http.StatusOK)
+	body, err := c.do(req, http.StatusOK)
 	if err != nil {
-		return fmt.Errorf("list status: %w", err)
+		return false, fmt.Errorf("list status: %w", err)
 	}
 	var l struct {
 		Status string `json:"status"`
 	}
 	if err := json.Unmarshal(body, &l); err != nil || l.Status == "" {
-		return fmt.Errorf("list status: no status in %.200s", body)
+		return false, fmt.Errorf("list status: no status in %.200s", body)
 	}
-	return nil
+	return l.Status == "VALIDATION_STARTED" || l.Status == "UPLOADED", nil
 }
 
 // rawFile is a file for the raw client: its bytes in memory.
@@ -206,4 +246,140 @@ func (c *rawClient) runRaw(ctx context.Context, files []*rawFile, lists, workers
 		return firstErr
 	}
 	return ctx.Err()
+}
+
+// runPaced uploads files obeying Talkdesk's validation: a list's files in
+// order; the next file's upload request is created and its bytes PUT while
+// the list validates, and it is PATCHed once a look at the list (every
+// poll) finds it not validating. At most workers requests are in flight at
+// once; waits hold none.
+func (c *rawClient) runPaced(ctx context.Context, files []*rawFile, lists, workers int, poll time.Duration) error {
+	if err := c.fetchToken(ctx); err != nil {
+		return err
+	}
+	queues := make([][]*rawFile, lists)
+	for _, f := range files {
+		queues[f.list] = append(queues[f.list], f)
+	}
+	sem := make(chan struct{}, workers)
+	slot := func(call func() error) error {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-sem }()
+		return call()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var once sync.Once
+	var firstErr error
+	for k, q := range queues {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			list := listID(k)
+			err := func() error {
+				for i, f := range q {
+					var id string
+					if err := slot(func() (err error) { id, err = c.prepare(ctx, list, f.name, f.data); return err }); err != nil {
+						return err
+					}
+					for i > 0 {
+						var busy bool
+						if err := slot(func() (err error) { busy, err = c.validating(ctx, list); return err }); err != nil {
+							return err
+						}
+						if !busy {
+							break
+						}
+						if err := sleep(ctx, poll); err != nil {
+							return err
+						}
+					}
+					if err := slot(func() error { return c.patch(ctx, list, id, f.data) }); err != nil {
+						return err
+					}
+					f.done = time.Now()
+				}
+				return nil
+			}()
+			if err != nil {
+				once.Do(func() { firstErr = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// durableLog is the least durable work exactly-once needs, and no more: an
+// append-only file, each record synced before write returns. Records
+// written at once by several lists share one write and one sync, as
+// listdrop's state writes share a transaction.
+type durableLog struct {
+	f *os.File
+
+	mu       sync.Mutex
+	pending  []byte
+	waiters  []chan error
+	flushing bool
+	wg       sync.WaitGroup
+}
+
+func openDurableLog(path string) (*durableLog, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &durableLog{f: f}, nil
+}
+
+// write appends rec and returns once it is on disk.
+func (l *durableLog) write(rec []byte) error {
+	done := make(chan error, 1)
+	l.mu.Lock()
+	l.pending = append(l.pending, rec...)
+	l.waiters = append(l.waiters, done)
+	if !l.flushing {
+		l.flushing = true
+		l.wg.Add(1)
+		go l.flush()
+	}
+	l.mu.Unlock()
+	return <-done
+}
+
+// flush writes and syncs what is pending, batch after batch, until nothing
+// is.
+func (l *durableLog) flush() {
+	defer l.wg.Done()
+	for {
+		l.mu.Lock()
+		if len(l.waiters) == 0 {
+			l.flushing = false
+			l.mu.Unlock()
+			return
+		}
+		batch, waiters := l.pending, l.waiters
+		l.pending, l.waiters = nil, nil
+		l.mu.Unlock()
+		_, err := l.f.Write(batch)
+		if err == nil {
+			err = l.f.Sync()
+		}
+		for _, w := range waiters {
+			w <- err
+		}
+	}
+}
+
+func (l *durableLog) close() error {
+	l.wg.Wait()
+	return l.f.Close()
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -48,7 +49,9 @@ type Config struct {
 // Talkdesk holds the account, the OAuth client and the endpoints.
 // After Parse, APIURL and TokenURL are always set, ClientSecret holds
 // the secret even when it came from ClientSecretFile, SecretOrigin says
-// where it came from, and CAFile is absolute.
+// where it came from, and CAFile is absolute. With PrivateKeyFile set
+// instead of a secret, PrivateKey holds the key read from it, and the
+// client authenticates with a JWT signed by it (private_key_jwt).
 type Talkdesk struct {
 	Region           string        `yaml:"region"`
 	Account          string        `yaml:"account"`
@@ -59,6 +62,9 @@ type Talkdesk struct {
 	TokenURL         string        `yaml:"token_url"`
 	Timeout          time.Duration `yaml:"timeout"`
 	CAFile           string        `yaml:"ca_file"`
+	PrivateKeyFile   string        `yaml:"private_key_file"`
+	KeyID            string        `yaml:"key_id"`
+	PrivateKey       *PrivateKey   `yaml:"-"`
 	SecretOrigin     SecretOrigin  `yaml:"-"`
 }
 
@@ -74,6 +80,9 @@ const (
 	SecretFromEnv
 	// SecretFromFile: read from client_secret_file.
 	SecretFromFile
+	// SecretFromKeyFile: no secret; a private key read from
+	// private_key_file.
+	SecretFromKeyFile
 )
 
 // Retry bounds the retries of transient failures.
@@ -104,6 +113,17 @@ type State struct {
 type Admin struct {
 	// Listen is host:port; empty disables the endpoint.
 	Listen string `yaml:"listen"`
+	// WebConfigFile is an exporter-toolkit web configuration (TLS, basic
+	// auth); absolute after Parse. Required when Listen is not loopback.
+	WebConfigFile string `yaml:"web_config_file"`
+}
+
+// Loopback reports whether the endpoint listens on loopback only: a
+// loopback address or localhost. An empty host, 0.0.0.0 or [::] listen on
+// every address, and any other name may resolve to one.
+func (a Admin) Loopback() bool {
+	host, _, err := net.SplitHostPort(a.Listen)
+	return err == nil && isLoopback(host)
 }
 
 // Folder is one watched folder and the record list its files go to.
@@ -142,8 +162,12 @@ func (t Talkdesk) String() string {
 	if t.ClientSecret != "" {
 		secret = "[redacted]"
 	}
-	return fmt.Sprintf("{Region:%s Account:%s ClientID:%s ClientSecret:%s ClientSecretFile:%s APIURL:%s TokenURL:%s Timeout:%s CAFile:%s}",
-		t.Region, t.Account, t.ClientID, secret, t.ClientSecretFile, displayURL(t.APIURL), displayURL(t.TokenURL), t.Timeout, t.CAFile)
+	key := ""
+	if t.PrivateKey != nil {
+		key = "[redacted]"
+	}
+	return fmt.Sprintf("{Region:%s Account:%s ClientID:%s ClientSecret:%s ClientSecretFile:%s PrivateKeyFile:%s KeyID:%s PrivateKey:%s APIURL:%s TokenURL:%s Timeout:%s CAFile:%s}",
+		t.Region, t.Account, t.ClientID, secret, t.ClientSecretFile, t.PrivateKeyFile, t.KeyID, key, displayURL(t.APIURL), displayURL(t.TokenURL), t.Timeout, t.CAFile)
 }
 
 // String hides the header values, which are often credentials, and the
@@ -308,7 +332,7 @@ var regions = map[string]region{
 }
 
 // resolve normalises case, derives the URLs from the region, reads the
-// secret file, makes paths absolute and fills the folders' defaults.
+// secret or key file, makes paths absolute and fills the folders' defaults.
 func (c *Config) resolve(dir string, p *problems) {
 	t := &c.Talkdesk
 	t.Region = strings.ToLower(t.Region)
@@ -317,11 +341,13 @@ func (c *Config) resolve(dir string, p *problems) {
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	c.Log.Format = strings.ToLower(c.Log.Format)
 	c.resolveURLs(p)
+	c.resolvePrivateKey(dir, p)
 	c.resolveSecret(dir, p)
 	c.resolveCAFile(dir, p)
 
 	c.Log.File = resolvePath(p, "log.file", dir, c.Log.File)
 	c.StateFile = resolvePath(p, "state_file", dir, c.StateFile)
+	c.Admin.WebConfigFile = resolvePath(p, "admin.web_config_file", dir, c.Admin.WebConfigFile)
 	if c.StateFile == "" {
 		c.StateFile = DefaultStateFile()
 	}
@@ -389,7 +415,7 @@ const maxSecretSize = 64 << 10
 
 func (c *Config) resolveSecret(dir string, p *problems) {
 	t := &c.Talkdesk
-	if t.ClientSecretFile == "" {
+	if t.ClientSecretFile == "" || t.PrivateKeyFile != "" {
 		return
 	}
 	const key = "talkdesk.client_secret_file"

@@ -295,7 +295,7 @@ var errorCases = []errorCase{
 	{name: "client_id missing", yaml: "talkdesk:\n  region: us\n  account: acme\n  client_secret: s\n" + foldersOK,
 		want: []string{"talkdesk.client_id: required"}},
 	{name: "neither client_secret nor client_secret_file", yaml: "talkdesk:\n  region: us\n  account: acme\n  client_id: id\n" + foldersOK,
-		want: []string{"talkdesk.client_secret: required (or set talkdesk.client_secret_file)"}},
+		want: []string{"talkdesk.client_secret: required (or set talkdesk.client_secret_file, or talkdesk.private_key_file with talkdesk.key_id)"}},
 	{name: "both client_secret and client_secret_file", yaml: talkdeskOK + "  client_secret_file: secret.txt\n" + foldersOK,
 		want: []string{"talkdesk.client_secret_file: set either talkdesk.client_secret or talkdesk.client_secret_file, not both"}},
 	{name: "secret from an empty variable", env: map[string]string{"LISTDROP_TEST_EMPTY": ""},

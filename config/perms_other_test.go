@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,11 +30,17 @@ func TestSecretWarnings(t *testing.T) {
 		{"from the environment, 0644", "client_secret: ${LISTDROP_TEST_SECRET}", 0o644, 0o600, ""},
 		{"secret file 0644", "client_secret_file: secret.txt", 0o644, 0o644, "secret"},
 		{"secret file 0600", "client_secret_file: secret.txt", 0o644, 0o600, ""},
+		{"key file 0644", "private_key_file: key.pem\n  key_id: k", 0o644, 0o644, "key"},
+		{"key file 0640", "private_key_file: key.pem\n  key_id: k", 0o644, 0o640, "key"},
+		{"key file 0600", "private_key_file: key.pem\n  key_id: k", 0o644, 0o600, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			secretPath := writeFile(t, dir, "secret.txt", secret+"\n")
+			if strings.Contains(tt.talkdesk, "key.pem") {
+				secretPath = writeFile(t, dir, "key.pem", pemText("PRIVATE KEY", must(x509.MarshalPKCS8PrivateKey(ecKey()))))
+			}
 			path := writeFile(t, dir, "listdrop.yaml", "talkdesk:\n  region: us\n  account: acme\n  client_id: id\n  "+tt.talkdesk+"\n"+foldersOK)
 			if err := os.Chmod(path, tt.configMode); err != nil {
 				t.Fatal(err)
@@ -52,9 +59,12 @@ func TestSecretWarnings(t *testing.T) {
 				}
 				return
 			}
-			want := map[string]string{"config": path, "secret": filepath.Join(dir, "secret.txt")}[tt.warnFile]
+			want := map[string]string{"config": path, "secret": filepath.Join(dir, "secret.txt"), "key": filepath.Join(dir, "key.pem")}[tt.warnFile]
 			if len(got) != 1 || !strings.HasPrefix(got[0], want+" ") || !strings.Contains(got[0], "chmod 600 "+want) {
 				t.Fatalf("warnings %q, want one naming %s", got, want)
+			}
+			if tt.warnFile == "key" && !strings.Contains(got[0], "holds the private key (talkdesk.private_key_file)") {
+				t.Fatalf("warning %q does not say it is about the private key", got[0])
 			}
 			if strings.Contains(got[0], secret) {
 				t.Fatal("the warning shows the secret")

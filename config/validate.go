@@ -42,8 +42,8 @@ func (c *Config) validate() []*keyError {
 	if t.ClientID == "" {
 		bad("talkdesk.client_id", "required")
 	}
-	if t.ClientSecret == "" && !c.noSecrets {
-		bad("talkdesk.client_secret", "required (or set talkdesk.client_secret_file)")
+	if t.ClientSecret == "" && t.PrivateKeyFile == "" && !c.noSecrets {
+		bad("talkdesk.client_secret", "required (or set talkdesk.client_secret_file, or talkdesk.private_key_file with talkdesk.key_id)")
 	}
 	if msg := checkServiceURL(t.APIURL); msg != "" {
 		bad("talkdesk.api_url", "%s", msg)
@@ -70,7 +70,13 @@ func (c *Config) validate() []*keyError {
 	if c.Admin.Listen != "" {
 		if _, port, err := net.SplitHostPort(c.Admin.Listen); err != nil || port == "" {
 			bad("admin.listen", "must be host:port, e.g. 127.0.0.1:9464 (empty disables the endpoint)")
+		} else if !c.Admin.Loopback() && c.Admin.WebConfigFile == "" {
+			bad("admin.listen", "%s can be reached from other machines, and listdrop serves its endpoint there only with TLS and a password: "+
+				"set admin.web_config_file to a web configuration file with tls_server_config and basic_auth_users (README, Security), "+
+				"or listen on loopback (127.0.0.1:%s)", c.Admin.Listen, port)
 		}
+	} else if c.Admin.WebConfigFile != "" {
+		bad("admin.web_config_file", "is set while admin.listen is empty (the endpoint is off): remove it, or set admin.listen")
 	}
 	if c.Rescan <= 0 {
 		bad("rescan", "must be greater than 0")

@@ -7,8 +7,8 @@
 // gets the documented error body, and the broken rule is recorded in
 // Violations. Answers that a correct client can meet in normal operation
 // (wrong credentials, an unknown record list, an expired token or URL, a
-// conflict after a retried PATCH, a busy list, an injected fault) are not
-// violations, so a test of a correct client can assert
+// conflict after a retried PATCH, a busy or validating list, an injected
+// fault) are not violations, so a test of a correct client can assert
 // len(srv.Violations()) == 0.
 //
 // The server keeps everything in memory and is safe for concurrent use;
@@ -16,7 +16,11 @@
 package faketalkdesk
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,11 +31,21 @@ import (
 	"time"
 )
 
-// Options configures a Server. ClientID and ClientSecret are required.
+// Options configures a Server. ClientID is required, and ClientSecret or
+// PublicKey or both.
 type Options struct {
 	// ClientID and ClientSecret are the only credentials the token endpoint
-	// accepts, sent as HTTP Basic authentication.
+	// accepts as HTTP Basic authentication (client_secret_basic).
 	ClientID, ClientSecret string
+	// PublicKey, an *ecdsa.PublicKey on P-256 (ES256) or an *rsa.PublicKey
+	// (RS256), is the client's registered key: the token endpoint accepts
+	// client assertions it verifies (private_key_jwt). KeyID, when set, is
+	// the only kid accepted.
+	PublicKey crypto.PublicKey
+	KeyID     string
+	// WithoutScope: the client is not granted record-lists:manage, so the
+	// token endpoint answers 400 invalid_scope to a correct request.
+	WithoutScope bool
 	// TokenTTL is the lifetime of issued tokens, announced as expires_in and
 	// enforced: an expired token answers 401. Default 1h.
 	TokenTTL time.Duration
@@ -51,6 +65,16 @@ type Options struct {
 	// Now is the clock for token and URL expiry and for timestamps.
 	// Default time.Now.
 	Now func() time.Time
+	// Validation is how long every list validates an upload after its
+	// PATCH to UPLOADED, as Talkdesk does: meanwhile the list reports
+	// VALIDATION_STARTED and a PATCH to it answers 409; then it reports its
+	// verdict (DefaultListStatus unless SetListStatus says otherwise). Zero:
+	// the verdict at once. SetValidation overrides it per list.
+	Validation time.Duration
+	// RefuseCreateWhileValidating makes creating an upload request in a
+	// list that validates answer 409 too. Whether Talkdesk does is not
+	// documented; a client must cope with both.
+	RefuseCreateWhileValidating bool
 }
 
 // Defaults applied by New for zero Options fields.
@@ -68,6 +92,10 @@ const (
 // DefaultListStatus is what GET /record-lists/{id} reports until
 // SetListStatus says otherwise.
 const DefaultListStatus = "ACCEPTED"
+
+// StatusValidationStarted is what GET /record-lists/{id} reports while the
+// list validates an upload (see Options.Validation).
+const StatusValidationStarted = "VALIDATION_STARTED"
 
 // Server is the fake. Create it with Start (real loopback listener) or New
 // (serve it yourself through Handler).
@@ -96,7 +124,21 @@ type Server struct {
 	faults       map[Step][]Fault
 	busy         map[string]bool
 	listStatus   map[string]string
-	records      map[string]int // records committed to each list, counted once per commit
+	listNames    map[string]string
+	jtis         map[string]bool // of every client assertion accepted
+	assertions   []Assertion
+	assertionRaw []string                 // every client assertion accepted, for Secrets
+	records      map[string]int           // records committed to each list, counted once per commit
+	validation   map[string]time.Duration // per-list validation time, overriding Options.Validation
+	validations  []Validation             // every validation started, in order
+	listGets     map[string]int           // answered GETs of each list
+}
+
+// Validation is one validation of an upload: from its PATCH to UPLOADED to
+// the moment the list gave its verdict.
+type Validation struct {
+	ListID, UploadID string
+	Start, End       time.Time
 }
 
 // upload is the fake's state of one upload request.
@@ -162,14 +204,23 @@ type UploadRequest struct {
 // Close it before closing the HTTP server that serves it, so that hanging
 // requests are released.
 func New(opts Options) (*Server, error) {
-	if opts.ClientID == "" || opts.ClientSecret == "" {
-		return nil, errors.New("faketalkdesk: ClientID and ClientSecret are required")
+	if opts.ClientID == "" || (opts.ClientSecret == "" && opts.PublicKey == nil) {
+		return nil, errors.New("faketalkdesk: ClientID and a ClientSecret or a PublicKey are required")
+	}
+	switch k := opts.PublicKey.(type) {
+	case nil, *rsa.PublicKey:
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return nil, errors.New("faketalkdesk: an EC PublicKey must be on P-256 (ES256)")
+		}
+	default:
+		return nil, fmt.Errorf("faketalkdesk: a %T PublicKey signs neither ES256 nor RS256", opts.PublicKey)
 	}
 	if strings.Contains(opts.ClientID, ":") {
 		// HTTP Basic authentication cannot carry a user id with a colon.
 		return nil, errors.New("faketalkdesk: ClientID must not contain ':'")
 	}
-	if opts.TokenTTL < 0 || opts.URLTTL < 0 || opts.Latency < 0 {
+	if opts.TokenTTL < 0 || opts.URLTTL < 0 || opts.Latency < 0 || opts.Validation < 0 {
 		return nil, errors.New("faketalkdesk: durations must not be negative")
 	}
 	if opts.TokenTTL == 0 {
@@ -193,6 +244,10 @@ func New(opts Options) (*Server, error) {
 		busy:       map[string]bool{},
 		listStatus: map[string]string{},
 		records:    map[string]int{},
+		listNames:  map[string]string{},
+		jtis:       map[string]bool{},
+		validation: map[string]time.Duration{},
+		listGets:   map[string]int{},
 	}
 	if len(opts.Lists) > 0 {
 		s.lists = map[string]bool{}
@@ -334,8 +389,8 @@ func (s *Server) TokensIssued() int {
 }
 
 // Secrets returns every value a client must never print: the client secret,
-// every access token granted, and the signatures of every signed URL handed
-// out. Tests grep the daemon's output for them.
+// every access token granted, the signatures of every signed URL handed
+// out, and every client assertion accepted (also its signature alone). Tests grep the daemon's output for them.
 func (s *Server) Secrets() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -344,6 +399,10 @@ func (s *Server) Secrets() []string {
 		out = append(out, tok)
 	}
 	out = append(out, s.signatures...)
+	for _, a := range s.assertionRaw {
+		// The whole assertion, and its signature alone.
+		out = append(out, a, a[strings.LastIndexByte(a, '.')+1:])
+	}
 	return out
 }
 
@@ -382,6 +441,87 @@ func (s *Server) SetListStatus(listID, status string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.listStatus[listID] = status
+}
+
+// SetListName sets the name GET /record-lists/{id} reports for the list
+// (default "Record list <id>").
+func (s *Server) SetListName(listID, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listNames[listID] = name
+}
+
+// SetValidation sets how long listID validates each upload from now on,
+// overriding Options.Validation; an empty listID sets it for every list
+// without an override of its own.
+func (s *Server) SetValidation(listID string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d = max(d, 0)
+	if listID == "" {
+		s.opts.Validation = d
+		return
+	}
+	s.validation[listID] = d
+}
+
+// EndValidation ends the validation listID is running, if any, now: tests
+// set a validation longer than they run and end it when they choose.
+func (s *Server) EndValidation(listID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for i := len(s.validations) - 1; i >= 0; i-- {
+		if v := &s.validations[i]; v.ListID == listID {
+			if now.Before(v.End) {
+				v.End = now
+			}
+			return
+		}
+	}
+}
+
+// Validations returns every validation started so far, in order of their
+// PATCH.
+func (s *Server) Validations() []Validation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Validation(nil), s.validations...)
+}
+
+// ListGets is how many GET /record-lists/{id} of listID were answered
+// (of every list when listID is empty): the cost of polling for the end
+// of validations.
+func (s *Server) ListGets(listID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if listID != "" {
+		return s.listGets[listID]
+	}
+	n := 0
+	for _, c := range s.listGets {
+		n += c
+	}
+	return n
+}
+
+// validatingLocked reports whether listID is validating an upload now;
+// s.mu must be held.
+func (s *Server) validatingLocked(listID string) bool {
+	for i := len(s.validations) - 1; i >= 0; i-- {
+		if v := s.validations[i]; v.ListID == listID {
+			return s.now().Before(v.End)
+		}
+	}
+	return false
+}
+
+// validationLocked is listID's validation time; s.mu must be held.
+func (s *Server) validationLocked(listID string) time.Duration {
+	if d, ok := s.validation[listID]; ok {
+		return d
+	}
+	return s.opts.Validation
 }
 
 // knownList reports whether listID names a record list.

@@ -1360,3 +1360,117 @@ func TestResetAndTrickleFaults(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestValidationTakesTimeAndRefusesAPatchMeanwhile(t *testing.T) {
+	clock := newClock()
+	srv := startServer(t, Options{Lists: []string{list, "L2"}, Validation: 3 * time.Second, Now: clock.Now})
+	tok := getToken(t, srv.URL())
+	status := func(id string) string {
+		t.Helper()
+		resp := apiCall(t, http.MethodGet, srv.URL()+"/record-lists/"+id, tok, nil)
+		var m map[string]any
+		if err := json.Unmarshal(resp.body, &m); err != nil || resp.status != 200 {
+			t.Fatalf("GET list %s: status %d: %s", id, resp.status, resp.body)
+		}
+		s, _ := m["status"].(string)
+		return s
+	}
+	upload := func(id, name string) (created, response) {
+		t.Helper()
+		content := []byte("first_name,last_name,mobile_phone\n" + name + ",X,+351910000001\n")
+		c := mustCreate(t, srv.URL(), tok, id, createBody(name+".csv", content))
+		putFile(t, c.SignedURL, content, nil)
+		return c, apiCall(t, http.MethodPatch, patchURL(srv.URL(), id, c.ID), tok, uploadedBody)
+	}
+
+	first, resp := upload(list, "a")
+	if resp.status != 200 {
+		t.Fatalf("first PATCH: status %d: %s", resp.status, resp.body)
+	}
+	if got := status(list); got != StatusValidationStarted {
+		t.Fatalf("status while validating = %q", got)
+	}
+	if got := status("L2"); got != DefaultListStatus {
+		t.Fatalf("another list's status = %q", got)
+	}
+	// The next upload's request and bytes are accepted meanwhile; its PATCH
+	// is refused with Talkdesk's error body, and it is no violation.
+	second, resp := upload(list, "b")
+	if e := decodeAPIError(t, resp); resp.status != 409 || e.Code != CodeConflict || !strings.Contains(e.Description, "request conflicts with current state of record list") {
+		t.Fatalf("PATCH while validating: status %d: %s", resp.status, resp.body)
+	}
+	clock.Advance(2999 * time.Millisecond)
+	if got := status(list); got != StatusValidationStarted {
+		t.Fatalf("status just before the end = %q", got)
+	}
+	clock.Advance(time.Millisecond)
+	if got := status(list); got != DefaultListStatus {
+		t.Fatalf("status after the validation = %q", got)
+	}
+	if resp := apiCall(t, http.MethodPatch, patchURL(srv.URL(), list, second.ID), tok, uploadedBody); resp.status != 200 {
+		t.Fatalf("PATCH after the validation: status %d: %s", resp.status, resp.body)
+	}
+	// A per-list validation time, and a verdict set for the list.
+	srv.SetValidation(list, time.Second)
+	srv.SetListStatus(list, "REJECTED")
+	clock.Advance(3 * time.Second)
+	third, resp := upload(list, "c")
+	if resp.status != 200 {
+		t.Fatalf("third PATCH: status %d: %s", resp.status, resp.body)
+	}
+	if got := status(list); got != StatusValidationStarted {
+		t.Fatalf("status while validating = %q", got)
+	}
+	clock.Advance(time.Second)
+	if got := status(list); got != "REJECTED" {
+		t.Fatalf("verdict = %q", got)
+	}
+
+	v := srv.Validations()
+	if len(v) != 3 || v[0].UploadID != first.ID || v[1].UploadID != second.ID || v[2].UploadID != third.ID {
+		t.Fatalf("validations = %+v", v)
+	}
+	if d := v[0].End.Sub(v[0].Start); d != 3*time.Second {
+		t.Fatalf("first validation lasted %s", d)
+	}
+	if d := v[2].End.Sub(v[2].Start); d != time.Second {
+		t.Fatalf("third validation lasted %s", d)
+	}
+	if g, g2, all := srv.ListGets(list), srv.ListGets("L2"), srv.ListGets(""); g != 5 || g2 != 1 || all != 6 {
+		t.Fatalf("list GETs = %d, %d, %d; want 5, 1, 6", g, g2, all)
+	}
+	if vs := srv.Violations(); len(vs) != 0 {
+		t.Fatalf("violations: %v", vs)
+	}
+}
+
+func TestCreateWhileValidatingCanBeRefused(t *testing.T) {
+	clock := newClock()
+	srv := startServer(t, Options{Validation: time.Second, RefuseCreateWhileValidating: true, Now: clock.Now})
+	tok := getToken(t, srv.URL())
+	c := mustCreate(t, srv.URL(), tok, list, createBody("a.csv", csvContent))
+	putFile(t, c.SignedURL, csvContent, nil)
+	if resp := apiCall(t, http.MethodPatch, patchURL(srv.URL(), list, c.ID), tok, uploadedBody); resp.status != 200 {
+		t.Fatalf("PATCH: status %d: %s", resp.status, resp.body)
+	}
+	resp := apiCall(t, http.MethodPost, createURL(srv.URL(), list), tok, createBody("b.csv", csvContent))
+	if resp.status != 409 || decodeAPIError(t, resp).Code != CodeConflict {
+		t.Fatalf("create while validating: status %d: %s", resp.status, resp.body)
+	}
+	if resp := apiCall(t, http.MethodPost, createURL(srv.URL(), "L2"), tok, createBody("b.csv", csvContent)); resp.status != 201 {
+		t.Fatalf("create in another list: status %d: %s", resp.status, resp.body)
+	}
+	clock.Advance(time.Second)
+	c = mustCreate(t, srv.URL(), tok, list, createBody("b.csv", csvContent))
+	putFile(t, c.SignedURL, csvContent, nil)
+	srv.SetValidation(list, time.Hour)
+	if resp := apiCall(t, http.MethodPatch, patchURL(srv.URL(), list, c.ID), tok, uploadedBody); resp.status != 200 {
+		t.Fatalf("PATCH: status %d: %s", resp.status, resp.body)
+	}
+	clock.Advance(time.Minute)
+	srv.EndValidation(list)
+	if v := srv.Validations(); len(v) != 2 || !v[1].End.Equal(clock.Now()) {
+		t.Fatalf("after EndValidation: %+v", v)
+	}
+	mustCreate(t, srv.URL(), tok, list, createBody("c.csv", csvContent))
+}

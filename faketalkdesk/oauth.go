@@ -14,15 +14,12 @@ const Scope = "record-lists:manage"
 
 const maxFormBytes = 64 << 10
 
-// handleToken is POST /oauth/token, client credentials grant with HTTP
-// Basic client authentication.
+// handleToken is POST /oauth/token, client credentials grant, with the
+// client authenticated by HTTP Basic (client_secret_basic) or by a JWT
+// signed with its private key (private_key_jwt).
 func (s *Server) handleToken(r *http.Request) reply {
-	id, secret, ok := r.BasicAuth()
-	if !ok {
-		s.violate(r, "no HTTP Basic client credentials (Authorization: Basic base64(client_id:client_secret))")
-		return oauthError(http.StatusUnauthorized, "invalid_client", "client authentication failed: HTTP Basic credentials required")
-	}
-	if !equal(id, s.opts.ClientID) || !equal(secret, s.opts.ClientSecret) {
+	id, secret, hasBasic := r.BasicAuth()
+	if hasBasic && !s.secretAuth(id, secret) {
 		// Wrong credentials are a configuration matter, not a client bug.
 		return oauthError(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	}
@@ -40,6 +37,20 @@ func (s *Server) handleToken(r *http.Request) reply {
 		s.violate(r, "malformed form body")
 		return oauthError(http.StatusBadRequest, "invalid_request", "malformed form body")
 	}
+	_, hasAssertion := form["client_assertion"]
+	_, hasAssertionType := form["client_assertion_type"]
+	switch {
+	case hasBasic && (hasAssertion || hasAssertionType):
+		s.violate(r, "two client authentication methods in one request (HTTP Basic and client_assertion)")
+		return oauthError(http.StatusBadRequest, "invalid_request", "use only one client authentication method")
+	case hasAssertion || hasAssertionType:
+		if rep, ok := s.assertionAuth(r, form); !ok {
+			return rep
+		}
+	case !hasBasic:
+		s.violate(r, "no client authentication (Authorization: Basic base64(client_id:client_secret), or client_assertion)")
+		return oauthError(http.StatusUnauthorized, "invalid_client", "client authentication failed: HTTP Basic credentials or a client assertion required")
+	}
 	switch gt := form.Get("grant_type"); gt {
 	case "client_credentials":
 	case "":
@@ -52,6 +63,11 @@ func (s *Server) handleToken(r *http.Request) reply {
 	if !slices.Contains(strings.Fields(form.Get("scope")), Scope) {
 		s.violate(r, "scope %q does not include %s", form.Get("scope"), Scope)
 		return oauthError(http.StatusBadRequest, "invalid_scope", "scope must include "+Scope)
+	}
+	if s.opts.WithoutScope {
+		// The account's admin did not grant the scope: a configuration
+		// matter, not a client bug.
+		return oauthError(http.StatusBadRequest, "invalid_scope", "the client is not allowed scope "+Scope)
 	}
 
 	token := randomHex(24)
@@ -99,6 +115,12 @@ func unauthorized(description string) reply {
 	rep := apiError(http.StatusUnauthorized, CodeUnauthorized, "Unauthorized", description)
 	rep.header.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	return rep
+}
+
+// secretAuth checks HTTP Basic client credentials. A server without a
+// ClientSecret accepts none.
+func (s *Server) secretAuth(id, secret string) bool {
+	return s.opts.ClientSecret != "" && equal(id, s.opts.ClientID) && equal(secret, s.opts.ClientSecret)
 }
 
 // equal compares secrets in constant time.

@@ -61,6 +61,14 @@ func (s *Server) handleCreate(r *http.Request, listID string) reply {
 		return apiError(http.StatusBadRequest, CodeBadRequest, "Bad Request", "errors found in the submitted data", fields...)
 	}
 
+	if s.opts.RefuseCreateWhileValidating {
+		s.mu.Lock()
+		busy := s.validatingLocked(listID)
+		s.mu.Unlock()
+		if busy {
+			return listValidating()
+		}
+	}
 	u := &upload{
 		listID: listID, id: newUUID(), filename: req.filename, byteSize: req.byteSize,
 		checksum: req.checksum, callbackAction: req.callbackAction, sendAtlas: req.sendAtlas,
@@ -245,8 +253,14 @@ func (s *Server) handlePatch(r *http.Request, listID, uploadID string) reply {
 	case s.busy[listID]:
 		return apiError(http.StatusConflict, CodeConflict, "Conflict",
 			"request conflicts with current state of the record list: another upload is being processed")
+	case s.validatingLocked(listID):
+		return listValidating()
 	}
 	u.status = StatusUploaded
+	if d := s.validationLocked(listID); d > 0 {
+		now := s.now()
+		s.validations = append(s.validations, Validation{ListID: listID, UploadID: u.id, Start: now, End: now.Add(d)})
+	}
 	s.records[listID] += countRecords(u.body)
 	s.commits = append(s.commits, commit{
 		Commit: Commit{
@@ -297,14 +311,22 @@ func (s *Server) handleList(r *http.Request, listID string) reply {
 	}
 	s.mu.Lock()
 	status := s.listStatus[listID]
+	if s.validatingLocked(listID) {
+		status = StatusValidationStarted
+	}
 	count := s.records[listID]
+	name := s.listNames[listID]
+	s.listGets[listID]++
 	s.mu.Unlock()
+	if name == "" {
+		name = "Record list " + listID
+	}
 	if status == "" {
 		status = DefaultListStatus
 	}
 	return jsonReply(http.StatusOK, map[string]any{
 		"id":            listID,
-		"name":          "Record list " + listID,
+		"name":          name,
 		"status":        status,
 		"records_count": count,
 	})
@@ -329,6 +351,13 @@ func (s *Server) jsonContentType(r *http.Request) (reply, bool) {
 	s.violate(r, "Content-Type %q, want application/json", r.Header.Get("Content-Type"))
 	return apiError(http.StatusBadRequest, CodeBadRequest, "Bad Request", "Content-Type must be application/json",
 		fieldError{Name: "Content-Type", Description: "must be application/json"}), false
+}
+
+// listValidating is Talkdesk's answer to a request that a list refuses
+// while it validates an upload.
+func listValidating() reply {
+	return apiError(http.StatusConflict, CodeConflict, "Conflict",
+		"request conflicts with current state of record list or upload request: the record list is validating an upload")
 }
 
 func listNotFound(listID string) reply {

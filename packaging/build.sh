@@ -12,17 +12,23 @@
 # Go toolchain recorded) and the packages are numbered 0.0.0~dev.N.gHASH,
 # N being the number of commits, so that later builds upgrade earlier ones.
 #
-# Needs Go, git, zip and wixl (Debian: apt-get install wixl zip); nfpm is
-# run with `go run` at a pinned version.
+# Needs Go, git, zip, wixl and msibuild (Debian: apt-get install wixl
+# msitools zip); nfpm is run with `go run` at a pinned version.
+#
+# DIST (optional, default dist) is the folder written, emptied first.
+#
+# MSI_TEST_FAILURE (tests only) builds an installer with one step broken on
+# purpose: "tuning" (a recovery setting fails) or "essential" (the install
+# fails at its last step); see packaging/windows/listdrop.wxs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NFPM=(go run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2)
 TARGETS=${TARGETS:-"linux/amd64 linux/arm64 windows/amd64"}
 
-for tool in go zip wixl sha256sum; do
+for tool in go zip wixl msibuild sha256sum; do
   if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "build.sh: $tool is missing (Debian: apt-get install wixl zip)" >&2
+    echo "build.sh: $tool is missing (Debian: apt-get install wixl msitools zip)" >&2
     exit 1
   fi
 done
@@ -56,14 +62,23 @@ fi
 msi_version="$msi_major.$msi_minor.$msi_build"
 msi_next="$msi_major.$msi_minor.$((msi_build + 1))"
 name_version=${pkg_version//\~/-}
+msi_test_failure=${MSI_TEST_FAILURE:-none}
+case $msi_test_failure in
+none | tuning | essential) ;;
+*)
+  echo "build.sh: MSI_TEST_FAILURE=$msi_test_failure: want tuning or essential (tests only)" >&2
+  exit 1
+  ;;
+esac
 
-rm -rf dist
-mkdir -p dist/build
+dist=${DIST:-dist}
+rm -rf "$dist"
+mkdir -p "$dist/build"
 echo "listdrop ${version:-(unstamped)}: packages $pkg_version, msi $msi_version"
 
 for target in $TARGETS; do
   goos=${target%/*} goarch=${target#*/}
-  dir=dist/build/$goos-$goarch
+  dir=$dist/build/$goos-$goarch
   exe=listdrop
   [ "$goos" = windows ] && exe=listdrop.exe
   echo "--- $goos/$goarch"
@@ -74,7 +89,7 @@ for target in $TARGETS; do
   linux)
     for packager in deb rpm; do
       PKG_ARCH=$goarch PKG_VERSION=$pkg_version BINARY=$dir/$exe \
-        "${NFPM[@]}" package --config packaging/nfpm.yaml --packager "$packager" --target dist/
+        "${NFPM[@]}" package --config packaging/nfpm.yaml --packager "$packager" --target "$dist/"
     done
     ;;
   windows)
@@ -82,10 +97,27 @@ for target in $TARGETS; do
       echo "build.sh: the installer is built for windows/amd64 only" >&2
       exit 1
     fi
+    msi="$dist/listdrop_${name_version}_windows_$goarch.msi"
+    # (wixl takes only relative paths for its files)
     wixl -a x64 -D Version="$msi_version" -D NextVersion="$msi_next" \
-      -D Binary="$dir/$exe" -D Config=packaging/windows/listdrop.yaml \
-      -o "dist/listdrop_${name_version}_windows_$goarch.msi" packaging/windows/listdrop.wxs
-    zipdir=dist/build/zip-$goarch
+      -D Binary="$(realpath --relative-to=. "$dir/$exe")" -D Config=packaging/windows/listdrop.yaml \
+      -D Tune=packaging/windows/tune.js -D TestFailure="$msi_test_failure" \
+      -o "$msi" packaging/windows/listdrop.wxs
+    # What wixl cannot say: the first configuration is never overwritten
+    # (128) nor removed (16), 256 being 64-bit; ConfigRollback runs only
+    # at a rollback (256) of the install script (1024), as the system
+    # (2048), its failure ignored (64), cmd.exe named by a property (50);
+    # AppSearch sets CONFIGFOUND when listdrop.yaml is there before the
+    # install (wixl has no DirectorySearch).
+    msibuild "$msi" \
+      -q "UPDATE \`Component\` SET \`Attributes\` = 400 WHERE \`Component\` = 'Config'" \
+      -q "UPDATE \`CustomAction\` SET \`Type\` = 3442 WHERE \`Action\` = 'ConfigRollback'" \
+      -q "CREATE TABLE \`DrLocator\` (\`Signature_\` CHAR(72) NOT NULL, \`Parent\` CHAR(72), \`Path\` CHAR(255), \`Depth\` SHORT PRIMARY KEY \`Signature_\`, \`Parent\`, \`Path\`)" \
+      -q "INSERT INTO \`DrLocator\` (\`Signature_\`, \`Path\`, \`Depth\`) VALUES ('ConfigFile', '[CommonAppDataFolder]listdrop', 0)" \
+      -q "INSERT INTO \`Signature\` (\`Signature\`, \`FileName\`) VALUES ('ConfigFile', 'listdrop.yaml')" \
+      -q "INSERT INTO \`AppSearch\` (\`Property\`, \`Signature_\`) VALUES ('CONFIGFOUND', 'ConfigFile')" \
+      -q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('AppSearch', 50)"
+    zipdir=$dist/build/zip-$goarch
     mkdir -p "$zipdir"
     cp "$dir/$exe" README.md config.example.yaml "$zipdir/"
     cp packaging/windows/listdrop.yaml "$zipdir/listdrop.windows.yaml"
@@ -94,7 +126,7 @@ for target in $TARGETS; do
   esac
 done
 
-rm -rf dist/build
-(cd dist && sha256sum -- * >SHA256SUMS)
-echo "--- dist/"
-ls -l dist
+rm -rf "$dist/build"
+(cd "$dist" && sha256sum -- * >SHA256SUMS)
+echo "--- $dist/"
+ls -l "$dist"

@@ -349,7 +349,8 @@ func testMSI(t *testing.T, msi string) {
 		}
 	}
 
-	// Recovery is set by sc.exe, inside the install script.
+	// Recovery is set by sc.exe, run by tune.js inside the install script;
+	// a failure there is logged and never rolls the install back.
 	actions := msiTable(t, msi, "CustomAction")
 	seq := msiTable(t, msi, "InstallExecuteSequence")
 	seqOf := func(action string) int {
@@ -362,26 +363,70 @@ func testMSI(t *testing.T, msi string) {
 		return n
 	}
 	for id, cmd := range map[string]string{
-		"ServiceRecovery":         "failure listdrop reset= 86400 actions= restart/5000/restart/5000/restart/30000",
-		"ServiceRecoveryOnErrors": "failureflag listdrop 1",
-		"CreateConfig":            `/c if not exist "[DATADIR]listdrop.yaml" copy /y "[DATADIR]listdrop.example.yaml" "[DATADIR]listdrop.yaml"`,
+		"ServiceRecovery":         `"[System64Folder]sc.exe" failure listdrop reset= 86400 actions= restart/5000/restart/5000/restart/30000`,
+		"ServiceRecoveryOnErrors": `"[System64Folder]sc.exe" failureflag listdrop 1`,
 	} {
 		r := findRow(actions, 0, id)
-		if r == nil || r[3] != cmd {
-			t.Errorf("custom action %s = %q, want command %q", id, r, cmd)
+		// 3141: deferred (1024), not impersonated (2048), its failure
+		// ignored (64), a JScript function in the Binary table (5).
+		if r == nil || r[1] != "3141" || r[2] != "TuneJs" || r[3] != "Tune" {
+			t.Errorf("custom action %s = %q, want type 3141 calling Tune in TuneJs", id, r)
 			continue
 		}
-		// 3122: deferred (1024), not impersonated (2048), an executable
-		// named by a property (50).
-		if r[1] != "3122" {
-			t.Errorf("custom action %s has type %s, want 3122", id, r[1])
+		// Its command: the property of its name (CustomActionData), set
+		// before the install script.
+		set := findRow(actions, 2, id)
+		if set == nil || set[3] != cmd || set[1] != "2099" && set[1] != "51" {
+			t.Errorf("the command of %s = %q, want a type 51 action setting it to %q", id, set, cmd)
+		} else if seqOf(set[0]) >= seqOf("InstallInitialize") {
+			t.Errorf("%s runs after InstallInitialize: %s would have no command", set[0], id)
 		}
-		if s := seqOf(id); s <= seqOf("InstallInitialize") || s >= seqOf("InstallFinalize") {
-			t.Errorf("%s runs at %d, outside the install script", id, s)
+		if s := seqOf(id); s <= seqOf("InstallServices") || s >= seqOf("InstallFinalize") {
+			t.Errorf("%s runs at %d, not in the install script after InstallServices", id, s)
 		}
 	}
-	if seqOf("ServiceRecovery") <= seqOf("InstallServices") || seqOf("CreateConfig") <= seqOf("InstallFiles") {
-		t.Error("a custom action runs before what it needs is installed")
+	// (msiinfo streams, not export: exporting Binary writes its files to
+	// the working folder.)
+	if streams := run(t, "msiinfo", "streams", msi); !strings.Contains(streams, "Binary.TuneJs") {
+		t.Errorf("the MSI lacks the Binary TuneJs (tune.js); its streams:\n%s", streams)
+	}
+	// A rollback removes the listdrop.yaml that this install created.
+	// 3442: cmd.exe named by a property (50), its failure ignored (64), at a
+	// rollback (256) of the install script (1024), not impersonated (2048).
+	if r := findRow(actions, 0, "ConfigRollback"); r == nil || r[1] != "3442" || r[2] != "CMDEXE" ||
+		r[3] != `/c del /f /q "[DATADIR]listdrop.yaml"` {
+		t.Errorf("custom action ConfigRollback = %q, want type 3442 deleting listdrop.yaml", r)
+	}
+	if r := findRow(seq, 0, "ConfigRollback"); r == nil || r[1] != "$Config = 3 AND NOT CONFIGFOUND AND NOT REMOVE" {
+		t.Errorf("ConfigRollback's condition: %q, want only when this install puts listdrop.yaml there", r)
+	}
+	// CONFIGFOUND: listdrop.yaml was there before the install.
+	search := findRow(msiTable(t, msi, "AppSearch"), 0, "CONFIGFOUND")
+	if search == nil {
+		t.Error("AppSearch does not set CONFIGFOUND")
+	} else {
+		sig := findRow(msiTable(t, msi, "Signature"), 0, search[1])
+		loc := findRow(msiTable(t, msi, "DrLocator"), 0, search[1])
+		if sig == nil || sig[1] != "listdrop.yaml" || loc == nil || loc[2] != "[CommonAppDataFolder]listdrop" || loc[3] != "0" {
+			t.Errorf("CONFIGFOUND looks for %q in %q, want listdrop.yaml in [CommonAppDataFolder]listdrop", sig, loc)
+		}
+	}
+	if seqOf("AppSearch") >= seqOf("CostFinalize") {
+		t.Error("AppSearch must run before the install's costs and conditions are settled")
+	}
+	if s := seqOf("ConfigRollback"); s <= seqOf("InstallInitialize") || s >= seqOf("InstallFiles") || seqOf("SetCmdExe") >= seqOf("InstallInitialize") {
+		t.Error("ConfigRollback must be scheduled before InstallFiles, which it undoes, with CMDEXE set before the script")
+	}
+
+	// A release has no step broken on purpose (MSI_TEST_FAILURE), and no
+	// custom action of its own that could stop the install.
+	for _, r := range actions {
+		switch r[0] {
+		case "ServiceRecovery", "ServiceRecoveryOnErrors", "SetServiceRecovery", "SetServiceRecoveryOnErrors",
+			"SetCmdExe", "ConfigRollback":
+		default:
+			t.Errorf("custom action %q: only the tuning actions and their commands are expected", r)
+		}
 	}
 	if s := seqOf("RemoveExistingProducts"); s <= seqOf("InstallValidate") || s >= seqOf("InstallInitialize") {
 		t.Errorf("RemoveExistingProducts at %d: the old version must go before anything is installed", s)
@@ -419,7 +464,7 @@ func testMSI(t *testing.T, msi string) {
 	}
 	// Where they go: File -> Component -> Directory -> its parent.
 	files, comps, dirs := msiTable(t, msi, "File"), msiTable(t, msi, "Component"), msiTable(t, msi, "Directory")
-	for name, want := range map[string]string{"listdrop.exe": "ProgramFiles64Folder", "listdrop.example.yaml": "CommonAppDataFolder"} {
+	for name, want := range map[string]string{"listdrop.exe": "ProgramFiles64Folder", "listdrop.example.yaml": "CommonAppDataFolder", "listdrop.yaml": "CommonAppDataFolder"} {
 		var where []string
 		if f := findRow(files, 2, name); f != nil {
 			if c := findRow(comps, 0, f[1]); c != nil {
@@ -431,6 +476,14 @@ func testMSI(t *testing.T, msi string) {
 		if len(where) != 2 || where[0] != want || where[1] != "listdrop" {
 			t.Errorf("%s goes to %q, want %s\\listdrop", name, where, want)
 		}
+	}
+	// The first configuration is a file of its own component, so that a
+	// rollback takes it away; 400: 64-bit (256), never overwritten (128),
+	// never removed (16).
+	if f := findRow(files, 2, "listdrop.yaml"); f == nil {
+		t.Error("the MSI installs no listdrop.yaml")
+	} else if c := findRow(comps, 0, f[1]); c == nil || c[3] != "400" || c[5] != f[0] {
+		t.Errorf("the component of listdrop.yaml is %q, want attributes 400 and the file as its key", c)
 	}
 	data := readFile(t, exe)
 	if !strings.HasPrefix(data, "MZ") || !strings.Contains(data, testVersion) {

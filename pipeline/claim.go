@@ -1,13 +1,22 @@
 package pipeline
 
 import (
+	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/display"
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/watcher"
 )
@@ -27,12 +36,49 @@ const (
 )
 
 // marker is what another process needs to finish a claimed file safely.
+// It is signed: anyone who can write in a drop folder can write a file
+// that looks like a marker, and an unsigned one could send a file to
+// another record list or name another upload request.
 type marker struct {
 	Name     string    `json:"name"`
 	ListID   string    `json:"list"`
 	MD5      string    `json:"md5"`
 	UploadID string    `json:"upload_id"`
 	At       time.Time `json:"at"`
+	Sig      string    `json:"sig"`
+}
+
+// markerKeyOf is the key markers are signed with. Every process that may
+// adopt another's claims uploads to the same record lists with the same
+// Talkdesk client, so the key is derived from that client's credentials:
+// a user who can write in the folder but does not hold them cannot sign.
+func markerKeyOf(t config.Talkdesk) []byte {
+	credential := []byte(t.ClientSecret)
+	if k := t.PrivateKey.Signer(); k != nil {
+		if der, err := x509.MarshalPKCS8PrivateKey(k); err == nil {
+			credential = der
+		}
+	}
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte("listdrop claim marker v1"), []byte(t.ClientID), credential} {
+		h.Write(part)
+		h.Write([]byte{0})
+	}
+	return h.Sum(nil)
+}
+
+// sign returns the marker's signature over every field but itself.
+func (m marker) sign(key []byte) string {
+	mac := hmac.New(sha256.New, key)
+	for _, part := range []string{m.Name, m.ListID, m.MD5, m.UploadID, m.At.UTC().Format(time.RFC3339Nano)} {
+		mac.Write([]byte(part))
+		mac.Write([]byte{0})
+	}
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+func (m marker) signedWith(key []byte) bool {
+	return hmac.Equal([]byte(m.Sig), []byte(m.sign(key)))
 }
 
 // markerPath names the marker of a claimed file. The name is a hash so it
@@ -42,8 +88,9 @@ func markerPath(claimPath string) string {
 	return filepath.Join(filepath.Dir(claimPath), "."+hex.EncodeToString(h[:12])+markerSuffix)
 }
 
-func writeMarker(rec state.Record) error {
-	m := marker{Name: filepath.Base(rec.Key), ListID: rec.ListID, MD5: rec.MD5, UploadID: rec.UploadID, At: time.Now()}
+func writeMarker(rec state.Record, key []byte) error {
+	m := marker{Name: filepath.Base(rec.Key), ListID: rec.ListID, MD5: rec.MD5, UploadID: rec.UploadID, At: time.Now().UTC()}
+	m.Sig = m.sign(key)
 	data, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -51,13 +98,23 @@ func writeMarker(rec state.Record) error {
 	return writeFileAtomic(markerPath(rec.Key), data)
 }
 
-func readMarker(claimPath string) (marker, bool) {
-	var m marker
-	data, err := os.ReadFile(markerPath(claimPath))
-	if err != nil || json.Unmarshal(data, &m) != nil || m.Name != filepath.Base(claimPath) {
-		return marker{}, false
+// readMarker reads a claimed file's marker: found reports whether there
+// is one at all, so that a damaged or forged one is told from none.
+func readMarker(claimPath string) (m marker, found bool, err error) {
+	data, _, err := fsutil.ReadDropped(markerPath(claimPath), 4096)
+	if errors.Is(err, fs.ErrNotExist) {
+		return marker{}, false, nil
 	}
-	return m, true
+	if err != nil {
+		return marker{}, true, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return marker{}, true, fmt.Errorf("unreadable marker: %w", err)
+	}
+	if m.Name != filepath.Base(claimPath) {
+		return marker{}, true, fmt.Errorf("the marker names another file (%s)", display.Name(m.Name))
+	}
+	return m, true, nil
 }
 
 // removeMarker drops a file's marker. Failing to is harmless: a stale
@@ -112,6 +169,19 @@ func (p *Pipeline) stale(dir string) bool {
 	return time.Since(fi.ModTime()) > p.staleAfter
 }
 
+// trustMarker says why a marker found beside another process's claim must
+// not be acted on, or nil: it must be signed by a process holding this
+// configuration's Talkdesk credentials, and name this folder's list.
+func (p *Pipeline) trustMarker(f *folder, m marker) error {
+	if !m.signedWith(p.markerKey) {
+		return errors.New("the marker is not signed by a listdrop process using this Talkdesk client")
+	}
+	if m.ListID != f.cfg.RecordListID {
+		return fmt.Errorf("the marker names record list %s, but this folder's list is %s", display.Name(m.ListID), f.cfg.RecordListID)
+	}
+	return nil
+}
+
 func (p *Pipeline) adoptDir(f *folder, dir string) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -135,13 +205,25 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 			left++
 			continue
 		}
-		m, hasMarker := readMarker(from)
+		m, hasMarker, err := readMarker(from)
+		log := f.log.With("file", display.Name(name), "from", filepath.Base(dir))
+		if err == nil && hasMarker {
+			err = p.trustMarker(f, m)
+		}
+		if err != nil {
+			// Left where it is, for a person to look at: taken over, it
+			// could be committed to a list or upload request it never had.
+			left++
+			if p.noteTrouble(from) {
+				log.Warn("claim marker refused; the file is left where it is: move it back into the drop folder to import it", "error", err)
+			}
+			continue
+		}
 		if err := os.Rename(from, to); err != nil {
 			left++ // another process adopted it first, or it is locked
 			continue
 		}
 		removeMarker(from)
-		log := f.log.With("file", name, "from", filepath.Base(dir))
 		if !hasMarker {
 			log.Warn("took over a file claimed by a listdrop process that stopped")
 			p.submit(item{f: f, path: to, claimed: true})
@@ -149,21 +231,27 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 		}
 		// That process may have committed the file: resume at the PATCH,
 		// whose 409 then means "already applied".
-		data, err := os.ReadFile(to)
+		data, _, err := p.readDropped(to, MaxSize)
 		if err != nil {
 			log.Error("cannot read an adopted file", "error", err)
 			continue
 		}
+		if sum := md5.Sum(data); hex.EncodeToString(sum[:]) != m.MD5 {
+			// Not the bytes the upload request holds: a new file.
+			log.Warn("took over a file claimed by a listdrop process that stopped; its content is not what that process sent, so it is taken as a new file")
+			p.submit(item{f: f, path: to, claimed: true})
+			continue
+		}
 		rec := state.Record{Key: to, Folder: f.cfg.Path, Source: filepath.Join(f.cfg.Path, name), ListID: m.ListID,
 			Size: int64(len(data)), MD5: m.MD5, Phase: state.Patching, UploadID: m.UploadID, PatchUnknown: true, Claimed: time.Now()}
-		if fi, err := os.Stat(to); err == nil {
+		if fi, err := os.Lstat(to); err == nil {
 			rec.ModTime = fi.ModTime()
 		}
 		if err := p.store.Put(rec); err != nil {
 			log.Error("cannot write state", "error", err)
 			continue
 		}
-		if err := writeMarker(rec); err != nil {
+		if err := writeMarker(rec, p.markerKey); err != nil {
 			log.Warn("cannot write the claim marker", "error", err)
 		}
 		log.Warn("took over a file a stopped listdrop process was committing", "upload_id", m.UploadID)

@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
 )
@@ -95,9 +96,11 @@ func explain(err error, listID string) (sentence, detail string) {
 // errors carry no token, and signed URLs are never kept.
 func sidecar(rec state.Record, now time.Time) []byte {
 	var b strings.Builder
-	b.WriteString(rec.Reason)
+	// The reason and the name are one line each: a name that holds a line
+	// break must not forge a line of the note.
+	b.WriteString(display.Name(rec.Reason))
 	b.WriteString("\n\n")
-	fmt.Fprintf(&b, "File:            %s\n", filepath.Base(rec.Source))
+	fmt.Fprintf(&b, "File:            %s\n", display.Name(filepath.Base(rec.Source)))
 	fmt.Fprintf(&b, "Dropped in:      %s\n", rec.Folder)
 	fmt.Fprintf(&b, "Record list:     %s\n", rec.ListID)
 	if rec.Size > 0 || rec.MD5 != "" {

@@ -65,7 +65,12 @@ func (p *Pipeline) finishDone(f *folder, rec state.Record) {
 	}
 	f.fileLog(&rec).Info("file uploaded", "dest", rec.Dest, "size", rec.Size)
 	if key := p.finish(f, rec, state.Done, ""); p.cfg.Verify {
-		p.verify(f, rec, key)
+		// Beside the lane: the list's next file is prepared meanwhile.
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.verify(f, rec, key)
+		}()
 	}
 }
 

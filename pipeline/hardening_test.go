@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
 )
@@ -207,14 +208,15 @@ func TestFileRemovedDuringUploadIsNotCommitted(t *testing.T) {
 func TestUnreadableFileIsRetriedThenFailedWithTheCause(t *testing.T) {
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "retry:\n  max_backoff: 20ms\n  give_up_after: 400ms\n")
 	var reads atomic.Int32
-	readFile = func(p string) ([]byte, error) {
-		if filepath.Base(p) == "locked.csv" {
-			reads.Add(1)
-			return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrPermission}
+	h.tweak = func(p *Pipeline) {
+		p.readDropped = func(path string, limit int64) ([]byte, fsutil.Info, error) {
+			if filepath.Base(path) == "locked.csv" {
+				reads.Add(1)
+				return nil, fsutil.Info{}, &fs.PathError{Op: "open", Path: path, Err: fs.ErrPermission}
+			}
+			return fsutil.ReadDropped(path, limit)
 		}
-		return os.ReadFile(p)
 	}
-	t.Cleanup(func() { readFile = os.ReadFile })
 	h.cfg.Rescan = 50 * time.Millisecond
 	h.start()
 	h.drop(0, "locked.csv", csvBody("locked", 1))
@@ -426,7 +428,7 @@ func TestClaimsOfAStoppedProcessAreAdopted(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if err := writeMarker(state.Record{Key: claimed, ListID: "L", MD5: md5hex(body), UploadID: ur.ID}); err != nil {
+				if err := writeMarker(state.Record{Key: claimed, ListID: "L", MD5: md5hex(body), UploadID: ur.ID}, markerKeyOf(h.cfg.Talkdesk)); err != nil {
 					t.Fatal(err)
 				}
 			}

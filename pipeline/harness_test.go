@@ -36,9 +36,14 @@ type harness struct {
 	pipeline *Pipeline
 	logBuf   *syncBuffer
 
+	// tweak, when set, adjusts the pipeline before it runs: test seams.
+	tweak func(*Pipeline)
+
 	cancel context.CancelFunc
 	done   chan error
 	store  *state.Store
+	// retryBase is the pipeline's first backoff (default 5ms).
+	retryBase time.Duration
 }
 
 type syncBuffer struct {
@@ -130,9 +135,16 @@ func (h *harness) start() {
 		api = h.client()
 	}
 	log := slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p, err := New(Options{Config: h.cfg, Store: store, API: api, Logger: log, RetryBase: 5 * time.Millisecond, Grace: 5 * time.Second, Metrics: h.metrics})
+	base := h.retryBase
+	if base == 0 {
+		base = 5 * time.Millisecond
+	}
+	p, err := New(Options{Config: h.cfg, Store: store, API: api, Logger: log, RetryBase: base, Grace: 5 * time.Second, Metrics: h.metrics})
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.tweak != nil {
+		h.tweak(p)
 	}
 	h.pipeline = p
 	ctx, cancel := context.WithCancel(context.Background())

@@ -18,9 +18,16 @@ import (
 	"github.com/listdrop/listdrop/uploader"
 )
 
-// call runs one request to Talkdesk, timing it for the metrics and noting
-// whether Talkdesk could be reached, for the health check.
+// call runs one request to Talkdesk in one of the `workers` slots, timing
+// it for the metrics and noting whether Talkdesk could be reached, for the
+// health check.
 func (p *Pipeline) call(step string, f func() error) error {
+	select {
+	case p.sem <- struct{}{}:
+	case <-p.work.Done():
+		return fmt.Errorf("%s: listdrop is stopping: %w", step, p.work.Err())
+	}
+	defer func() { <-p.sem }()
 	start := time.Now()
 	err := f()
 	p.metrics.Step(step, time.Since(start))
@@ -57,6 +64,7 @@ type Status struct {
 type FolderStatus struct {
 	Path      string        `json:"path"`
 	ListID    string        `json:"list"`
+	ListName  string        `json:"list_name,omitempty"` // filled by the daemon once Talkdesk told it
 	Available bool          `json:"available"`
 	Waiting   int           `json:"waiting"` // seen, waiting for their turn
 	Held      []HeldFile    `json:"held"`    // claimed: in flight or waiting to be retried
@@ -127,7 +135,9 @@ func (p *Pipeline) Status() Status {
 	return st
 }
 
-// updateGauges refreshes the queue metrics; p.mu must be held.
+// updateGauges refreshes the queue metrics; p.mu must be held. It costs a
+// step per list and folder, not per queued file: it runs at every enqueue
+// and dequeue.
 func (p *Pipeline) updateGauges() {
 	if p.metrics == nil {
 		return
@@ -135,13 +145,10 @@ func (p *Pipeline) updateGauges() {
 	per := map[string]int{}
 	total := 0
 	for _, l := range p.lanes {
-		for _, it := range l.queue {
-			per[it.f.cfg.Path]++
-			total++
+		for path, n := range l.waiting {
+			per[path] += n
 		}
-		if l.current != nil {
-			per[l.current.f.cfg.Path]++
-		}
+		total += len(l.queue)
 	}
 	p.metrics.Queue(total)
 	for path := range p.folders {
@@ -151,30 +158,48 @@ func (p *Pipeline) updateGauges() {
 
 // verify follows Talkdesk's validation of a committed file until the list
 // leaves VALIDATION_STARTED/UPLOADED, or verify_timeout passes, and records
-// the outcome. It runs in the list's lane, so the next upload to the list
-// waits for it: the list's status speaks of one upload at a time.
+// the outcome. It runs beside the list's lane: the next file is prepared
+// meanwhile, and only its PATCH waits for the end this sees, since the
+// list refuses a PATCH while it validates.
 func (p *Pipeline) verify(f *folder, rec state.Record, written <-chan []byte) {
 	log := f.fileLog(&rec)
+	start := rec.Committed // the PATCH's answer: when the validation began
+	if start.IsZero() {
+		start = time.Now()
+	}
 	deadline := time.Now().Add(p.cfg.VerifyTimeout)
+	est := p.paceOf(rec.ListID).estimate
 	outcome := "unknown"
-	for attempt := 1; ; attempt++ {
+	seen := start // the last answer that the list was validating
+	took := time.Duration(0)
+	for errs := 0; ; {
 		var l *uploader.RecordList
 		err := p.call("verify", func() (err error) {
 			l, err = p.api.GetRecordList(p.work, rec.ListID)
 			return err
 		})
+		now := time.Now()
 		if err == nil && !l.Validating() {
 			outcome = l.Status
+			// It ended between the last two answers.
+			took = max(seen.Add(now.Sub(seen)/2).Sub(start), time.Millisecond)
 			break
 		}
+		var d time.Duration
 		if err != nil {
 			log.Debug("cannot read the record list's status", "error", err)
+			errs++
+			d = p.backoff(errs, uploader.RetryAfter(err))
+		} else {
+			seen = now
+			d = pollDelay(now.Sub(start), est)
 		}
-		d := min(p.backoff(attempt, uploader.RetryAfter(err)), time.Until(deadline))
+		d = min(d, time.Until(deadline))
 		if d <= 0 || !p.wait(d) {
 			break
 		}
 	}
+	p.validationEnded(rec.ListID, rec.UploadID, took)
 	if outcome == "unknown" && p.stop.Err() != nil {
 		return // stopping: the outcome stays unrecorded rather than wrong
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/metrics"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
@@ -72,7 +73,15 @@ type Pipeline struct {
 	beat       time.Duration
 	staleAfter time.Duration
 	folders    map[string]*folder // by folder path
-	sem        chan struct{}      // one token per upload running at once
+	sem        chan struct{}      // one token per request to Talkdesk in flight
+
+	// readDropped reads a dropped file (fsutil.ReadDropped); beforeClaim,
+	// when set, runs between a file's check and its claim. Tests set them
+	// to make faults and to widen races that timing alone rarely shows.
+	readDropped func(path string, limit int64) ([]byte, fsutil.Info, error)
+	beforeClaim func(path string)
+	// markerKey signs the claim markers other processes may act on.
+	markerKey []byte
 
 	mu    sync.Mutex
 	lanes map[string]*lane // by record list id
@@ -99,11 +108,66 @@ type folder struct {
 }
 
 // lane is the queue of one record list: Talkdesk's state is per list, so a
-// list has at most one file in flight.
+// list has at most one file in flight, and at most one upload between its
+// PATCH and the end of its validation (see pace.go).
 type lane struct {
 	queue   []item
 	running bool
 	current *item // the file being handled, for the metrics
+
+	patched  time.Time     // when the list's last PATCH by this process was answered
+	free     chan struct{} // closed when the validation that PATCH began has ended
+	freeFor  string        // the upload request whose validation free waits for
+	estimate time.Duration // how long the list's last validation took
+	// unsure: a validation whose end was not seen may be running, so a 409
+	// after a PATCH whose answer was lost does not prove it was applied.
+	unsure bool
+	// createWaits: the list refused to create an upload request while it
+	// validated, so its files ask for one only once it is free.
+	createWaits bool
+	// waiting counts, per folder, the lane's queued files and its current
+	// one, kept as they change: the gauges read them without walking a
+	// queue that may hold a hundred thousand files.
+	waiting map[string]int
+}
+
+func (l *lane) push(it item) {
+	l.queue = append(l.queue, it)
+	l.count(it, 1)
+}
+
+// pop takes the next file; it stays counted as the lane's current file
+// until done is called.
+func (l *lane) pop() item {
+	it := l.queue[0]
+	l.queue[0] = item{}
+	l.queue = l.queue[1:]
+	l.current = &it
+	return it
+}
+
+func (l *lane) done() {
+	if l.current != nil {
+		l.count(*l.current, -1)
+	}
+	l.current = nil
+}
+
+// drain forgets the queue (listdrop is stopping) and returns it.
+func (l *lane) drain() []item {
+	q := l.queue
+	for _, it := range q {
+		l.count(it, -1)
+	}
+	l.queue = nil
+	return q
+}
+
+func (l *lane) count(it item, d int) {
+	if l.waiting == nil {
+		l.waiting = map[string]int{}
+	}
+	l.waiting[it.f.cfg.Path] += d
 }
 
 // item is one file to handle: a settled file in a drop folder, a claimed
@@ -136,6 +200,9 @@ func New(opts Options) (*Pipeline, error) {
 		known:     map[string]bool{},
 		finishing: map[string]chan struct{}{},
 		trouble:   map[string]time.Time{},
+
+		readDropped: fsutil.ReadDropped,
+		markerKey:   markerKeyOf(opts.Config.Talkdesk),
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -244,6 +311,14 @@ func (p *Pipeline) ensureDirs(f *folder) error {
 			return err
 		}
 	}
+	// The claim folders hold files between their check and their commit,
+	// and the markers other listdrop processes act on: nobody else should
+	// be able to put anything there.
+	for _, d := range []string{f.claimRoot, f.claimDir} {
+		if why := othersCanWrite(d); why != "" {
+			f.log.Warn("other users can change the files listdrop holds: "+why+"; make the folder writable by the service's account only (chmod 755)", "dir", d)
+		}
+	}
 	return nil
 }
 
@@ -298,13 +373,8 @@ func (p *Pipeline) submit(it item) {
 		return
 	}
 	p.known[it.path] = true
-	list := it.f.cfg.RecordListID
-	l := p.lanes[list]
-	if l == nil {
-		l = &lane{}
-		p.lanes[list] = l
-	}
-	l.queue = append(l.queue, it)
+	l := p.laneOf(it.f.cfg.RecordListID)
+	l.push(it)
 	p.updateGauges()
 	if !l.running {
 		l.running = true
@@ -313,34 +383,29 @@ func (p *Pipeline) submit(it item) {
 	}
 }
 
-// runLane handles a list's files one at a time until its queue is empty.
+// runLane handles a list's files one at a time until its queue is empty. A
+// file's requests each take a worker's slot (see call); its waits take
+// none.
 func (p *Pipeline) runLane(l *lane) {
 	defer p.wg.Done()
 	for {
 		p.mu.Lock()
 		if len(l.queue) == 0 || p.stop.Err() != nil {
-			for _, it := range l.queue {
+			for _, it := range l.drain() {
 				delete(p.known, it.path)
 			}
-			l.queue, l.running = nil, false
+			l.running = false
 			p.mu.Unlock()
 			return
 		}
-		it := l.queue[0]
-		l.queue = l.queue[1:]
-		l.current = &it
+		it := l.pop()
 		p.updateGauges()
 		p.mu.Unlock()
 
-		select {
-		case p.sem <- struct{}{}:
-			p.handle(it)
-			<-p.sem
-		case <-p.stop.Done():
-		}
+		p.handle(it)
 		p.mu.Lock()
 		delete(p.known, it.path)
-		l.current = nil
+		l.done()
 		p.updateGauges()
 		p.mu.Unlock()
 	}

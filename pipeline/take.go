@@ -11,16 +11,13 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/internal/crashpoint"
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 )
 
-// readFile and renameFile are os.ReadFile and os.Rename; tests replace them
-// to make faults that root (which ignores permissions) cannot otherwise
-// meet, and cross-volume moves without a second volume.
-var (
-	readFile   = os.ReadFile
-	renameFile = os.Rename
-)
+// renameFile is os.Rename; tests replace it to make cross-volume moves
+// without a second volume.
+var renameFile = os.Rename
 
 // take claims a file, checks it, hashes it and refuses duplicates. It
 // returns the record to upload, or false when the file was dealt with (or
@@ -32,11 +29,14 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	claimPath := it.path
 	source := filepath.Join(f.cfg.Path, name)
 	if !it.claimed {
-		fi, err := os.Lstat(it.path)
-		if err != nil || !fi.Mode().IsRegular() {
-			return state.Record{}, nil, false // gone, or replaced by something that is not a file
+		fi, err := fsutil.Check(it.path)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				p.refuseLink(f, source, err)
+			}
+			return state.Record{}, nil, false // gone, or not a file listdrop reads
 		}
-		if fi.Size() != it.seen.Size || !fi.ModTime().Equal(it.seen.ModTime) {
+		if fi.Size != it.seen.Size || !fi.ModTime.Equal(it.seen.ModTime) {
 			log.Debug("file changed after it settled; waiting for it to settle again")
 			return state.Record{}, nil, false
 		}
@@ -49,6 +49,9 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			return state.Record{}, nil, false
 		}
 		claimPath = filepath.Join(f.claimDir, name)
+		if p.beforeClaim != nil {
+			p.beforeClaim(it.path)
+		}
 		p.awaitFinish(claimPath)
 		if exists(claimPath) {
 			log.Debug("a file of the same name is still being handled; taking this one after it")
@@ -71,20 +74,30 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		crashpoint.At("claim.renamed")
 	}
 	rec := state.Record{Key: claimPath, Folder: f.cfg.Path, Source: source, ListID: f.cfg.RecordListID, Claimed: time.Now()}
-	before, err := os.Stat(claimPath)
-	if err != nil {
+	// One open, without following links, and a read through the size
+	// limit: what is checked is what is read, and a file that grows is
+	// never read whole.
+	data, info, err := p.readDropped(claimPath, MaxSize)
+	rec.Size, rec.ModTime = info.Size, info.ModTime
+	switch {
+	case errors.Is(err, fsutil.ErrTooBig) && info.Grew:
+		// Still being written: looked at again once it has settled, when
+		// its size alone tells whether it can be imported.
+		log.Info("file grew while it was read; waiting for it to settle again")
+		p.release(f, claimPath, source)
+		return rec, nil, false
+	case errors.Is(err, fsutil.ErrTooBig):
+		p.fail(f, rec, sizeProblem(info.Size), "")
+		return rec, nil, false
+	case errors.Is(err, fsutil.ErrLink), errors.Is(err, fsutil.ErrHardLinked), errors.Is(err, fsutil.ErrNotRegular):
+		// Swapped in after the check: given back, never read.
+		p.refuseLink(f, source, err)
+		p.release(f, claimPath, source)
+		return rec, nil, false
+	case errors.Is(err, fs.ErrNotExist):
 		log.Warn("claimed file vanished", "error", err)
 		return rec, nil, false
-	}
-	rec.Size = before.Size()
-	// Checked before reading, so a huge file is never read into memory.
-	if problem := sizeProblem(before.Size()); problem != "" {
-		p.fail(f, rec, problem, "")
-		return rec, nil, false
-	}
-	rec.ModTime = before.ModTime()
-	data, err := readFile(claimPath)
-	if err != nil {
+	case err != nil:
 		first := p.noteTrouble(source)
 		if since := p.troubleSince(source); p.cfg.Retry.GiveUpAfter > 0 && since >= p.cfg.Retry.GiveUpAfter {
 			p.clearTrouble(source)
@@ -98,9 +111,13 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	}
+	if problem := sizeProblem(info.Size); problem != "" {
+		p.fail(f, rec, problem, "")
+		return rec, nil, false
+	}
 	p.clearTrouble(source)
-	after, err := os.Stat(claimPath)
-	if err != nil || after.Size() != int64(len(data)) || !after.ModTime().Equal(before.ModTime()) ||
+	after, err := os.Lstat(claimPath)
+	if err != nil || after.Size() != int64(len(data)) || !after.ModTime().Equal(info.ModTime) ||
 		(!it.claimed && !after.ModTime().Equal(it.seen.ModTime)) {
 		// A writer still has the file open and wrote while it was read.
 		log.Info("file is still being written; waiting for it to settle again")
@@ -151,6 +168,23 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	}
 	log.Debug("file taken", "size", rec.Size, "md5", rec.MD5)
 	return rec, data, true
+}
+
+// refuseLink leaves alone a file that is a link, has other hard links or
+// is not a regular file, and says so once: a service running as root in a
+// folder others write to must read only what was dropped there.
+func (p *Pipeline) refuseLink(f *folder, source string, err error) {
+	if !p.noteTrouble(source) {
+		return
+	}
+	why := "it is not a regular file"
+	switch {
+	case errors.Is(err, fsutil.ErrLink):
+		why = "it is a link; listdrop does not follow links: copy the file into the folder instead"
+	case errors.Is(err, fsutil.ErrHardLinked):
+		why = "it has more than one hard link, so its content belongs to another file too; copy the file into the folder instead of linking it"
+	}
+	f.log.Warn("file left alone: "+why, "file", filepath.Base(source))
 }
 
 // noteTrouble records that a file could not be taken; it reports whether
@@ -272,7 +306,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		}
 		return
 	}
-	data, err := os.ReadFile(rec.Key)
+	data, _, err := p.readDropped(rec.Key, MaxSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Error("a file listdrop held has disappeared from the claim folder", "file", rec.Key)
 		p.finish(f, rec, state.Failed, "The file disappeared while listdrop held it.")
@@ -315,7 +349,7 @@ func (p *Pipeline) sameFile(rec state.Record) bool {
 	if rec.MD5 == "" {
 		return true
 	}
-	data, err := readFile(rec.Key)
+	data, _, err := p.readDropped(rec.Key, MaxSize)
 	if err != nil {
 		return true
 	}

@@ -26,12 +26,24 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 	sum := md5.Sum(data)
 	name := filepath.Base(rec.Source)
 	var signed string // a credential: kept in memory only, never in the state
-	refused := 0      // signed URLs refused for another reason than expiry
+	var signedAt time.Time
+	refused := 0 // signed URLs refused for another reason than expiry
+	// 409s because the list validates another upload: since when, and the
+	// last one.
+	var busySince, lastBusy time.Time
+	ahead := false     // the state already says this upload's PATCH may be applied
+	confirmed := false // the list was seen idle after a 409 that followed a lost answer
 	for {
 		log := f.fileLog(&rec)
 		switch rec.Phase {
 		case state.Hashed:
 			if signed == "" {
+				if p.paceOf(rec.ListID).createWaits {
+					// The list refuses upload requests while it validates.
+					if _, ok := p.awaitFree(rec.ListID); !ok {
+						return
+					}
+				}
 				var ur *uploader.UploadRequest
 				err := p.call("create", func() (err error) {
 					ur, err = p.api.CreateUploadRequest(p.work, uploader.CreateRequest{
@@ -46,14 +58,20 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					return err
 				})
 				if err != nil {
+					if uploader.Classify(err) == uploader.Conflict {
+						if !p.busy(f, &rec, err, &busySince, &lastBusy, nil) {
+							return
+						}
+						continue
+					}
 					if !p.retry(f, &rec, err) {
 						return
 					}
 					continue
 				}
-				rec.UploadID, signed = ur.ID, ur.SignedURL
+				rec.UploadID, signed, signedAt, ahead = ur.ID, ur.SignedURL, time.Now(), false
 				crashpoint.At("upload.created")
-				log.Debug("upload request created", "upload_id", ur.ID)
+				f.fileLog(&rec).Debug("upload request created") // names the new request once
 			}
 			if err := p.call("put", func() error { return p.api.Put(p.work, signed, data, sum) }); err != nil {
 				if uploader.Classify(err) == uploader.Renew {
@@ -83,6 +101,17 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 			// is what lets a restart read a 409 as "already applied".
 			prevUnknown := rec.PatchUnknown
 			if !rec.PatchUnknown {
+				// Talkdesk refuses a PATCH while the list validates: wait for
+				// the end of the validation the list's last PATCH began.
+				waited, ok := p.awaitFree(rec.ListID)
+				if !ok {
+					return
+				}
+				if (waited || !busySince.IsZero()) && signed != "" && urlExpiring(signedAt, urlLife(signed)) {
+					log.Info("the signed URL expired while the list validated; asking for a fresh upload request")
+					rec.Phase, rec.UploadID, signed = state.Hashed, "", ""
+					continue
+				}
 				// Last chance to back out: a file removed or rewritten while
 				// it was sent must not be committed with its old bytes.
 				if why := changedSince(rec); why != "" {
@@ -90,51 +119,77 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					return
 				}
 				rec.PatchUnknown = true
-				// The record and the claim marker both go to disk before the
-				// PATCH; written side by side, their syncs overlap.
-				marked := make(chan error, 1)
-				go func(r state.Record) {
-					err := writeMarker(r)
+				if !ahead {
+					// The record and the claim marker both go to disk before
+					// the PATCH; written side by side, their syncs overlap.
+					marked := make(chan error, 1)
+					go func(r state.Record) {
+						err := writeMarker(r, p.markerKey)
+						if err == nil {
+							crashpoint.At("patch.marker-written")
+						}
+						marked <- err
+					}(rec)
+					err := p.store.Put(rec)
 					if err == nil {
-						crashpoint.At("patch.marker-written")
+						crashpoint.At("patch.record-written")
 					}
-					marked <- err
-				}(rec)
-				err := p.store.Put(rec)
-				if err == nil {
-					crashpoint.At("patch.record-written")
-				}
-				if merr := <-marked; merr != nil {
-					log.Warn("cannot write the claim marker", "error", merr)
-				}
-				if err != nil {
-					log.Error("cannot write state; trying again later", "error", err)
-					if !p.wait(p.backoff(rec.Attempts, 0)) {
-						return
+					if merr := <-marked; merr != nil {
+						log.Warn("cannot write the claim marker", "error", merr)
 					}
-					rec.PatchUnknown = false
-					continue
+					if err != nil {
+						log.Error("cannot write state; trying again later", "error", err)
+						if !p.wait(p.backoff(rec.Attempts, 0)) {
+							return
+						}
+						rec.PatchUnknown = false
+						continue
+					}
+					ahead = true
 				}
 			}
 			crashpoint.At("patch.sending")
 			err := p.call("patch", func() error { return p.api.MarkUploaded(p.work, rec.ListID, rec.UploadID) })
 			if err != nil && uploader.Classify(err) == uploader.Conflict && prevUnknown {
+				if !confirmed && (!p.cfg.Verify || p.paceOf(rec.ListID).unsure) {
+					// The 409 may be the list validating another upload:
+					// once the list is idle, a 409 can only mean "applied".
+					log.Info("a PATCH whose answer was lost met 409; asking again once the list is not validating", "error", err)
+					if !p.awaitIdle(rec.ListID) {
+						return
+					}
+					confirmed = true
+					continue
+				}
 				log.Info("an earlier attempt to start validation was applied", "error", err)
 				err = nil
 			}
-			if err == nil {
-				crashpoint.At("patch.answered")
+			if err != nil && uploader.Classify(err) == uploader.Conflict {
+				// Not applied: the list is validating another upload. The
+				// state keeps saying "may be applied", which stays safe.
+				rec.PatchUnknown = false
+				if !p.busy(f, &rec, err, &busySince, &lastBusy, &ahead) {
+					return
+				}
+				continue
 			}
 			if err != nil {
 				// Once any attempt's outcome is unknown, it stays so: a later
 				// 503 says nothing about whether that attempt was applied.
 				rec.PatchUnknown = prevUnknown || (uploader.Classify(err) != uploader.Conflict && uploader.OutcomeUnknown(err))
+				ahead = false // retry writes the record as it now is
 				if !p.retry(f, &rec, err) {
 					return
 				}
 				continue
 			}
-			rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
+			crashpoint.At("patch.answered")
+			now := time.Now()
+			if !lastBusy.IsZero() {
+				p.busyEnded(rec.ListID, lastBusy, now)
+			}
+			p.validationStarted(rec.ListID, rec.UploadID, now)
+			rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, now
 			rec.Dest = freeName(f.cfg.Done, name)
 			if err := p.store.Commit(rec); err != nil {
 				// Talkdesk has the file but the state does not say so: keep
@@ -154,6 +209,42 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 			return
 		}
 	}
+}
+
+// busy waits after a 409 that says the list validates another upload.
+// When that upload is this list's last, PATCHed by this process, the 409 is
+// no failure of the file: it is not counted, nothing is written, and the
+// wait follows the validation, not the error backoff, until
+// retry.give_up_after. A 409 that no upload of this process explains (one
+// from before a restart, another client's, or one validating for longer
+// than verify_timeout) is a busy list as before: a failed try, written to
+// the state and shown by status, and the error backoff. ahead (nil for an
+// upload request) is cleared when the record is written. It returns false
+// when the file has failed or listdrop is stopping.
+func (p *Pipeline) busy(f *folder, rec *state.Record, err error, since, last *time.Time, ahead *bool) bool {
+	now := time.Now()
+	if since.IsZero() {
+		*since = now
+	}
+	*last = now
+	p.refusedWhileValidating(rec.ListID, ahead == nil)
+	limit := p.cfg.VerifyTimeout
+	if limit <= 0 {
+		limit = config.DefaultVerifyTimeout
+	}
+	patched := p.paceOf(rec.ListID).patched
+	giveUp := p.cfg.Retry.GiveUpAfter
+	if patched.IsZero() || now.Sub(patched) > limit || (giveUp > 0 && now.Sub(*since) >= giveUp) {
+		if rec.FirstFailure.IsZero() || since.Before(rec.FirstFailure) {
+			rec.FirstFailure = *since
+		}
+		if ahead != nil {
+			*ahead = false
+		}
+		return p.retry(f, rec, err)
+	}
+	f.fileLog(rec).Debug("the list is validating an earlier upload; waiting for its end", "error", err)
+	return p.waitBusy(rec.ListID, *since)
 }
 
 // retry decides what an upload error means for the file. It returns true

@@ -138,6 +138,8 @@ type Store struct {
 	mu      sync.Mutex
 	pending []pendingWrite
 	writing bool
+
+	damage damage
 }
 
 type pendingWrite struct {
@@ -177,7 +179,7 @@ func (s *Store) flush() {
 			return
 		}
 		s.mu.Unlock()
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.update(func(tx *bolt.Tx) error {
 			for _, w := range group {
 				if err := w.fn(tx); err != nil {
 					return err
@@ -189,7 +191,7 @@ func (s *Store) flush() {
 			if err != nil && len(group) > 1 {
 				// One write failed the group: each goes alone, so only
 				// that one fails.
-				w.done <- s.db.Update(w.fn)
+				w.done <- s.update(w.fn)
 				continue
 			}
 			w.done <- err
@@ -208,52 +210,51 @@ func Open(path string, timeout time.Duration) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	db, err := openBolt(path, &bolt.Options{Timeout: timeout})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open state %s: %w", path, ErrLocked)
 		}
-		if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
-			return nil, fmt.Errorf("open state %s: the file is damaged (%v); stop listdrop, move the file aside and start again: files already committed may then be uploaded again", path, err)
-		}
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	var instance string
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketActive, bucketLedger, bucketHistory, bucketMeta, bucketForce} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+	err = guard(path, func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketActive, bucketLedger, bucketHistory, bucketMeta, bucketForce} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			meta := tx.Bucket(bucketMeta)
+			switch v := meta.Get([]byte("schema")); {
+			case v == nil, string(v) == schemaVersion:
+			case string(v) == "1":
+				if err := upgradeV1(tx); err != nil {
+					return fmt.Errorf("upgrade the state from format 1: %w", err)
+				}
+			default:
+				return fmt.Errorf("state format %q is not %q: written by a newer listdrop; run that version, or move the file aside (files already committed may then be uploaded again)", v, schemaVersion)
+			}
+			if err := meta.Put([]byte("schema"), []byte(schemaVersion)); err != nil {
 				return err
 			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		switch v := meta.Get([]byte("schema")); {
-		case v == nil, string(v) == schemaVersion:
-		case string(v) == "1":
-			if err := upgradeV1(tx); err != nil {
-				return fmt.Errorf("upgrade the state from format 1: %w", err)
+			if v := meta.Get([]byte("instance")); v != nil {
+				instance = string(v)
+				return nil
 			}
-		default:
-			return fmt.Errorf("state format %q is not %q: written by a newer listdrop; run that version, or move the file aside (files already committed may then be uploaded again)", v, schemaVersion)
-		}
-		if err := meta.Put([]byte("schema"), []byte(schemaVersion)); err != nil {
-			return err
-		}
-		if v := meta.Get([]byte("instance")); v != nil {
-			instance = string(v)
-			return nil
-		}
-		b := make([]byte, 8)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		instance = hex.EncodeToString(b)
-		return meta.Put([]byte("instance"), []byte(instance))
+			b := make([]byte, 8)
+			if _, err := rand.Read(b); err != nil {
+				return err
+			}
+			instance = hex.EncodeToString(b)
+			return meta.Put([]byte("instance"), []byte(instance))
+		})
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	return &Store{db: db, path: path, instance: instance}, nil
+	return newStore(db, path, instance), nil
 }
 
 // OpenReadOnly opens an existing state file for reading, beside no
@@ -263,21 +264,25 @@ func OpenReadOnly(path string, timeout time.Duration) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	db, err := openBolt(path, &bolt.Options{Timeout: timeout, ReadOnly: true})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open state %s: %w", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
-	db.View(func(tx *bolt.Tx) error {
+	s := newStore(db, path, "")
+	s.view(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketMeta); b != nil {
 			s.instance = string(b.Get([]byte("instance")))
 		}
 		return nil
 	})
 	return s, nil
+}
+
+func newStore(db *bolt.DB, path, instance string) *Store {
+	return &Store{db: db, path: path, instance: instance, damage: damage{ch: make(chan struct{})}}
 }
 
 // Close closes the file.
@@ -299,7 +304,7 @@ func (s *Store) Put(r Record) error {
 func (s *Store) Get(key string) (Record, bool, error) {
 	var r Record
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketActive).Get([]byte(key))
 		if v == nil {
 			return nil
@@ -313,7 +318,7 @@ func (s *Store) Get(key string) (Record, bool, error) {
 // Active returns every record of a file still held.
 func (s *Store) Active() ([]Record, error) {
 	var out []Record
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketActive).ForEach(func(k, v []byte) error {
 			var r Record
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -356,7 +361,7 @@ func (s *Store) Commit(r Record) error {
 func (s *Store) LookupCommit(listID, md5 string) (Commit, bool, error) {
 	var c Commit
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		ledger := tx.Bucket(bucketLedger)
 		if ledger == nil {
 			return nil // a format-1 file opened read-only
@@ -477,7 +482,7 @@ func (s *Store) SetOutcome(key []byte, outcome string) error {
 // AllowOnce lets one more file with this content through the duplicate
 // check of this list (retry --force).
 func (s *Store) AllowOnce(listID, md5 string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketForce).Put(commitKey(listID, md5), []byte(time.Now().UTC().Format(time.RFC3339)))
 	})
 }
@@ -485,7 +490,7 @@ func (s *Store) AllowOnce(listID, md5 string) error {
 // TakeAllowance consumes an AllowOnce for this content, if there is one.
 func (s *Store) TakeAllowance(listID, md5 string) (bool, error) {
 	var ok bool
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketForce)
 		k := commitKey(listID, md5)
 		if b.Get(k) == nil {
@@ -504,7 +509,7 @@ func (s *Store) TakeAllowance(listID, md5 string) (bool, error) {
 // entries and commits were removed.
 func (s *Store) Prune(before time.Time) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		ledger := tx.Bucket(bucketLedger)
 		hist := tx.Bucket(bucketHistory)
 		limit := uint64(max(before.UnixNano(), 0))
@@ -545,7 +550,7 @@ func (s *Store) Prune(before time.Time) (int, error) {
 // Size is the state file's size in bytes, and the part of it that holds
 // data (the rest is free pages that compaction would give back).
 func (s *Store) Size() (total, used int64, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		total = tx.Size()
 		st := s.db.Stats()
 		used = total - int64(st.FreePageN+st.PendingPageN)*int64(s.db.Info().PageSize)
@@ -591,7 +596,7 @@ func (s *Store) Compact(timeout time.Duration) error {
 // History returns finished files since the given time, oldest first.
 func (s *Store) History(since time.Time) ([]Entry, error) {
 	var out []Entry
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketHistory).Cursor()
 		start := make([]byte, 8)
 		if !since.IsZero() && since.UnixNano() > 0 {
@@ -612,7 +617,7 @@ func (s *Store) History(since time.Time) ([]Entry, error) {
 // Commits returns every commit in the ledger.
 func (s *Store) Commits() ([]Commit, error) {
 	var out []Commit
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		ledger := tx.Bucket(bucketLedger)
 		if ledger == nil {
 			return nil

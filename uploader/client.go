@@ -6,6 +6,7 @@ package uploader
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -36,7 +37,13 @@ type Options struct {
 	TokenURL     string // e.g. https://acme.talkdeskid.com/oauth/token
 	ClientID     string
 	ClientSecret string
-	Timeout      time.Duration // per HTTP request
+	// PrivateKey, set instead of ClientSecret, authenticates the client
+	// with a JWT signed by it (private_key_jwt): an *ecdsa.PrivateKey on
+	// P-256 signs ES256, an *rsa.PrivateKey RS256. KeyID is the id Talkdesk
+	// gave its public half, sent as the JWT's "kid".
+	PrivateKey crypto.Signer
+	KeyID      string
+	Timeout    time.Duration // per HTTP request
 	// MaxConns is the most connections kept open per host; set it to at
 	// least the number of uploads that run at once.
 	MaxConns  int
@@ -55,6 +62,7 @@ type Options struct {
 type Client struct {
 	api, tokenURL string
 	id, secret    string
+	signer        *assertionSigner // nil: the client secret authenticates
 	http          *http.Client
 	log           *slog.Logger
 	ua            string
@@ -75,6 +83,15 @@ func New(opts Options) (*Client, error) {
 	api, err := url.Parse(opts.APIURL)
 	if err != nil {
 		return nil, fmt.Errorf("uploader: api url: %w", err)
+	}
+	var signer *assertionSigner
+	if opts.PrivateKey != nil {
+		if opts.ClientSecret != "" {
+			return nil, errors.New("uploader: set a client secret or a private key, not both")
+		}
+		if signer, err = newAssertionSigner(opts.PrivateKey, opts.KeyID); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
@@ -107,6 +124,7 @@ func New(opts Options) (*Client, error) {
 		tokenURL:      opts.TokenURL,
 		id:            opts.ClientID,
 		secret:        opts.ClientSecret,
+		signer:        signer,
 		http:          &http.Client{Transport: tr, Timeout: opts.Timeout},
 		log:           logger,
 		ua:            ua,
@@ -324,11 +342,24 @@ func (c *Client) forgetToken(tok string) {
 
 func (c *Client) fetchToken(ctx context.Context) (string, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {Scope}}
+	var assertion string
+	if c.signer != nil {
+		// A fresh assertion each time: the server refuses a jti it has seen.
+		var err error
+		if assertion, err = c.signer.sign(c.id, c.tokenURL, c.now()); err != nil {
+			return "", fmt.Errorf("get access token: %w", err)
+		}
+		form.Set("client_id", c.id)
+		form.Set("client_assertion_type", AssertionType)
+		form.Set("client_assertion", assertion)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", &TokenError{Err: err}
 	}
-	req.SetBasicAuth(c.id, c.secret)
+	if c.signer == nil {
+		req.SetBasicAuth(c.id, c.secret)
+	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.ua)
@@ -348,7 +379,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, error) {
 	ans, err := parseTokenAnswer(resp.StatusCode, raw)
 	if err != nil {
 		// The error may quote the answer: quote it without credentials.
-		creds := c.credentials()
+		creds := c.credentials(assertionParts(assertion)...)
 		if _, serr := parseTokenAnswer(resp.StatusCode, scrubbed(raw, creds)); serr != nil {
 			err = serr
 		}

@@ -3,6 +3,8 @@ package uploader
 import (
 	"path/filepath"
 	"unicode/utf8"
+
+	"github.com/listdrop/listdrop/internal/display"
 )
 
 // MaxFilename is the longest filename the API accepts, in characters.
@@ -10,9 +12,10 @@ const MaxFilename = 35
 
 // APIFilename returns name as the API accepts it: at most 35 characters,
 // shortened before the extension so it keeps ".csv", cutting only between
-// whole UTF-8 characters. The file on disk keeps its own name.
+// whole UTF-8 characters, with control and bidirectional formatting
+// characters replaced by "_". The file on disk keeps its own name.
 func APIFilename(name string) string {
-	name = filepath.Base(name)
+	name = display.Clean(filepath.Base(name))
 	if utf8.RuneCountInString(name) <= MaxFilename {
 		return name
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,11 +73,26 @@ func parseTokenAnswer(status int, raw []byte) (tokenAnswer, error) {
 	if body.TokenType != "" && !strings.EqualFold(body.TokenType, "bearer") {
 		return tokenAnswer{}, &TokenError{Status: status, Description: "unexpected token_type " + strconv.Quote(clip(body.TokenType, maxText))}
 	}
+	if granted, ok := grantedScopes(body.Scope); ok && !slices.Contains(granted, Scope) {
+		// A token without the scope would only be refused by every call.
+		return tokenAnswer{}, &TokenError{Status: status, Code: "invalid_scope", Description: "the token was granted without scope " + Scope}
+	}
 	lifetime := defaultTokenLifetime
 	if n, err := body.ExpiresIn.Int64(); err == nil && n > 0 {
 		lifetime = time.Duration(min(n, int64(maxTokenLifetime/time.Second))) * time.Second
 	}
 	return tokenAnswer{token: body.AccessToken, lifetime: lifetime}, nil
+}
+
+// grantedScopes reads the scope of a token answer, a string of names
+// separated by spaces (or commas); ok is false when the answer has none
+// in that form, and then nothing is concluded from it.
+func grantedScopes(raw json.RawMessage) (scopes []string, ok bool) {
+	var s string
+	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil || strings.TrimSpace(s) == "" {
+		return nil, false
+	}
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' }), true
 }
 
 // parseCreateAnswer reads the 2xx answer to the creation of an upload

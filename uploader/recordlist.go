@@ -34,3 +34,10 @@ func (c *Client) GetRecordList(ctx context.Context, listID string) (*RecordList,
 	}
 	return &l, nil
 }
+
+// CheckToken obtains an access token, or says why none comes: the check of
+// the credentials, the scope and the way to the token endpoint.
+func (c *Client) CheckToken(ctx context.Context) error {
+	_, err := c.accessToken(ctx)
+	return err
+}
