@@ -18,6 +18,7 @@ import (
 	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/internal/display"
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 )
@@ -188,10 +189,12 @@ func retryOne(t retryTarget, force bool, allow func(list, sum string) error) (st
 // rename or a copy where links are not possible.
 func moveNoClobber(src, dir string) (string, error) {
 	name := filepath.Base(src)
+	taken := map[string]bool{}
 	for range 100 {
-		dst := pipeline.FreeName(dir, name)
+		dst := pipeline.FreeNameSkipping(dir, name, taken)
 		err := os.Link(src, dst)
 		if errors.Is(err, fs.ErrExist) {
+			taken[dst] = true
 			continue // dropped there meanwhile: take the next name
 		}
 		if err == nil {
@@ -204,8 +207,11 @@ func moveNoClobber(src, dir string) (string, error) {
 		if fileExists(dst) {
 			continue
 		}
-		if rerr := os.Rename(src, dst); rerr == nil {
+		if _, rerr := fsutil.MoveNoReplace(src, dst); rerr == nil {
 			return dst, nil
+		} else if errors.Is(rerr, fs.ErrExist) {
+			taken[dst] = true // taken in another spelling (a case-insensitive share)
+			continue
 		}
 		if err := copyInto(src, dst); err != nil {
 			return "", err

@@ -88,7 +88,7 @@ var crashTable = []struct {
 	{"take.hashed", duplicate, isAgain},
 	{"take.checked", duplicate, isAgain},
 	{"fail.recorded", duplicate, notAgain},
-	{"failed.explained", duplicate, isAgain},
+	{"failed.explained", duplicate, notAgain},
 	{"failed.moved", duplicate, notAgain},
 	{"history.written", duplicate, notAgain},
 

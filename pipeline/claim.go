@@ -125,7 +125,7 @@ func removeMarker(claimPath string) { os.Remove(markerPath(claimPath)) }
 // alive and still owns its claims.
 func (p *Pipeline) heartbeat() {
 	now := time.Now()
-	for _, f := range p.folders {
+	p.eachUsable(func(f *folder) {
 		hb := filepath.Join(f.claimDir, heartbeatName)
 		if err := os.Chtimes(hb, now, now); err != nil {
 			if err := os.MkdirAll(f.claimDir, 0o755); err == nil {
@@ -134,7 +134,7 @@ func (p *Pipeline) heartbeat() {
 				}
 			}
 		}
-	}
+	})
 }
 
 // adopt takes over the claims of processes whose heartbeat is older than
@@ -142,6 +142,9 @@ func (p *Pipeline) heartbeat() {
 func (p *Pipeline) adopt() {
 	for _, fc := range p.cfg.Folders {
 		f := p.folders[fc.Path]
+		if !p.isAvailable(f) {
+			continue
+		}
 		ents, err := os.ReadDir(f.claimRoot)
 		if err != nil {
 			continue
@@ -219,7 +222,7 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 			}
 			continue
 		}
-		if err := os.Rename(from, to); err != nil {
+		if err := renameNoReplace(from, to); err != nil {
 			left++ // another process adopted it first, or it is locked
 			continue
 		}

@@ -1,12 +1,15 @@
 package pipeline
 
 import (
-	"fmt"
+	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/listdrop/listdrop/internal/crashpoint"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -24,19 +27,24 @@ func (p *Pipeline) fail(f *folder, rec state.Record, sentence, detail string) {
 }
 
 func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
+	if p.parkIfAway(f, rec) {
+		return
+	}
 	if exists(rec.Key) {
 		ok := p.retryFS(f, &rec, func() error {
 			if err := os.MkdirAll(f.cfg.Failed, 0o755); err != nil {
 				return err
 			}
-			if exists(rec.Dest) {
-				rec.Dest = freeName(f.cfg.Failed, filepath.Base(rec.Source), sidecarSuffix)
+			if ownNote(rec) {
+				// Its note was written before a crash: the file joins it
+				// instead of taking a second name beside a lone note.
+				if err := moveFile(rec.Key, rec.Dest); !errors.Is(err, fs.ErrExist) {
+					return err
+				}
 			}
-			if err := writeFileAtomic(rec.Dest+sidecarSuffix, sidecar(rec, time.Now())); err != nil {
-				return fmt.Errorf("write explanation: %w", err)
-			}
-			crashpoint.At("failed.explained")
-			return moveFile(rec.Key, rec.Dest)
+			dest, err := f.failToFree(rec.Key, f.cfg.Failed, filepath.Base(rec.Source), sidecar(rec, time.Now()))
+			rec.Dest = dest
+			return err
 		})
 		if !ok {
 			return
@@ -47,7 +55,25 @@ func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
 	p.finish(f, rec, state.Failed, rec.Reason)
 }
 
+// ownNote reports whether the note at a failing record's destination is
+// the one written for this file (same name and MD5) and the file is not
+// beside it yet.
+func ownNote(rec state.Record) bool {
+	if rec.Dest == "" || rec.MD5 == "" || exists(rec.Dest) {
+		return false
+	}
+	note, err := os.ReadFile(rec.Dest + sidecarSuffix)
+	if err != nil {
+		return false
+	}
+	return bytes.Contains(note, []byte("\nMD5:             "+rec.MD5+"\n")) &&
+		bytes.Contains(note, []byte("\nFile:            "+display.Name(filepath.Base(rec.Source))+"\n"))
+}
+
 func (p *Pipeline) finishDone(f *folder, rec state.Record) {
+	if p.parkIfAway(f, rec) {
+		return
+	}
 	if exists(rec.Key) {
 		ok := p.retryFS(f, &rec, func() error {
 			if err := os.MkdirAll(f.cfg.Done, 0o755); err != nil {
@@ -55,8 +81,9 @@ func (p *Pipeline) finishDone(f *folder, rec state.Record) {
 			}
 			// Chosen again at each try: the name picked at commit time may
 			// have been taken, or picked while done/ was unusable.
-			rec.Dest = freeName(f.cfg.Done, filepath.Base(rec.Source))
-			return moveFile(rec.Key, rec.Dest)
+			dest, err := f.moveToFree(rec.Key, f.cfg.Done, filepath.Base(rec.Source))
+			rec.Dest = dest
+			return err
 		})
 		if !ok {
 			return

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/listdrop/listdrop/internal/fsutil"
 )
 
 // claimDirName is the hidden folder, inside each drop folder, that holds the
@@ -33,6 +35,13 @@ const maxNameBytes = 255
 // ".error.txt") must be free too. Names are shortened where needed so that
 // the name with its longest suffix still fits in 255 bytes.
 func freeName(dir, name string, extra ...string) string {
+	return freeNameSkipping(dir, name, nil, extra...)
+}
+
+// freeNameSkipping is freeName that also passes over the paths in skip:
+// names a no-replace move found taken though this process's view of the
+// folder shows them free (another spelling of the same name).
+func freeNameSkipping(dir, name string, skip map[string]bool, extra ...string) string {
 	room := maxNameBytes
 	for _, x := range extra {
 		room = min(room, maxNameBytes-len(x))
@@ -57,7 +66,7 @@ func freeName(dir, name string, extra ...string) string {
 			cand = cutUTF8(stem, room-len(suffix)-len(ext)) + suffix + ext
 		}
 		p := filepath.Join(dir, cand)
-		free := !exists(p)
+		free := !skip[p] && !exists(p)
 		for _, x := range extra {
 			free = free && !exists(p+x)
 		}
@@ -84,7 +93,7 @@ func cutUTF8(s string, n int) string {
 // at worst a second copy, never no copy.
 func moveFile(src, dst string) error {
 	if exists(dst) {
-		return fmt.Errorf("move %s: %s already exists", filepath.Base(src), dst)
+		return fmt.Errorf("move %s: %s already exists: %w", filepath.Base(src), dst, fs.ErrExist)
 	}
 	err := renameFile(src, dst)
 	if err == nil || !crossDevice(err) {
@@ -95,7 +104,7 @@ func moveFile(src, dst string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("copy %s to %s: %w", filepath.Base(src), filepath.Dir(dst), err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if _, err := fsutil.MoveNoReplace(tmp, dst); err != nil {
 		os.Remove(tmp)
 		return err
 	}

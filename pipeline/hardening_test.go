@@ -527,7 +527,7 @@ func TestCrossVolumeMoveCopiesThenRemoves(t *testing.T) {
 		}
 		return os.Rename(o, n)
 	}
-	t.Cleanup(func() { renameFile = os.Rename })
+	t.Cleanup(func() { renameFile = renameNoReplace })
 	if err := moveFile(src, dst); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -109,10 +108,10 @@ func (p *Pipeline) Status() Status {
 	}
 	for _, fc := range p.cfg.Folders {
 		fs := FolderStatus{Path: fc.Path, ListID: fc.RecordListID, Waiting: waiting[fc.Path], Held: []HeldFile{}, Recent: []state.Entry{}}
-		if fi, err := os.Stat(fc.Path); err == nil && fi.IsDir() {
-			fs.Available = true
+		if problem, down := p.unavailable(fc.Path); down {
+			st.Problems = append(st.Problems, problem)
 		} else {
-			st.Problems = append(st.Problems, "folder "+fc.Path+" is not available")
+			fs.Available = true
 		}
 		for _, r := range active {
 			if r.Folder == fc.Path {
@@ -238,7 +237,7 @@ func (p *Pipeline) writeResult(f *folder, rec state.Record, outcome string) {
 	fmt.Fprintf(&b, "\nFile:            %s\nRecord list:     %s\nUpload request:  %s\nList status:     %s\nChecked at:      %s\n",
 		filepath.Base(rec.Source), rec.ListID, rec.UploadID, outcome, formatTime(time.Now()))
 	b.WriteString("\nCheck the file against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form), fix it, and drop it again.\n")
-	if err := writeFileAtomic(rec.Dest+".result.txt", []byte(b.String())); err != nil {
+	if err := writeFileNew(rec.Dest+".result.txt", []byte(b.String())); err != nil {
 		f.fileLog(&rec).Error("cannot write the result note", "error", err)
 	}
 }

@@ -6,6 +6,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,6 +59,10 @@ type Options struct {
 	HeartbeatEvery, StaleAfter time.Duration
 	// Metrics, when set, counts what happens.
 	Metrics *metrics.Metrics
+	// CheckEvery is how often each folder is looked at to tell whether it
+	// is available (default 1s); CheckTimeout is how long a look may take
+	// before the folder counts as not answering (default 5s).
+	CheckEvery, CheckTimeout time.Duration
 }
 
 // Pipeline runs the folders of one configuration.
@@ -80,8 +85,15 @@ type Pipeline struct {
 	// to make faults and to widen races that timing alone rarely shows.
 	readDropped func(path string, limit int64) ([]byte, fsutil.Info, error)
 	beforeClaim func(path string)
+	// faultBefore, when set, may fail the state write named "write-ahead"
+	// (the record before a PATCH) or "commit": a disk that is full.
+	faultBefore func(op string) error
 	// markerKey signs the claim markers other processes may act on.
 	markerKey []byte
+	// identify tells a folder's identity (fsutil.Identify); tests replace
+	// it to make folders that hang or change.
+	identify                 func(path string) (fsutil.FileID, error)
+	checkEvery, checkTimeout time.Duration
 
 	mu    sync.Mutex
 	lanes map[string]*lane // by record list id
@@ -95,6 +107,7 @@ type Pipeline struct {
 	// the last contact with Talkdesk, for the health check
 	contactAt  time.Time
 	contactErr string
+	w          *watcher.Watcher // while Run runs
 	wg         sync.WaitGroup
 	stop       context.Context // ends when Run is asked to stop
 	work       context.Context // ends when the grace period after stop is over
@@ -105,6 +118,7 @@ type folder struct {
 	claimRoot string // .listdrop in the drop folder
 	claimDir  string // this process's claims: .listdrop/<instance>
 	log       *slog.Logger
+	avail     *availability
 }
 
 // lane is the queue of one record list: Talkdesk's state is per list, so a
@@ -204,6 +218,8 @@ func New(opts Options) (*Pipeline, error) {
 		readDropped: fsutil.ReadDropped,
 		markerKey:   markerKeyOf(opts.Config.Talkdesk),
 	}
+	p.identify = identifyPath
+	p.checkEvery, p.checkTimeout = cmp.Or(opts.CheckEvery, defaultCheckEvery), cmp.Or(opts.CheckTimeout, defaultCheckTimeout)
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -226,6 +242,7 @@ func New(opts Options) (*Pipeline, error) {
 			claimRoot: filepath.Join(fc.Path, claimDirName),
 			claimDir:  filepath.Join(fc.Path, claimDirName, opts.Store.Instance()),
 			log:       p.log.With("folder", fc.Path, "list", fc.RecordListID),
+			avail:     &availability{},
 		}
 	}
 	return p, nil
@@ -248,6 +265,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		paths = append(paths, fc.Path)
 	}
+	// What is there now is each folder as it should be: its identity is
+	// recorded, and a change of it later means the folder went away.
+	p.probeAll()
 	p.heartbeat()
 	if err := p.recover(); err != nil {
 		return err
@@ -262,7 +282,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	files := make(chan watcher.File)
 	watchDone := make(chan error, 1)
+	p.mu.Lock()
+	p.w = w
+	p.mu.Unlock()
 	go func() { watchDone <- w.Run(ctx, files) }()
+	checkDone := make(chan struct{})
+	go func() { p.watchAvailability(ctx); close(checkDone) }()
 	p.log.Info("listdrop is watching", "folders", len(paths), "workers", cap(p.sem))
 
 	beat := time.NewTicker(p.beat)
@@ -282,6 +307,7 @@ loop:
 		}
 	}
 	werr := <-watchDone
+	<-checkDone
 
 	// Uploads already started get the grace period; waits and queued files
 	// end now.

@@ -436,6 +436,13 @@ func TestRefusedSignedURLGetsAFreshUploadRequest(t *testing.T) {
 	if n := len(h.fake.Commits()); n != 1 {
 		t.Fatalf("commits = %d", n)
 	}
+	// Each line names the upload request it is about once, also the line
+	// that announces the fresh one.
+	for line := range strings.Lines(h.logBuf.String()) {
+		if strings.Count(line, "upload_id=") > 1 {
+			t.Errorf("a log line names upload_id twice: %s", line)
+		}
+	}
 }
 
 func TestReallyExpiredURLIsRenewed(t *testing.T) {

@@ -15,9 +15,9 @@ import (
 	"github.com/listdrop/listdrop/state"
 )
 
-// renameFile is os.Rename; tests replace it to make cross-volume moves
-// without a second volume.
-var renameFile = os.Rename
+// renameFile is renameNoReplace; tests replace it to make cross-volume
+// moves without a second volume.
+var renameFile = renameNoReplace
 
 // take claims a file, checks it, hashes it and refuses duplicates. It
 // returns the record to upload, or false when the file was dealt with (or
@@ -29,6 +29,9 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	claimPath := it.path
 	source := filepath.Join(f.cfg.Path, name)
 	if !it.claimed {
+		if !p.usable(f) {
+			return state.Record{}, nil, false // offered again by a rescan once it is back
+		}
 		fi, err := fsutil.Check(it.path)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
@@ -38,6 +41,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		}
 		if fi.Size != it.seen.Size || !fi.ModTime.Equal(it.seen.ModTime) {
 			log.Debug("file changed after it settled; waiting for it to settle again")
+			p.recheck(it.path)
 			return state.Record{}, nil, false
 		}
 		// Only the claim folder is needed now; done/ and failed/ are made
@@ -57,9 +61,15 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			log.Debug("a file of the same name is still being handled; taking this one after it")
 			return state.Record{}, nil, false
 		}
-		if err := os.Rename(it.path, claimPath); err != nil {
+		if err := renameNoReplace(it.path, claimPath); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return state.Record{}, nil, false // another listdrop took it first
+			}
+			if errors.Is(err, fs.ErrExist) {
+				// The same name in another case, on a case-insensitive
+				// share: taken after the file being handled.
+				log.Debug("a file of the same name is still being handled; taking this one after it")
+				return state.Record{}, nil, false
 			}
 			// Still open in another program (Windows), or no permission:
 			// the file stays and the next rescan offers it again. Said
@@ -267,17 +277,25 @@ func (p *Pipeline) abandon(f *folder, rec state.Record, why string) {
 // once it has settled. When a new file of the same name is already there,
 // the claimed one waits in the claim folder for the next start-up.
 func (p *Pipeline) release(f *folder, claimPath, source string) {
+	if !p.usable(f) && p.park(f, item{f: f, path: claimPath, claimed: true}) {
+		return
+	}
 	if exists(source) {
 		f.log.Warn("file left in the claim folder until the next start", "file", filepath.Base(source))
 		return
 	}
-	if err := os.Rename(claimPath, source); err != nil {
+	if err := renameNoReplace(claimPath, source); err != nil {
 		f.log.Warn("cannot give the file back to its folder", "file", filepath.Base(source), "error", err)
+		return
 	}
+	p.recheck(source)
 }
 
 // resume continues a file recorded by an earlier run.
 func (p *Pipeline) resume(f *folder, rec state.Record) {
+	if !p.usable(f) && p.park(f, item{f: f, path: rec.Key, claimed: true, rec: &rec}) {
+		return
+	}
 	log := f.fileLog(&rec)
 	switch rec.Phase {
 	case state.Committed, state.Failing:

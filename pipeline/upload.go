@@ -27,7 +27,8 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 	name := filepath.Base(rec.Source)
 	var signed string // a credential: kept in memory only, never in the state
 	var signedAt time.Time
-	refused := 0 // signed URLs refused for another reason than expiry
+	refused := 0    // signed URLs refused for another reason than expiry
+	stateFails := 0 // write-ahead records the state could not write in a row
 	// 409s because the list validates another upload: since when, and the
 	// last one.
 	var busySince, lastBusy time.Time
@@ -113,8 +114,12 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					continue
 				}
 				// Last chance to back out: a file removed or rewritten while
-				// it was sent must not be committed with its old bytes.
-				if why := changedSince(rec); why != "" {
+				// it was sent must not be committed with its old bytes. A
+				// file whose folder went away is not removed: it waits.
+				if p.parkIfAway(f, rec) {
+					return
+				}
+				if why := changedSince(rec); why != "" && !(why == "removed" && p.parkIfAway(f, rec)) {
 					p.abandon(f, rec, why)
 					return
 				}
@@ -130,7 +135,10 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 						}
 						marked <- err
 					}(rec)
-					err := p.store.Put(rec)
+					err := p.stateFault("write-ahead")
+					if err == nil {
+						err = p.store.Put(rec)
+					}
 					if err == nil {
 						crashpoint.At("patch.record-written")
 					}
@@ -138,13 +146,18 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 						log.Warn("cannot write the claim marker", "error", merr)
 					}
 					if err != nil {
-						log.Error("cannot write state; trying again later", "error", err)
-						if !p.wait(p.backoff(rec.Attempts, 0)) {
+						// No PATCH while the state cannot say it may be
+						// applied; the wait grows like any retry's.
+						stateFails++
+						d := p.backoff(stateFails, 0)
+						log.Error("cannot write state; trying again later", "error", err, "retry_in", d.Round(time.Millisecond))
+						if !p.wait(d) {
 							return
 						}
 						rec.PatchUnknown = false
 						continue
 					}
+					stateFails = 0
 					ahead = true
 				}
 			}
@@ -191,15 +204,8 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 			p.validationStarted(rec.ListID, rec.UploadID, now)
 			rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, now
 			rec.Dest = freeName(f.cfg.Done, name)
-			if err := p.store.Commit(rec); err != nil {
-				// Talkdesk has the file but the state does not say so: keep
-				// the record as it is (a resend gets 409: applied) and retry.
-				log.Error("cannot write state; trying again later", "error", err)
-				rec.Phase, rec.PatchUnknown = state.Patching, true
-				if !p.wait(p.backoff(rec.Attempts, 0)) {
-					return
-				}
-				continue
+			if !p.commit(log, rec) {
+				return
 			}
 			crashpoint.At("commit.written")
 			p.finishDone(f, rec)
@@ -209,6 +215,36 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 			return
 		}
 	}
+}
+
+// commit writes that Talkdesk has the file. While the state cannot record
+// it (a full disk), the commit alone is tried again, with a wait that grows
+// like any retry's; the PATCH is not sent again. It returns false when
+// listdrop is stopping: the record on disk then still says the PATCH may
+// be applied, and the next start sends it again and reads its 409 as
+// "applied".
+func (p *Pipeline) commit(log *slog.Logger, rec state.Record) bool {
+	for attempt := 1; ; attempt++ {
+		err := p.stateFault("commit")
+		if err == nil {
+			if err = p.store.Commit(rec); err == nil {
+				return true
+			}
+		}
+		d := p.backoff(attempt, 0)
+		log.Error("cannot write state; trying again later", "error", err, "retry_in", d.Round(time.Millisecond))
+		if !p.wait(d) {
+			return false
+		}
+	}
+}
+
+// stateFault is the fault a test asked for before a state write, or nil.
+func (p *Pipeline) stateFault(op string) error {
+	if p.faultBefore == nil {
+		return nil
+	}
+	return p.faultBefore(op)
 }
 
 // busy waits after a 409 that says the list validates another upload.

@@ -64,9 +64,17 @@ type Watcher struct {
 	rescanReq chan struct{} // capacity 1: requests coalesce
 	running   atomic.Bool
 
+	// recheckReq holds files to look at again (Recheck).
+	recheckReq chan string
+
 	// ignoreEvents makes Run discard every fsnotify event, so that tests can
 	// show what the scans alone find.
 	ignoreEvents bool
+
+	// lookFolder and lookTimeout, when set, replace lookAtFolder and
+	// defaultLookTimeout (slowfolder.go): tests make folders that hang.
+	lookFolder  func(path string)
+	lookTimeout time.Duration
 }
 
 // New checks opts and returns a Watcher. It fails only for invalid options;
@@ -93,13 +101,15 @@ func New(opts Options) (*Watcher, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{
+	w := &Watcher{
 		folders:   slices.Clone(opts.Folders),
 		settle:    opts.Settle,
 		rescan:    opts.Rescan,
 		log:       logger,
 		rescanReq: make(chan struct{}, 1),
-	}, nil
+	}
+	w.recheckReq = make(chan string, recheckQueue)
+	return w, nil
 }
 
 // Rescan asks the running watcher to scan every folder now. It never blocks;
@@ -169,6 +179,10 @@ type run struct {
 	seq         uint64
 	settleTimer *time.Timer
 	settleAt    time.Time // when settleTimer fires; zero when stopped
+
+	// looks in flight and folders that did not answer (slowfolder.go)
+	looks  map[*folder]chan struct{}
+	silent map[*folder]bool
 }
 
 type folder struct {
@@ -229,6 +243,8 @@ func (r *run) loop(ctx context.Context) error {
 			if rescanTimer != nil {
 				rescanTimer.Reset(r.w.rescan)
 			}
+		case path := <-r.w.recheckReq:
+			r.recheck(ctx, path)
 		case <-rescanTick:
 			r.scanAll(ctx)
 			rescanTimer.Reset(r.w.rescan)
@@ -331,6 +347,9 @@ func (r *run) settleDue(ctx context.Context) {
 	})
 	for _, path := range due {
 		p := r.pending[path]
+		if r.silent[p.folder] {
+			continue // a look would hang; looked at again once it answers
+		}
 		info, err := os.Lstat(path)
 		switch {
 		case err != nil || !info.Mode().IsRegular():
@@ -381,7 +400,7 @@ func (r *run) scanAll(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if r.refresh(f, listed) {
+		if r.answers(f) && r.refresh(f, listed) {
 			r.scan(ctx, f)
 		}
 	}

@@ -1,0 +1,5 @@
+//go:build !linux && !windows
+
+package fsutil
+
+func moveNoReplace(src, dst string) (bool, error) { return linkThenUnlink(src, dst) }
