@@ -341,13 +341,15 @@ func (c *crashCase) finished() bool {
 		c.lastHeld = held
 		return false
 	}
-	return len(c.history()) > 0
+	return len(c.history(c.config)) > 0
 }
 
-// history is the history's entries for the file.
-func (c *crashCase) history() []state.Entry {
+// history is the history's entries for the file, as the command shows
+// them with a configuration: asked of the daemon when one answers on its
+// admin address, else read from the state file.
+func (c *crashCase) history(config string) []state.Entry {
 	c.t.Helper()
-	out, errOut, code := c.cli(nil, "history", "--config", c.config, "--since", "24h", "--json")
+	out, errOut, code := c.cli(nil, "history", "--config", config, "--since", "24h", "--json")
 	if code != 0 {
 		c.t.Fatalf("history: exit %d: %s", code, errOut)
 	}
@@ -566,10 +568,30 @@ func (c *crashCase) check() {
 	if n := c.fake.PendingFaults(); n != 0 {
 		t.Errorf("%d injected faults were never met", n)
 	}
-	h := c.history()
+	h := c.history(c.offline())
 	if len(h) != 1 || h[0].Result != result {
 		t.Errorf("history for %s: %+v, want one entry, %s", c.name, h, result)
 	}
+}
+
+// offline writes the configuration without its admin address, for the
+// commands run once no daemon runs: another test's server may listen there
+// by then.
+func (c *crashCase) offline() string {
+	c.t.Helper()
+	b, err := os.ReadFile(c.config)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	listen := "admin:\n  listen: " + strconv.Quote(c.admin) + "\n"
+	if !strings.Contains(string(b), listen) {
+		c.t.Fatalf("%s has no %q", c.config, listen)
+	}
+	p := filepath.Join(c.dir, "offline-"+filepath.Base(c.config))
+	if err := os.WriteFile(p, []byte(strings.Replace(string(b), listen, "", 1)), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
 }
 
 // listDir is the sorted names in dir, or none when it does not exist.
