@@ -99,7 +99,9 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	v.waiting, v.failed = map[string]int{}, map[string]int{}
 	for _, f := range cfg.Folders {
-		v.waiting[f.Path] = countFiles(f.Path, func(name string) bool { return watcher.Eligible(name) })
+		v.waiting[f.Path] = countFiles(f.Path, func(name string) bool {
+			return watcher.Eligible(name) || (f.XLSX && watcher.EligibleWorkbook(name))
+		})
 		v.failed[f.Path] = countFiles(f.Failed, isFailedFile)
 	}
 	printStatus(stdout, v)
@@ -279,6 +281,7 @@ func printStatus(w io.Writer, v statusView) {
 			}
 		}
 	}
+	printNotes(w, v.st.Folders)
 	if lastFail != nil {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Last failure: %s at %s (list %s)\n", display.Name(filepath.Base(lastFail.Source)), pipeline.FormatTime(lastFail.At), lastFail.ListID)

@@ -97,7 +97,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 			return fmt.Errorf("admin endpoint (admin.listen): %w", err)
 		}
 		adminOpts = admin.Options{Pipeline: p, Store: store, Registry: m.Registry, Version: version(),
-			Token: token, TokenFile: tokenFile, Listen: cfg.Admin.Listen, WebConfigFile: cfg.Admin.WebConfigFile}
+			Token: token, TokenFile: tokenFile, Listen: cfg.Admin.Listen, WebConfigFile: cfg.Admin.WebConfigFile,
+			VerdictWindow: cfg.VerifyTimeout + 5*time.Minute}
 		adminOpts.FailedFiles, adminOpts.Retry = pageActions(cfg, store)
 	}
 	log.Info("listdrop starting", "version", version(), "config", cfg.Path, "state", cfg.StateFile, "auth", client.AuthMethod())

@@ -72,6 +72,7 @@ talkdesk:
   timeout: 10s
 state_file: state.db
 settle: 300ms
+empty_grace: 1s # the demo's empty file fails after 1s rather than 5m
 rescan: 5s
 admin:
   listen: ""   # no admin endpoint for the demo

@@ -73,6 +73,9 @@ type e2e struct {
 	config  string
 	folders []string
 	admin   string // the admin endpoint's address
+	// sys, when set, starts the daemon with these attributes (another
+	// user, in unreadable_e2e_test.go).
+	sys *syscall.SysProcAttr
 }
 
 // freeAddr is a loopback address with a port nothing listens on now.
@@ -101,6 +104,9 @@ func newE2E(t *testing.T, opts faketalkdesk.Options, lists []string, extra strin
 		fake.URL(), fake.TokenURL(), e2eClientID)
 	admin := freeAddr(t)
 	fmt.Fprintf(&b, "state_file: state/listdrop.db\nsettle: 100ms\nrescan: 1s\nworkers: 4\nadmin:\n  listen: %q\n", admin)
+	if !strings.Contains(extra, "empty_grace:") {
+		b.WriteString("empty_grace: 1s\n") // empty files are failed soon; writers_e2e_test.go sets it
+	}
 	fmt.Fprintf(&b, "retry:\n  max_backoff: 200ms\n  give_up_after: 1h\n%s\nfolders:\n", extra)
 	e := &e2e{t: t, fake: fake, dir: dir, config: filepath.Join(dir, "listdrop.yaml"), admin: admin}
 	for i, l := range lists {
@@ -158,6 +164,7 @@ func (e *e2e) start(args ...string) *daemon {
 func (e *e2e) launch(args ...string) *daemon {
 	e.t.Helper()
 	cmd := exec.Command(binary, append([]string{"run", "--config", e.config}, args...)...)
+	cmd.SysProcAttr = e.sys
 	cmd.Env = append(os.Environ(), "E2E_SECRET="+e2eSecret)
 	d := &daemon{cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.out, d.out

@@ -62,6 +62,11 @@ type Options struct {
 	// does (force: through the duplicate check once), and says what it
 	// did; nil offers no retry on the page.
 	Retry func(folder, name string, force bool) (string, error)
+	// VerdictWindow is how long after a file's end Talkdesk's verdict may
+	// still be written to its history entry (verify_timeout and some);
+	// the page reads that much of the history again at each request.
+	// Default 15 minutes.
+	VerdictWindow time.Duration
 }
 
 // Server is the admin endpoint.
@@ -80,13 +85,17 @@ type Server struct {
 	retry      func(folder, name string, force bool) (string, error)
 	sessions   *sessions
 	handler    http.Handler
+	day        *day
 }
 
 // New builds the endpoint's handlers.
 func New(o Options) *Server {
 	s := &Server{p: o.Pipeline, store: o.Store, version: o.Version, started: time.Now(), token: o.Token, tokenFile: o.TokenFile,
 		listen: o.Listen, loopback: config.Admin{Listen: o.Listen}.Loopback(), webConfig: o.WebConfigFile,
-		failed: o.FailedFiles, retry: o.Retry, sessions: newSessions()}
+		failed: o.FailedFiles, retry: o.Retry, sessions: newSessions(), day: &day{window: o.VerdictWindow}}
+	if s.day.window <= 0 {
+		s.day.window = defaultVerdictWindow
+	}
 	s.listenHost, _, _ = net.SplitHostPort(o.Listen)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)

@@ -31,7 +31,8 @@ var _ Pipeline = fakePipeline{}
 
 func healthy() pipeline.Status {
 	return pipeline.Status{Healthy: true, Folders: []pipeline.FolderStatus{{Path: "/drop", ListID: "L1", Available: true, Waiting: 2,
-		Held: []pipeline.HeldFile{{File: "a.csv", Phase: "patching", Attempts: 3, LastError: "busy"}}, Recent: []state.Entry{}}}}
+		Held: []pipeline.HeldFile{{File: "a.csv", Phase: "patching", Attempts: 3, LastError: "busy"}}, Recent: []state.Entry{},
+		Validating: &pipeline.Validating{UploadID: "U-77", Since: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)}}}}
 }
 
 // testToken is the token the test servers ask for.

@@ -89,6 +89,7 @@ type folderView struct {
 	Available   bool
 	Waiting     int
 	Held        []pipeline.HeldFile
+	Validating  *pipeline.Validating
 	Failed      []string
 	LastUpload  time.Time
 	LastFailure *rowView
@@ -244,16 +245,28 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	v.FilterFolder, v.FailedOnly = q.Get("folder"), q.Get("failed") == "1"
 
-	var entries []state.Entry
-	if s.store != nil {
-		var err error
-		if entries, err = s.store.History(now.Add(-24 * time.Hour)); err != nil {
-			v.Problems = append(v.Problems, "cannot read the history: "+err.Error())
+	// The day's entries are read under the day's lock: the chart and the
+	// rows are built from them there, and nothing of them is kept.
+	dayRows := func(entries []state.Entry) {
+		v.Chart = chart(entries, now)
+		for _, e := range slices.Backward(entries) {
+			if (v.FilterFolder != "" && e.Folder != v.FilterFolder) || (v.FailedOnly && e.Result != state.Failed) {
+				continue
+			}
+			v.Total++
+			if len(v.Rows) < pageRows {
+				v.Rows = append(v.Rows, row(e))
+			}
 		}
 	}
-	v.Chart = chart(entries, now)
+	if s.store == nil {
+		dayRows(nil)
+	} else if err := s.day.read(s.store, now, dayRows); err != nil {
+		dayRows(nil)
+		v.Problems = append(v.Problems, "cannot read the history: "+err.Error())
+	}
 	for _, f := range st.Folders {
-		fv := folderView{Path: f.Path, ListID: f.ListID, Available: f.Available, Waiting: f.Waiting, Held: f.Held}
+		fv := folderView{Path: f.Path, ListID: f.ListID, Available: f.Available, Waiting: f.Waiting, Held: f.Held, Validating: f.Validating}
 		if s.failed != nil {
 			fv.Failed = s.failed(f.Path)
 		}
@@ -268,15 +281,6 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Folders = append(v.Folders, fv)
 		v.FolderPaths = append(v.FolderPaths, f.Path)
-	}
-	for _, e := range slices.Backward(entries) {
-		if (v.FilterFolder != "" && e.Folder != v.FilterFolder) || (v.FailedOnly && e.Result != state.Failed) {
-			continue
-		}
-		v.Total++
-		if len(v.Rows) < pageRows {
-			v.Rows = append(v.Rows, row(e))
-		}
 	}
 	pageHeaders(w)
 	if err := pageTmpl.Execute(w, v); err != nil {

@@ -315,6 +315,19 @@ func TestPageEscapesHostileNames(t *testing.T) {
 	}
 }
 
+// While Talkdesk validates a list's last upload, the page says so: the
+// list's next file waits for it.
+func TestPageShowsAValidationInProgress(t *testing.T) {
+	u := newUIServer(t)
+	c := browser(t)
+	u.signIn(t, c)
+	req, _ := http.NewRequest("GET", u.URL+"/", nil)
+	_, page := do(t, c, req)
+	if !strings.Contains(page, "Talkdesk is validating upload request U-77 since") {
+		t.Fatalf("the page does not show the validation in progress:\n%s", page)
+	}
+}
+
 func TestChart(t *testing.T) {
 	now := time.Date(2025, 3, 3, 10, 30, 0, 0, time.UTC)
 	dup := pipeline.DuplicateReason(state.Commit{File: "a.csv", ListID: "L1", At: now, UploadID: "u"})

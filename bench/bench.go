@@ -81,6 +81,8 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 			err = b.stateScale(ctx)
 		case "backlog":
 			err = b.backlog(ctx)
+		case "refused":
+			err = b.refused(ctx)
 		case "validation":
 			err = b.validation(ctx)
 		}

@@ -192,7 +192,7 @@ func checkReport(t *testing.T, md string, o options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"Machine", "Targets", "1. Throughput", "2. Latency", "3. Idle", "4. State scale", "5. Start-up backlog", "6. Validation-paced uploads", "How it is measured"} {
+	for _, s := range []string{"Machine", "Targets", "1. Throughput", "2. Latency", "3. Idle", "4. State scale", "5. Start-up backlog", "6. Start-up backlog of refused files", "7. Validation-paced uploads", "How it is measured"} {
 		if tables[s] == nil {
 			t.Fatalf("no section %q", s)
 		}
@@ -299,7 +299,37 @@ func checkReport(t *testing.T, md string, o options) {
 		rss("backlog peak RSS", r[12])
 	}
 
-	rows := table("6. Validation-paced uploads", validationHead, 2*len(o.validations)*len(o.paced))
+	refused := table("6. Start-up backlog of refused files", refusedHead, 2)
+	for i, r := range refused {
+		n, content, moved, commits := o.refusedEmpty, "empty", "`failed/`", 0
+		if i == 1 {
+			n, content, moved, commits = o.refusedGood, fmt.Sprintf("%d bytes", refusedGoodSize), "`done/`", o.refusedGood
+		}
+		if r[0] != fmt.Sprint(n) || r[1] != content || r[2] != "1" || r[4] != moved {
+			t.Errorf("refused row %d %q does not describe %d files, %s, to %s", i, r, n, content, moved)
+		}
+		// Checked by the run itself, and shown: no commit for an empty
+		// file, one for each good one.
+		if r[9] != fmt.Sprint(commits) {
+			t.Errorf("refused row %d: %s commits, want %d", i, r[9], commits)
+		}
+		watching, all, per, rate := unit(t, r[5], "ms"), unit(t, r[6], "s"), unit(t, r[7], "ms"), num(t, r[8])
+		positive("time to watching", watching)
+		if all*1000 < watching-50 {
+			t.Errorf("refused row %q: all files moved before the daemon was watching", r)
+		}
+		// The cells are rounded: 0.1 s for the total, 1 µs per file.
+		if math.Abs(per*float64(n)/1000-all) > 0.06+0.0005*float64(n)/1000 {
+			t.Errorf("refused row %d: per file %s is not %s / %d", i, r[7], r[6], n)
+		}
+		if math.Abs(rate-1000/per) > 0.05+0.01*rate {
+			t.Errorf("refused row %d: %s files/s is not 1 / %s", i, r[8], r[7])
+		}
+		positive("refused CPU per file", unit(t, r[10], "ms"))
+		rss("refused peak RSS", r[11])
+	}
+
+	rows := table("7. Validation-paced uploads", validationHead, 2*len(o.validations)*len(o.paced))
 	for i, r := range rows {
 		c := o.paced[i/2%len(o.paced)]
 		v := o.validations[i/2/len(o.paced)]
@@ -327,7 +357,13 @@ func checkReport(t *testing.T, md string, o options) {
 		}
 	}
 
-	targets := table("Targets", targetHead, 11)
+	targets := table("Targets", targetHead, 12)
+	want := fmt.Sprintf("%s vs %s", refused[0][7], refused[1][7])
+	if !slices.ContainsFunc(targets, func(r []string) bool {
+		return strings.Contains(r[0], "empty (refused)") && r[1] == want && r[2] != ""
+	}) {
+		t.Errorf("no target row for the refused part measuring %q", want)
+	}
 	for _, r := range targets {
 		if !slices.Contains([]string{"met", "missed", ""}, r[2]) {
 			t.Errorf("target %q: result %q", r[0], r[2])

@@ -61,12 +61,15 @@ type folderConf struct {
 // daemonConf is what a benchmark sets in a daemon's configuration; the rest
 // keeps listdrop's defaults.
 type daemonConf struct {
-	state   string
-	settle  time.Duration // <0: listdrop's default
-	rescan  time.Duration // 0: listdrop's default
-	workers int           // 0: listdrop's default
-	verify  bool          // follow each upload's validation up (listdrop's default: on)
-	folders []folderConf
+	state  string
+	settle time.Duration // <0: listdrop's default
+	// emptyGrace is how long an empty file must stay empty before it is
+	// refused; 0: listdrop's default (5m).
+	emptyGrace time.Duration
+	rescan     time.Duration // 0: listdrop's default
+	workers    int           // 0: listdrop's default
+	verify     bool          // follow each upload's validation up (listdrop's default: on)
+	folders    []folderConf
 }
 
 func writeConfig(path string, fake *faketalkdesk.Server, c daemonConf) error {
@@ -76,6 +79,9 @@ func writeConfig(path string, fake *faketalkdesk.Server, c daemonConf) error {
 	fmt.Fprintf(&b, "state_file: %q\n", c.state)
 	if c.settle >= 0 {
 		fmt.Fprintf(&b, "settle: %s\n", c.settle)
+	}
+	if c.emptyGrace > 0 {
+		fmt.Fprintf(&b, "empty_grace: %s\n", c.emptyGrace)
 	}
 	if c.rescan > 0 {
 		fmt.Fprintf(&b, "rescan: %s\n", c.rescan)

@@ -111,7 +111,7 @@ func parseDurations(s string) ([]time.Duration, error) {
 }
 
 // The parts of a run, in the order they run and are reported.
-var allParts = []string{"throughput", "latency", "idle", "state", "backlog", "validation"}
+var allParts = []string{"throughput", "latency", "idle", "state", "backlog", "refused", "validation"}
 
 type options struct {
 	dir    string // a new folder for the runs is made in it
@@ -139,19 +139,26 @@ type options struct {
 
 	backlog []burst
 
+	// The refused part: empty files (each refused) and good files waiting
+	// in one folder at the start.
+	refusedEmpty, refusedGood int
+
 	validations []time.Duration // how long the fake validates each upload
 	paced       []pacedCase
 
 	command string // how this run was started, for the report
 }
 
-// Defaults of the full run. It takes about 25 minutes on a 2-core machine;
+// Defaults of the full run. It takes about 28 minutes on a 2-core machine;
 // BENCHMARKS.md says what it measured.
 const (
 	defaultThroughput = "1000x20000x1@0ms,1000x1000x1@0ms,1000x20000x8@0ms,1000x1000x8@0ms," +
 		"10000x20000x1@0ms,10000x1000x1@0ms,10000x20000x8@0ms,10000x1000x8@0ms," +
 		"1000x20000x8@0ms+verify,1000x20000x8@50ms,10000x1000x8@50ms,200x20000x1@50ms,1000x1000x8@50ms+verify"
 	defaultBacklog = "10000x1000x8@0ms"
+	// The refused part takes 3 to 5 minutes on a 2-core machine.
+	defaultRefusedEmpty = 100_000
+	defaultRefusedGood  = 20_000
 	// The validation-paced part takes about 7 minutes, most of it waiting.
 	defaultValidations = "1s,5s"
 	defaultPaced       = "1x10@4,8x5@4,32x3@4"
@@ -166,6 +173,7 @@ func smokeOptions(o options) options {
 	o.idle, o.idleFolders = time.Second, 10
 	o.stateRecords, o.startupRounds, o.lookups = 1000, 1, 1000
 	o.backlog = []burst{{files: 40, size: 1000, lists: 2}}
+	o.refusedEmpty, o.refusedGood = 300, 100
 	o.validations = []time.Duration{200 * time.Millisecond}
 	o.paced = []pacedCase{{lists: 1, perList: 3, workers: 4}, {lists: 4, perList: 2, workers: 2}}
 	return o
@@ -194,6 +202,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.startupRounds, "startup-rounds", 3, "daemon start-ups measured per state file (the median is reported)")
 	fs.IntVar(&o.lookups, "lookups", 10000, "duplicate checks timed on the big state file")
 	bl := fs.String("backlog", defaultBacklog, "start-up backlogs FILESxSIZExLISTS@LATENCY[+verify], comma-separated")
+	fs.IntVar(&o.refusedEmpty, "refused-empty", defaultRefusedEmpty, "empty files waiting in one folder at the start, each refused (the refused part)")
+	fs.IntVar(&o.refusedGood, "refused-good", defaultRefusedGood, "good files waiting in one folder at the start, each uploaded (the refused part)")
 	vals := fs.String("validation", defaultValidations, "validation times of the fake for the validation-paced part, comma-separated")
 	pc := fs.String("validation-cases", defaultPaced, "validation-paced cases LISTSxFILES@WORKERS (files per list), comma-separated")
 	if err := fs.Parse(args); err != nil {
@@ -235,6 +245,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-trickle-rate, -trickle-files and -trickle-lists must be positive (at most 64 lists)")
 	case o.idleFolders < 1 || o.stateRecords < 1 || o.startupRounds < 1 || o.lookups < 1:
 		return o, errors.New("-idle-folders, -state-records, -startup-rounds and -lookups must be positive")
+	case o.refusedEmpty < 1 || o.refusedGood < 1:
+		return o, errors.New("-refused-empty and -refused-good must be positive")
 	case o.settle < 0 || o.idle <= 0:
 		return o, errors.New("-settle must not be negative and -idle must be positive")
 	}

@@ -20,6 +20,7 @@ type report struct {
 	idle       *idleResult
 	state      *stateResult
 	backlog    []backlogResult
+	refused    []refusedResult
 	validation []validationResult
 }
 
@@ -50,6 +51,7 @@ func mb(kb int64) string          { return fmt.Sprintf("%.1f MB", float64(kb)/10
 func perSec(v float64) string     { return fmt.Sprintf("%.1f", v) }
 func ratio(a, b float64) string   { return fmt.Sprintf("%.2f", a/b) }
 func lat(d time.Duration) string  { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+func ms3(d time.Duration) string  { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
 
 // Column heads, shared with the tests that read the report back.
 var (
@@ -58,6 +60,7 @@ var (
 	idleHead       = []string{"Folders", "Measured for", "CPU", "Of one core", "CPU ticks", "Wake-ups", "Wake-ups/s", "Threads", "RSS"}
 	stateHead      = []string{"Records", "State file", "Start-up", "Start-up, new state", "RSS after start-up", "Duplicate check, mean", "Duplicate check, p99", "Check of new content, mean"}
 	backlogHead    = []string{"Files", "Size (bytes)", "Lists", "Workers", "API latency", "Verify", "To \"watching\"", "All in done/", "listdrop (files/s)", "Raw client (files/s)", "listdrop / raw", "Daemon CPU per file", "Daemon peak RSS"}
+	refusedHead    = []string{"Files", "Content", "Lists", "Workers", "Moved to", "To \"watching\"", "Last file moved", "Per file", "Files/s", "Commits at the fake", "Daemon CPU per file", "Daemon peak RSS"}
 	validationHead = []string{"Validation", "Lists", "Files per list", "Workers", "Verify", "Ideal span", "listdrop span", "Ideal / listdrop", "listdrop GETs per file", "listdrop 409s per file", "Raw client span", "Ideal / raw", "Raw client GETs per file"}
 	targetHead     = []string{"Target", "Measured", "Result"}
 )
@@ -150,8 +153,22 @@ func (r *report) markdown() string {
 		}
 		t.write(&b)
 	}
+	if len(r.refused) > 0 {
+		fmt.Fprintf(&b, "## 6. Start-up backlog of refused files\n\n"+
+			"Files already waiting in one folder (one record list) when the daemon starts: empty\n"+
+			"files, each refused (moved to `failed/` beside its `.error.txt`), then good files of\n"+
+			"%d bytes, each uploaded (moved to `done/`). Times from the start of the process to\n"+
+			"the last file's arrival; per file, that time divided by the files. Settle %s, API\n"+
+			"latency 0 ms; `empty_grace` set to the settle.\n\n", refusedGoodSize, r.o.settle)
+		t := table{head: refusedHead}
+		for _, x := range r.refused {
+			t.add(fmt.Sprint(x.files), x.content(), "1", "4", "`"+x.outcome()+"`", ms(x.watching), secs(x.allDone),
+				ms3(x.perFile()), perSec(float64(x.files)/x.allDone.Seconds()), fmt.Sprint(x.commits), ms(x.cpuPerFile), mb(x.peakRSSKB))
+		}
+		t.write(&b)
+	}
 	if len(r.validation) > 0 {
-		b.WriteString("## 6. Validation-paced uploads\n\n" +
+		b.WriteString("## 7. Validation-paced uploads\n\n" +
 			"The fake validates each upload for the time given (the list reports `VALIDATION_STARTED`\n" +
 			"and refuses a PATCH with 409 meanwhile). Files of 1000 bytes renamed into the folders at\n" +
 			"once. A list's span is the time from its first PATCH to its last, as the fake recorded\n" +
@@ -191,6 +208,9 @@ func (r *report) peakRSS() int64 {
 		peak = max(peak, x.peakRSSKB)
 	}
 	for _, x := range r.backlog {
+		peak = max(peak, x.peakRSSKB)
+	}
+	for _, x := range r.refused {
 		peak = max(peak, x.peakRSSKB)
 	}
 	return peak
@@ -252,6 +272,20 @@ func (r *report) targets() *table {
 		t.add("idle CPU ≤ 0.05 % of one core", "not measured", "")
 		t.add("idle RSS ≤ 20 MB", "not measured", "")
 	}
+	refusedName := fmt.Sprintf("one folder's start-up backlog: per file, %d empty (refused) ≤ %d good", r.o.refusedEmpty, r.o.refusedGood)
+	var empty, good *refusedResult
+	for i, x := range r.refused {
+		if x.empty {
+			empty = &r.refused[i]
+		} else {
+			good = &r.refused[i]
+		}
+	}
+	if empty != nil && good != nil {
+		t.add(refusedName, ms3(empty.perFile())+" vs "+ms3(good.perFile()), verdict(empty.perFile() <= good.perFile()))
+	} else {
+		t.add(refusedName, "not measured", "")
+	}
 	pacedTarget := func(name string, verify bool, want float64) {
 		lo, hi, n := 0.0, 0.0, 0
 		for _, x := range r.validation {
@@ -306,12 +340,13 @@ func (r *report) notes(b *strings.Builder) {
 		"**The raw client** is a minimal loop in the benchmark's process making the same HTTP calls as listdrop for the same files: a token once, then per file create, PUT, PATCH (and, for bursts marked `Verify on`, one GET of the list's status, as listdrop's follow-up of validation does). The files' bytes are already in memory: no filesystem, no state file, no logging; the same keep-alive connection pool (`MaxIdleConnsPerHost` = workers + 2). It is the limit: what the HTTP round trips themselves allow on this machine. Each side gets a fresh fake with the same added latency, applied before every answer.",
 		fmt.Sprintf("**Throughput and backlog** use `settle: %s` (files are renamed into the folders, as the README asks), the default `rescan: 30s` and, unless marked `Verify on`, `verify: false`: the issue's calls are create, PUT and PATCH; the follow-up of validation (on by default) adds a GET of the list's status per file and waits for validation to end, which the fake reports as ended (`ACCEPTED`) at once. The admin endpoint stays on, on a free port. Files are written under a staging folder on the same disk, flushed with sync(2), then renamed into the folders in turn (file i to folder i mod lists); the clock starts at the first rename and stops at the last file's arrival in `done/`, seen through inotify. Every run is checked: each file committed exactly once at the fake, no rule broken, every file in `done/`. \"20 KB\" files are exactly 20000 bytes, Talkdesk's limit.", r.o.settle),
 		"**The durable raw client** is the raw client plus the least durable work an exactly-once uploader needs: before each PATCH a write-ahead record (list, upload request, MD5) and after it a commit record, each appended to one file and synced (fsync) before the client goes on; records written at once by several lists share one write and one sync, as listdrop's state writes share a transaction. Its log is on the same disk as listdrop's folders and state. At 0 ms latency the plain raw client keeps nothing on disk, a limit no exactly-once uploader can reach; the 0 ms target is stated against the durable one, and the plain ratio is kept for reference.",
+		fmt.Sprintf("**Start-up backlog of refused files**: %d empty files, made in one folder before the daemon starts, then (another daemon, a fresh fake and state) %d good files of %d bytes written under a staging folder and renamed into it; listdrop's default settings but `settle: %s`, `empty_grace` the same (its default, 5 minutes, waits for a writer that may not have begun; nothing writes these files), `verify: false`, `workers: 4`. The clock runs from the start of the process to the last file's arrival in `failed/` or `done/`, seen through inotify (a refused file's `.error.txt` is renamed into `failed/` before the file). Each run is checked: every empty file in `failed/` with its `.error.txt`, a \"file failed\" line for each in the log, no upload request and no commit at the fake; every good file committed exactly once and in `done/`, none in `failed/`. The CPU per file is over the daemon's whole life, as for the backlog. Sizes: `-refused-empty` and `-refused-good`.", r.o.refusedEmpty, r.o.refusedGood, refusedGoodSize, r.o.settle),
 		"**Validation-paced uploads**: the fake validates each upload for the time given; listdrop runs with `settle` as above, the `workers` of the case, and `verify` on and off. The spans come from the fake's record of each validation's start (its PATCH) and end. GETs are those of `GET /record-lists/{id}` (listdrop's follow-up of validation, or the raw client's looks), and 409s are PATCHes refused because the list was validating (how listdrop paces a list with `verify: false`); both per file. The raw client polls every 10 ms and never waits longer than that: it is the limit.",
 		"**Daemon CPU per file** is the daemon's CPU time (user + system, all threads) during the burst divided by the files; for the backlog, over the daemon's whole life. **Peak RSS** is VmHWM from /proc/PID/status at the end of the burst.",
 		fmt.Sprintf("**Latency**: %d files of 20000 bytes at %g files/s, spread over %d folders (lists; workers %d), `verify: false`, settle %s subtracted; percentiles by nearest rank.", r.o.trickleFiles, r.o.trickleRate, r.o.trickleLists, max(4, r.o.trickleLists), r.o.settle),
 		fmt.Sprintf("**Idle**: %d folders, no files, listdrop's default settings, %s. CPU is utime + stime of /proc/PID/stat (`CPU ticks`, 1/100 s each) and, with nanosecond precision, the sum of `se.sum_exec_runtime` over /proc/PID/task/*/sched (`CPU`, used when the kernel provides it). Wake-ups are voluntary + involuntary context switches summed over every thread's /proc/PID/task/TID/status (/proc/PID/status alone counts only the main thread). RSS is VmRSS at the end.", r.o.idleFolders, r.o.idle),
 		"**State scale**: the state file is filled through the `state` package: for each file, `Commit` then `Finish` with the validation outcome already in the entry (the daemon's last writes for a file), on a memory file system when `-state-fill-dir` is one, then copied next to the daemon; its size is the file's size. Start-up is the median, over several starts with listdrop's default settings, of the time from starting the process to its log line \"listdrop is watching\" (after opening and pruning the state and resuming held files), with the file in the page cache. The duplicate check is `state.Store.LookupCommit` timed in the benchmark's process on the same file, for content that is in the ledger (a duplicate) and content that is not (every new file); the target is judged on the mean.",
-		"**Default full run** (about 25 minutes on 2 cores): every mix of 1,000 and 10,000 files, 20000 and 1000 bytes, 1 and 8 lists at 0 ms, and 1,000 files of 20000 bytes over 8 lists with the follow-up of validation; at 50 ms, 1,000 files of 20000 bytes and 10,000 of 1000 bytes over 8 lists, 200 files over 1 list (1,000 would take 5 minutes for the same figure: a list's files go one by one), and 1,000 files over 8 lists with the follow-up of validation. Then the validation-paced part (about 7 minutes, most of it waiting): validations of 1 s and 5 s, 1 list of 10 files, 8 lists of 5 and 32 lists of 3 with `workers: 4`, `verify` on and off; pick others with `-validation 1s,5s` and `-validation-cases 8x5@4,…`. Pick other bursts with `-throughput 10000x20000x8@50ms,…` and `-backlog`; `-only throughput,latency` runs some parts; `-smoke` runs all of them at a tiny size in a few seconds.",
+		"**Default full run** (about 28 minutes on 2 cores): every mix of 1,000 and 10,000 files, 20000 and 1000 bytes, 1 and 8 lists at 0 ms, and 1,000 files of 20000 bytes over 8 lists with the follow-up of validation; at 50 ms, 1,000 files of 20000 bytes and 10,000 of 1000 bytes over 8 lists, 200 files over 1 list (1,000 would take 5 minutes for the same figure: a list's files go one by one), and 1,000 files over 8 lists with the follow-up of validation. Then the refused part (3 to 5 minutes): 100,000 empty files, then 20,000 good ones, in one folder. Then the validation-paced part (about 7 minutes, most of it waiting): validations of 1 s and 5 s, 1 list of 10 files, 8 lists of 5 and 32 lists of 3 with `workers: 4`, `verify` on and off; pick others with `-validation 1s,5s` and `-validation-cases 8x5@4,…`. Pick other bursts with `-throughput 10000x20000x8@50ms,…` and `-backlog`; `-only throughput,latency` runs some parts; `-smoke` runs all of them at a tiny size in a few seconds.",
 	}
 	for _, n := range notes {
 		b.WriteString("- " + n + "\n")

@@ -34,6 +34,11 @@ type Config struct {
 	Retry     Retry         `yaml:"retry"`
 	Log       Log           `yaml:"log"`
 	Folders   []Folder      `yaml:"folders"`
+
+	// EmptyGrace is how long an empty file must stay empty before it is
+	// failed as empty: its writer may not have started yet.
+	EmptyGrace time.Duration `yaml:"empty_grace"`
+
 	// Verify follows each upload up: listdrop asks Talkdesk for the record
 	// list's status until validation ends (at most VerifyTimeout).
 	Verify        bool          `yaml:"verify"`
@@ -141,6 +146,15 @@ type Folder struct {
 	// RequiredColumns must all be in the header (compared without regard
 	// to case or surrounding spaces).
 	RequiredColumns []string `yaml:"required_columns"`
+	// Convert turns UTF-16 and Windows-1252 text, carriage-return line
+	// endings and semicolon or tab separators into comma-separated UTF-8
+	// before the check and the upload; off, such files are refused with a
+	// sentence saying how to save them.
+	Convert bool `yaml:"convert"`
+	// XLSX takes Excel workbooks (*.xlsx) too, converted to CSV from the
+	// sheet named Sheet, or the first one.
+	XLSX  bool   `yaml:"xlsx"`
+	Sheet string `yaml:"sheet"`
 }
 
 // CheckCSV reports whether the folder's files get the CSV check.
@@ -180,6 +194,10 @@ func (a CallbackAction) String() string {
 	slices.Sort(names)
 	return fmt.Sprintf("{Endpoint:%s Method:%s Headers:%v Body:%v}", displayURL(a.Endpoint), a.Method, names, a.Body)
 }
+
+// DefaultEmptyGrace covers a browser's empty placeholder, which stays while
+// the download lasts, and programs that open a file long before they write.
+const DefaultEmptyGrace = 5 * time.Minute
 
 // Defaults for keys left out of the file.
 const (
@@ -305,6 +323,7 @@ func defaults() *Config {
 	return &Config{
 		Talkdesk:      Talkdesk{Timeout: DefaultTimeout},
 		Settle:        DefaultSettle,
+		EmptyGrace:    DefaultEmptyGrace,
 		Rescan:        DefaultRescan,
 		Workers:       DefaultWorkers,
 		Retry:         Retry{MaxBackoff: DefaultMaxBackoff, GiveUpAfter: DefaultGiveUpAfter},

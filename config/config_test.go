@@ -82,6 +82,7 @@ talkdesk:
   timeout: 10s
 state_file: state/state.db
 settle: 500ms
+empty_grace: 90s
 rescan: 1m
 workers: 8
 retry:
@@ -105,6 +106,9 @@ folders:
     record_list_id: "6c0c0a3a-2b7e-4a57-9a61-5e1b8f4bd0a1"
     csv_check: true
     required_columns: [first_name, " Mobile_Phone "]
+    convert: true
+    xlsx: true
+    sheet: Contacts
     done: out/vip-done
     failed: ./out/../out/vip-failed
     send_atlas_notification: true
@@ -135,6 +139,7 @@ folders:
 		},
 		StateFile:     filepath.Join(etc, "state", "state.db"),
 		Settle:        500 * time.Millisecond,
+		EmptyGrace:    90 * time.Second,
 		Rescan:        time.Minute,
 		Workers:       8,
 		Retry:         Retry{MaxBackoff: 2 * time.Minute, GiveUpAfter: 12 * time.Hour},
@@ -153,6 +158,9 @@ folders:
 				SendAtlasNotification: ptr(true),
 				CSVCheck:              ptr(true),
 				RequiredColumns:       []string{"first_name", " Mobile_Phone "},
+				Convert:               true,
+				XLSX:                  true,
+				Sheet:                 "Contacts",
 				CallbackAction: &CallbackAction{
 					Endpoint: "https://hooks.example.com/listdrop",
 					Method:   "POST",

@@ -61,6 +61,9 @@ func (c *Config) validate() []*keyError {
 	if c.Settle < 0 {
 		bad("settle", "must not be negative")
 	}
+	if c.EmptyGrace < 0 {
+		bad("empty_grace", "must not be negative")
+	}
 	if c.VerifyTimeout <= 0 {
 		bad("verify_timeout", "must be greater than 0")
 	}
@@ -162,6 +165,9 @@ func (c *Config) validate() []*keyError {
 		}
 		if f.CallbackAction != nil {
 			errs = append(errs, f.CallbackAction.validate(key+".callback_action")...)
+		}
+		if f.Sheet != "" && !f.XLSX {
+			bad(key+".sheet", "names a workbook's sheet: it needs xlsx: true")
 		}
 	}
 	return errs

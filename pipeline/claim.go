@@ -18,7 +18,6 @@ import (
 	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/watcher"
 )
 
 // Several listdrop processes (two servers pointed at one SMB or NFS share,
@@ -198,7 +197,7 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 			os.Remove(filepath.Join(dir, name))
 			continue
 		}
-		if !e.Type().IsRegular() || !watcher.Eligible(name) {
+		if !e.Type().IsRegular() || !f.eligible(name) {
 			continue
 		}
 		from := filepath.Join(dir, name)

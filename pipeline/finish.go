@@ -156,6 +156,7 @@ func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reas
 		}
 		crashpoint.At("history.written")
 		p.metrics.FileFinished(rec.Folder, string(result), e.At)
+		p.addRecent(e)
 		if p.onFinish != nil {
 			p.onFinish(e)
 		}
@@ -166,6 +167,7 @@ func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reas
 
 // entryOf is the history entry that ends a record's life.
 func entryOf(rec state.Record, result state.Result, reason string) state.Entry {
+	reason = convertedReason(rec, result, reason)
 	return state.Entry{
 		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
 		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,

@@ -80,6 +80,9 @@ func newHarness(t *testing.T, opts faketalkdesk.Options, lists []string, extra s
 	fmt.Fprintf(&b, "talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: %s\n  timeout: 5s\n",
 		fake.URL(), fake.TokenURL(), testClientID, testSecret)
 	b.WriteString("state_file: state.db\nsettle: 50ms\nrescan: 500ms\n")
+	if !strings.Contains(extra, "empty_grace:") {
+		b.WriteString("empty_grace: 500ms\n")
+	}
 	if !strings.Contains(extra, "retry:") {
 		b.WriteString("retry:\n  max_backoff: 100ms\n  give_up_after: 1h\n")
 	}

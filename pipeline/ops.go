@@ -68,6 +68,17 @@ type FolderStatus struct {
 	Waiting   int           `json:"waiting"` // seen, waiting for their turn
 	Held      []HeldFile    `json:"held"`    // claimed: in flight or waiting to be retried
 	Recent    []state.Entry `json:"recent"`  // the last results, newest first
+	// Notes are the files that wait for a reason listdrop knows.
+	Notes []FileNote `json:"notes,omitempty"`
+	// Validating is the upload Talkdesk is validating for this folder's
+	// list, whose end the list's next PATCH waits for; nil when none.
+	Validating *Validating `json:"validating,omitempty"`
+}
+
+// Validating is an upload in Talkdesk's validation.
+type Validating struct {
+	UploadID string    `json:"upload_id"`
+	Since    time.Time `json:"since"`
 }
 
 // HeldFile is a claimed file and how far it has come.
@@ -96,35 +107,40 @@ func (p *Pipeline) Status() Status {
 			waiting[it.f.cfg.Path]++
 		}
 	}
+	validating := map[string]*Validating{}
+	for list, l := range p.lanes {
+		if l.free != nil {
+			validating[list] = &Validating{UploadID: l.freeFor, Since: l.patched}
+		}
+	}
 	p.mu.Unlock()
 
 	active, err := p.store.Active()
 	if err != nil {
 		st.Problems = append(st.Problems, "cannot read the state: "+err.Error())
 	}
-	hist, err := p.store.History(time.Now().Add(-7 * 24 * time.Hour))
-	if err != nil {
-		st.Problems = append(st.Problems, "cannot read the state: "+err.Error())
-	}
 	for _, fc := range p.cfg.Folders {
-		fs := FolderStatus{Path: fc.Path, ListID: fc.RecordListID, Waiting: waiting[fc.Path], Held: []HeldFile{}, Recent: []state.Entry{}}
+		fs := FolderStatus{Path: fc.Path, ListID: fc.RecordListID, Waiting: waiting[fc.Path], Held: []HeldFile{}, Recent: []state.Entry{},
+			Validating: validating[fc.RecordListID]}
 		if problem, down := p.unavailable(fc.Path); down {
 			st.Problems = append(st.Problems, problem)
 		} else {
 			fs.Available = true
 		}
+		var unhealthy []string
+		fs.Notes, unhealthy = p.folderNotes(fc.Path)
+		st.Problems = append(st.Problems, unhealthy...)
 		for _, r := range active {
+			if r.Folder == fc.Path && stuck(r) {
+				st.Problems = append(st.Problems, "file "+filepath.Base(r.Source)+" in folder "+fc.Path+" cannot be moved out of the claim folder: "+r.LastError)
+			}
 			if r.Folder == fc.Path {
 				fs.Held = append(fs.Held, HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
 					Attempts: r.Attempts, LastError: r.LastError, Since: r.Claimed})
 			}
 		}
 		sort.Slice(fs.Held, func(i, j int) bool { return fs.Held[i].Since.Before(fs.Held[j].Since) })
-		for i := len(hist) - 1; i >= 0 && len(fs.Recent) < recentResults; i-- {
-			if hist[i].Folder == fc.Path {
-				fs.Recent = append(fs.Recent, hist[i])
-			}
-		}
+		fs.Recent = p.recentOf(fc.Path)
 		st.Folders = append(st.Folders, fs)
 	}
 	if st.LastError != "" {
@@ -209,6 +225,7 @@ func (p *Pipeline) verify(f *folder, rec state.Record, written <-chan []byte) {
 		} else {
 			crashpoint.At("verdict.recorded")
 		}
+		p.recentOutcome(rec.Folder, rec.UploadID, outcome)
 	}
 	p.metrics.Validation(outcome)
 	switch outcome {
@@ -244,6 +261,9 @@ func (p *Pipeline) writeResult(f *folder, rec state.Record, outcome string) {
 
 // checkCSV returns, in plain words, what makes data unfit to import, or "".
 func checkCSV(data []byte, required []string) string {
+	if problem := dialectProblem(data); problem != "" {
+		return problem
+	}
 	body := bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
 	if !utf8.Valid(body) {
 		line := 1 + bytes.Count(body[:firstInvalid(body)], []byte("\n"))

@@ -21,7 +21,7 @@ func TestCheckCSV(t *testing.T) {
 		{"good with BOM and CRLF", "\xEF\xBB\xBFfirst_name,last_name\r\nAda,Lovelace\r\n", nil, ""},
 		{"no final newline", "a,b\n1,2", nil, ""},
 		{"quoted comma and newline", "a,b\n\"x, y\",\"two\nlines\"\n", nil, ""},
-		{"latin-1", "a,b\n1,caf\xe9\n", nil, "line 2 has bytes that are not UTF-8"},
+		{"latin-1", "a,b\n1,caf\xe9\n", nil, "it appears to be Windows-1252 text (as Excel's \"CSV (Comma delimited)\" writes; line 2 has the first character that is not UTF-8)"},
 		{"header only", "a,b\n", nil, "header line but no records"},
 		{"blank", "\n\n", nil, "no header line"},
 		{"short row", "a,b,c\n1,2,3\n4,5\n", nil, "Line 3 does not have as many fields"},

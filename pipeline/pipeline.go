@@ -104,6 +104,10 @@ type Pipeline struct {
 	// trouble remembers since when a file could not be taken or read, to
 	// log it once and give up after retry.give_up_after.
 	trouble map[string]time.Time
+	// notes says why files in the drop folders wait, for the status.
+	notes map[string]fileNote
+	// recent holds each folder's last results, newest first (recent.go)
+	recent map[string][]state.Entry
 	// the last contact with Talkdesk, for the health check
 	contactAt  time.Time
 	contactErr string
@@ -215,6 +219,7 @@ func New(opts Options) (*Pipeline, error) {
 		finishing: map[string]chan struct{}{},
 		trouble:   map[string]time.Time{},
 
+		recent:      map[string][]state.Entry{},
 		readDropped: fsutil.ReadDropped,
 		markerKey:   markerKeyOf(opts.Config.Talkdesk),
 	}
@@ -268,6 +273,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// What is there now is each folder as it should be: its identity is
 	// recorded, and a change of it later means the folder went away.
 	p.probeAll()
+	p.seedRecent()
 	p.heartbeat()
 	if err := p.recover(); err != nil {
 		return err
@@ -275,7 +281,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.adopt()
 
 	w, err := watcher.New(watcher.Options{
-		Folders: paths, Settle: p.cfg.Settle, Rescan: p.cfg.Rescan, Logger: p.log,
+		Folders: paths, Settle: p.cfg.Settle, EmptyGrace: p.cfg.EmptyGrace, Rescan: p.cfg.Rescan, Logger: p.log,
+		Ignored:  p.ignored,
+		Eligible: func(folder, name string) bool { return p.folders[folder] != nil && p.folders[folder].eligible(name) },
 	})
 	if err != nil {
 		return fmt.Errorf("start watcher: %w", err)
@@ -381,7 +389,7 @@ func (p *Pipeline) recover() error {
 				os.Remove(path)
 				continue
 			}
-			if held[path] || !e.Type().IsRegular() || !watcher.Eligible(e.Name()) {
+			if held[path] || !e.Type().IsRegular() || !f.eligible(e.Name()) {
 				continue
 			}
 			f.log.Info("resuming claimed file", "file", e.Name())

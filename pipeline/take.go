@@ -33,6 +33,9 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			return state.Record{}, nil, false // offered again by a rescan once it is back
 		}
 		fi, err := fsutil.Check(it.path)
+		if err != nil && p.cannotOpen(f, source, err) {
+			return state.Record{}, nil, false
+		}
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				p.refuseLink(f, source, err)
@@ -79,6 +82,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			} else {
 				log.Debug("cannot take the file yet", "error", err)
 			}
+			p.setNote(f.cfg.Path, source, "cannot be taken yet: "+plainIOError(err), false)
 			return state.Record{}, nil, false
 		}
 		crashpoint.At("claim.renamed")
@@ -87,7 +91,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	// One open, without following links, and a read through the size
 	// limit: what is checked is what is read, and a file that grows is
 	// never read whole.
-	data, info, err := p.readDropped(claimPath, MaxSize)
+	data, info, err := p.readDropped(claimPath, readLimit(name))
 	rec.Size, rec.ModTime = info.Size, info.ModTime
 	switch {
 	case errors.Is(err, fsutil.ErrTooBig) && info.Grew:
@@ -97,7 +101,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	case errors.Is(err, fsutil.ErrTooBig):
-		p.fail(f, rec, sizeProblem(info.Size), "")
+		p.fail(f, rec, rawSizeProblem(name, info.Size), "")
 		return rec, nil, false
 	case errors.Is(err, fsutil.ErrLink), errors.Is(err, fsutil.ErrHardLinked), errors.Is(err, fsutil.ErrNotRegular):
 		// Swapped in after the check: given back, never read.
@@ -118,11 +122,12 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		if first {
 			log.Warn("cannot read the file; will keep trying", "error", err)
 		}
+		p.setNote(f.cfg.Path, source, "cannot be read: "+plainIOError(err), true)
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	}
-	if problem := sizeProblem(info.Size); problem != "" {
-		p.fail(f, rec, problem, "")
+	if problem := rawSizeProblem(name, info.Size); problem != "" {
+		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
 		return rec, nil, false
 	}
 	p.clearTrouble(source)
@@ -134,13 +139,19 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	}
-	sum := md5.Sum(data)
+	upload, converted, problem := p.prepare(f, name, data)
+	if problem != "" {
+		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
+		return rec, nil, false
+	}
+	sum := md5.Sum(upload)
 	rec.MD5 = hex.EncodeToString(sum[:])
 	rec.Phase = state.Hashed
+	rec.Converted = converted
 	crashpoint.At("take.hashed")
 
-	if problem := CheckFile(data, f.cfg); problem != "" {
-		p.fail(f, rec, problem, "")
+	if problem := CheckFile(upload, f.cfg); problem != "" {
+		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
 		return rec, nil, false
 	}
 	crashpoint.At("take.checked")
@@ -159,7 +170,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		return rec, nil, false
 	} else if dup {
 		rec.Duplicate = true
-		p.fail(f, rec, DuplicateReason(c), "")
+		p.failUnlessChanged(f, rec, claimPath, source, data, DuplicateReason(c))
 		return rec, nil, false
 	}
 	// Not written to the state yet: until its PATCH nothing sent for it
@@ -177,7 +188,10 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		crashpoint.At("take.allowance-recorded")
 	}
 	log.Debug("file taken", "size", rec.Size, "md5", rec.MD5)
-	return rec, data, true
+	if converted != "" {
+		log.Info("file converted before the upload", "converted", converted)
+	}
+	return rec, upload, true
 }
 
 // refuseLink leaves alone a file that is a link, has other hard links or
@@ -222,6 +236,7 @@ func (p *Pipeline) clearTrouble(path string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.trouble, path)
+	delete(p.notes, path)
 }
 
 // plainIOError says in words what a file-system error means.
@@ -324,7 +339,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		}
 		return
 	}
-	data, _, err := p.readDropped(rec.Key, MaxSize)
+	data, _, err := p.readDropped(rec.Key, readLimit(rec.Key))
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Error("a file listdrop held has disappeared from the claim folder", "file", rec.Key)
 		p.finish(f, rec, state.Failed, "The file disappeared while listdrop held it.")
@@ -334,6 +349,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		log.Error("cannot read a held file; it stays for the next start", "error", err)
 		return
 	}
+	data, _, _ = p.prepare(f, rec.Key, data)
 	sum := md5.Sum(data)
 	if hex.EncodeToString(sum[:]) != rec.MD5 {
 		if rec.Phase == state.Hashed {
@@ -367,10 +383,11 @@ func (p *Pipeline) sameFile(rec state.Record) bool {
 	if rec.MD5 == "" {
 		return true
 	}
-	data, _, err := p.readDropped(rec.Key, MaxSize)
+	data, _, err := p.readDropped(rec.Key, readLimit(rec.Key))
 	if err != nil {
 		return true
 	}
+	data, _, _ = p.prepare(p.folders[rec.Folder], rec.Key, data)
 	sum := md5.Sum(data)
 	return hex.EncodeToString(sum[:]) == rec.MD5
 }

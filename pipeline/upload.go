@@ -50,7 +50,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					ur, err = p.api.CreateUploadRequest(p.work, uploader.CreateRequest{
 						ListID: rec.ListID,
 						CSV: uploader.Metadata{
-							Filename: uploader.APIFilename(name), ByteSize: len(data),
+							Filename: uploader.APIFilename(uploadName(name)), ByteSize: len(data),
 							Checksum: rec.MD5, ContentType: "text/csv",
 						},
 						CallbackAction:        callbackOf(f.cfg),

@@ -60,6 +60,7 @@ type Record struct {
 	Reason       string    `json:"reason,omitempty"` // why it failed, for the sidecar
 	Detail       string    `json:"detail,omitempty"` // the rest of the sidecar
 	Duplicate    bool      `json:"duplicate,omitempty"`
+	Converted    string    `json:"converted,omitempty"` // what was converted before the upload, in words
 }
 
 // Commit is one file committed to a record list: the duplicate check.
@@ -612,6 +613,29 @@ func (s *Store) History(since time.Time) ([]Entry, error) {
 		return nil
 	})
 	return out, err
+}
+
+// Newest calls keep with the history's entries from the newest back to
+// since, until keep returns false: what a status needs of a long history
+// without reading all of it.
+func (s *Store) Newest(since time.Time, keep func(Entry) bool) error {
+	start := make([]byte, 8)
+	if !since.IsZero() && since.UnixNano() > 0 {
+		binary.BigEndian.PutUint64(start, uint64(since.UnixNano()))
+	}
+	return s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, v := c.Last(); k != nil && bytes.Compare(k, start) >= 0; k, v = c.Prev() {
+			e, err := decodeEntry(k, v)
+			if err != nil {
+				return err
+			}
+			if !keep(e) {
+				return nil
+			}
+		}
+		return nil
+	})
 }
 
 // Commits returns every commit in the ledger.

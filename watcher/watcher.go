@@ -45,12 +45,25 @@ type Options struct {
 	// Settle is how long a file's size and modification time must hold
 	// still before it is reported. 0 reports a file at the first look.
 	Settle time.Duration
+	// EmptyGrace replaces Settle for an empty file: a program may create
+	// the file and write to it much later (a browser's placeholder beside
+	// its .part file, a slow copy). 0 means Settle.
+	EmptyGrace time.Duration
 	// Rescan is the period of the full rescan of every folder. <= 0 disables
 	// it; the start-up scan still happens, but missing folders and folders
 	// that cannot be watched are then never picked up.
 	Rescan time.Duration
 	// Logger receives the watcher's logs; nil discards them.
 	Logger *slog.Logger
+	// Ignored, when set, is told of each *.csv entry that is left alone
+	// because it is not a regular file (a link, a FIFO, a folder), with the
+	// reason in words, and again with "" once it is gone or a file; it logs
+	// them then, instead of the watcher. It is called from Run's goroutine
+	// and must not block.
+	Ignored func(folder, path, reason string)
+	// Eligible, when set, replaces the package's Eligible: it is given the
+	// folder as in Folders and a base name.
+	Eligible func(folder, name string) bool
 }
 
 // Watcher reports settled files from a set of folders. Create it with New and
@@ -58,8 +71,12 @@ type Options struct {
 type Watcher struct {
 	folders []string
 	settle  time.Duration
+	empty   time.Duration
 	rescan  time.Duration
 	log     *slog.Logger
+
+	onIgnored func(folder, path, reason string)
+	accept    func(folder, name string) bool
 
 	rescanReq chan struct{} // capacity 1: requests coalesce
 	running   atomic.Bool
@@ -97,6 +114,9 @@ func New(opts Options) (*Watcher, error) {
 	if opts.Settle < 0 {
 		return nil, fmt.Errorf("watcher options: settle: %s is negative", opts.Settle)
 	}
+	if opts.EmptyGrace < 0 {
+		return nil, fmt.Errorf("watcher options: empty grace: %s is negative", opts.EmptyGrace)
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -104,8 +124,11 @@ func New(opts Options) (*Watcher, error) {
 	w := &Watcher{
 		folders:   slices.Clone(opts.Folders),
 		settle:    opts.Settle,
+		empty:     max(opts.EmptyGrace, opts.Settle),
 		rescan:    opts.Rescan,
 		log:       logger,
+		onIgnored: opts.Ignored,
+		accept:    opts.Eligible,
 		rescanReq: make(chan struct{}, 1),
 	}
 	w.recheckReq = make(chan string, recheckQueue)
@@ -141,6 +164,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- File) error {
 		out:     out,
 		byPath:  make(map[string]*folder, len(w.folders)),
 		pending: make(map[string]*pending),
+		ignored: make(map[string]string),
 	}
 	for _, name := range w.folders {
 		f := &folder{name: name, path: filepath.Clean(name), log: w.log.With("folder", name)}
@@ -160,6 +184,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- File) error {
 		}()
 	}
 
+	r.startWrites()
+	defer r.stopWrites()
+
 	r.settleTimer = time.NewTimer(time.Hour)
 	r.settleTimer.Stop()
 	defer r.settleTimer.Stop()
@@ -172,6 +199,9 @@ type run struct {
 	w       *Watcher
 	out     chan<- File
 	fsw     *fsnotify.Watcher // nil when notifications are unavailable
+	writes  *writeWatch       // nil where writers cannot be followed
+	writing map[string]bool   // files written to and not closed since
+	ignored map[string]string // *.csv entries left alone, with the reason
 	folders []*folder
 	byPath  map[string]*folder // by cleaned path
 
@@ -203,6 +233,8 @@ type pending struct {
 	modTime time.Time
 	due     time.Time // when to look again
 	seq     uint64    // order of observation, to report files oldest first
+	open    bool      // settled but still open for writing: waits for the close
+	told    bool      // logged that it is open
 }
 
 func (r *run) loop(ctx context.Context) error {
@@ -210,6 +242,10 @@ func (r *run) loop(ctx context.Context) error {
 	var errs <-chan error
 	if r.fsw != nil {
 		events, errs = r.fsw.Events, r.fsw.Errors
+	}
+	var writes <-chan writeEvent
+	if r.writes != nil {
+		writes = r.writes.Events()
 	}
 	var rescanTick <-chan time.Time
 	var rescanTimer *time.Timer
@@ -232,6 +268,12 @@ func (r *run) loop(ctx context.Context) error {
 			if !r.w.ignoreEvents {
 				r.handleEvent(ctx, ev)
 			}
+		case ev, ok := <-writes:
+			if !ok {
+				writes = nil
+				continue
+			}
+			r.handleWrite(ev)
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -276,7 +318,7 @@ func (r *run) handleEvent(ctx context.Context, ev fsnotify.Event) {
 		return
 	}
 	f, ok := r.byPath[filepath.Dir(name)]
-	if !ok || !Eligible(filepath.Base(name)) {
+	if !ok || !r.w.eligible(f, filepath.Base(name)) {
 		return
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
@@ -293,6 +335,11 @@ func (r *run) handleEvent(ctx context.Context, ev fsnotify.Event) {
 // has changed since it was last seen.
 func (r *run) observe(ctx context.Context, f *folder, path string) {
 	info, err := os.Lstat(path)
+	if err == nil && !info.Mode().IsRegular() {
+		r.noteIgnored(f, path, info)
+	} else {
+		r.forgetIgnored(f, path)
+	}
 	if err != nil || !info.Mode().IsRegular() {
 		if _, ok := r.pending[path]; ok {
 			delete(r.pending, path)
@@ -316,7 +363,8 @@ func (r *run) observe(ctx context.Context, f *folder, path string) {
 	}
 	r.seq++
 	p.size, p.modTime, p.seq = info.Size(), info.ModTime(), r.seq
-	p.due = time.Now().Add(r.w.settle)
+	p.due = time.Now().Add(r.w.settleFor(info.Size()))
+	p.open = false
 	r.arm(p.due)
 }
 
@@ -355,6 +403,8 @@ func (r *run) settleDue(ctx context.Context) {
 		case err != nil || !info.Mode().IsRegular():
 			delete(r.pending, path)
 			p.folder.log.Debug("file gone before it settled", "file", path)
+		case info.Size() == p.size && info.ModTime().Equal(p.modTime) && r.stillOpen(p, path):
+			// Taken up again when the writer closes it.
 		case info.Size() == p.size && info.ModTime().Equal(p.modTime):
 			delete(r.pending, path)
 			if !r.emit(ctx, p.folder, path, info) {
@@ -363,7 +413,8 @@ func (r *run) settleDue(ctx context.Context) {
 		default:
 			r.seq++
 			p.size, p.modTime, p.seq = info.Size(), info.ModTime(), r.seq
-			p.due = time.Now().Add(r.w.settle)
+			p.due = time.Now().Add(r.w.settleFor(info.Size()))
+			p.open = false
 			if next.IsZero() || p.due.Before(next) {
 				next = p.due
 			}
@@ -446,6 +497,7 @@ func (r *run) watch(f *folder, info os.FileInfo) {
 	// compare now so that it is the identity of the folder being watched.
 	os.SameFile(info, info)
 	f.watched, f.id = true, info
+	r.watchWrites(f)
 	if f.watchFailed {
 		f.watchFailed = false
 		f.log.Info("watching folder again")
@@ -462,6 +514,9 @@ func (r *run) unwatch(f *folder) {
 	// and the like are expected.
 	_ = r.fsw.Remove(f.path)
 	f.watched, f.id = false, nil
+	if r.writes != nil {
+		r.writes.remove(f.path)
+	}
 }
 
 // markUnavailable logs once that f cannot be used, until it is back.
@@ -482,7 +537,10 @@ func (r *run) scan(ctx context.Context, f *folder) {
 	entries, err := os.ReadDir(f.path)
 	if err != nil {
 		r.markUnavailable(f, err)
-	} else if f.unavailable {
+	} else {
+		r.pruneIgnored(f, entries)
+	}
+	if err == nil && f.unavailable {
 		f.unavailable = false
 		f.log.Info("folder is available again")
 	}
@@ -490,7 +548,7 @@ func (r *run) scan(ctx context.Context, f *folder) {
 		if ctx.Err() != nil {
 			return
 		}
-		if Eligible(e.Name()) && !e.IsDir() {
+		if r.w.eligible(f, e.Name()) {
 			r.observe(ctx, f, filepath.Join(f.path, e.Name()))
 		}
 	}
