@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
@@ -96,11 +97,30 @@ func uploadCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	sum := md5.Sum(data)
 	rec := state.Record{Key: "upload:" + path, Source: path, Dest: path, ListID: *list, Size: int64(len(data)),
 		ModTime: fi.ModTime(), MD5: hex.EncodeToString(sum[:]), Phase: state.Hashed, Claimed: time.Now()}
+	// An earlier upload of this path that was interrupted after it was
+	// written down (before its PATCH) is finished, not started again.
+	earlier, held, err := store.Get(rec.Key)
+	if err != nil {
+		return fmt.Errorf("read state: %w", err)
+	}
+	resumed := held && earlier.MD5 == rec.MD5 && earlier.ListID == rec.ListID
+	if held && !resumed {
+		reason := fmt.Sprintf("An earlier upload of this file (upload request %s) was interrupted after its commit was sent; the file changed since, so it was not tried again. Check record list %s for it.", earlier.UploadID, earlier.ListID)
+		fmt.Fprintf(stdout, "warning: %s\n", reason)
+		if _, err := store.Finish(earlier.Key, state.Entry{At: time.Now(), Source: earlier.Source, Dest: earlier.Dest, ListID: earlier.ListID,
+			Size: earlier.Size, MD5: earlier.MD5, Result: state.Failed, Reason: reason, UploadID: earlier.UploadID, Attempts: earlier.Attempts}); err != nil {
+			return fmt.Errorf("write state: %w", err)
+		}
+	}
+	if resumed {
+		rec = earlier
+		fmt.Fprintf(stdout, "finishing the interrupted upload of this file (upload request %s)...\n", rec.UploadID)
+	}
 	c, dup, err := store.LookupCommit(rec.ListID, rec.MD5)
 	if err != nil {
 		return fmt.Errorf("read state: %w", err)
 	}
-	if dup {
+	if dup && !resumed {
 		forced, err := store.TakeAllowance(rec.ListID, rec.MD5)
 		if err != nil {
 			return fmt.Errorf("read state: %w", err)
@@ -115,20 +135,33 @@ func uploadCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "uploading to record list %s...\n", rec.ListID)
-	u := &oneShot{ctx: ctx, api: client, out: stdout, folder: folder, data: data, md5: sum, rec: &rec}
-	if err := u.run(); err != nil {
-		return err
-	}
+	if rec.Phase != state.Committed {
+		fmt.Fprintf(stdout, "uploading to record list %s...\n", rec.ListID)
+		u := &oneShot{ctx: ctx, api: client, out: stdout, folder: folder, data: data, md5: sum, rec: &rec, store: store}
+		if err := u.run(); err != nil {
+			if rec.PatchUnknown && !u.applied {
+				// Written down before a PATCH that was refused or not
+				// sent: nothing to finish by a later run.
+				if _, ferr := store.Finish(rec.Key, state.Entry{At: time.Now(), Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
+					Size: rec.Size, MD5: rec.MD5, Result: state.Failed, Reason: err.Error(), UploadID: rec.UploadID, Attempts: rec.Attempts}); ferr != nil {
+					return fmt.Errorf("%w (and the state could not record that it failed: %v)", err, ferr)
+				}
+			}
+			return err
+		}
+		crashpoint.At("oneshot.answered")
 
-	rec.Phase, rec.Committed = state.Committed, time.Now()
-	if err := store.Commit(rec); err != nil {
-		return fmt.Errorf("Talkdesk took the file (upload request %s), but the state could not record it, so the duplicate check will not know it: %w", rec.UploadID, err)
+		rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
+		if err := store.Commit(rec); err != nil {
+			return fmt.Errorf("Talkdesk took the file (upload request %s), but the state could not record it, so the duplicate check will not know it: %w", rec.UploadID, err)
+		}
+		crashpoint.At("oneshot.committed")
 	}
 	if _, err := store.Finish(rec.Key, state.Entry{At: rec.Committed, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
 		Size: rec.Size, MD5: rec.MD5, Result: state.Done, UploadID: rec.UploadID, Attempts: rec.Attempts}); err != nil {
 		return fmt.Errorf("Talkdesk took the file (upload request %s), but the history could not record it: %w", rec.UploadID, err)
 	}
+	crashpoint.At("oneshot.history-written")
 	fmt.Fprintf(stdout, "done: upload request %s\n", rec.UploadID)
 	return nil
 }
@@ -143,11 +176,16 @@ type oneShot struct {
 	data   []byte
 	md5    [16]byte
 	rec    *state.Record
+	// store gets the record before the PATCH: a run interrupted after it
+	// is finished by the next one, whose PATCH's 409 then means applied.
+	store *state.Store
+	// applied says, once run failed, that a PATCH may have been applied.
+	applied bool
 }
 
 func (u *oneShot) run() error {
 	var signed string
-	patchUnknown := false // a PATCH was sent and its answer not read
+	patchUnknown := u.rec.PatchUnknown // a PATCH was sent and its answer not read
 	tries := 0
 	for {
 		err := u.step(&signed, &patchUnknown)
@@ -199,6 +237,7 @@ func (u *oneShot) step(signed *string, patchUnknown *bool) error {
 				return err
 			}
 			u.rec.UploadID, *signed = ur.ID, ur.SignedURL
+			crashpoint.At("oneshot.created")
 		}
 		if err := u.api.Put(u.ctx, *signed, u.data, u.md5); err != nil {
 			if uploader.Classify(err) == uploader.Renew {
@@ -206,8 +245,17 @@ func (u *oneShot) step(signed *string, patchUnknown *bool) error {
 			}
 			return err
 		}
+		crashpoint.At("oneshot.put")
 		u.rec.Phase = state.Patching
 		fmt.Fprintln(u.out, "starting validation...")
+	}
+	if !u.rec.PatchUnknown {
+		u.rec.PatchUnknown = true
+		if err := u.store.Put(*u.rec); err != nil {
+			u.rec.PatchUnknown = false
+			return fmt.Errorf("write state before the commit: %w", err)
+		}
+		crashpoint.At("oneshot.record-written")
 	}
 	err := u.api.MarkUploaded(u.ctx, u.rec.ListID, u.rec.UploadID)
 	if err != nil && uploader.Classify(err) == uploader.Conflict && *patchUnknown {
@@ -222,6 +270,7 @@ func (u *oneShot) step(signed *string, patchUnknown *bool) error {
 // unfinished says how far a failed upload came: once a PATCH may have been
 // applied, Talkdesk may be importing the file.
 func (u *oneShot) unfinished(patchUnknown bool, err error) error {
+	u.applied = patchUnknown
 	if patchUnknown {
 		return fmt.Errorf("%w; whether Talkdesk started importing the file (upload request %s) is unknown: check record list %s before uploading it again", err, u.rec.UploadID, u.rec.ListID)
 	}

@@ -192,6 +192,11 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 	left := 0
 	for _, e := range ents {
 		name := e.Name()
+		if isTempName(name) {
+			// A marker half-written when that process stopped.
+			os.Remove(filepath.Join(dir, name))
+			continue
+		}
 		if !e.Type().IsRegular() || !f.eligible(name) {
 			continue
 		}

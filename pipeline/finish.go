@@ -1,10 +1,15 @@
 package pipeline
 
 import (
+	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/crashpoint"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -17,6 +22,7 @@ func (p *Pipeline) fail(f *folder, rec state.Record, sentence, detail string) {
 		f.log.Error("cannot write state; the file stays for the next start", "file", filepath.Base(rec.Source), "error", err)
 		return
 	}
+	crashpoint.At("fail.recorded")
 	p.finishFailed(f, rec)
 }
 
@@ -29,6 +35,13 @@ func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
 			if err := os.MkdirAll(f.cfg.Failed, 0o755); err != nil {
 				return err
 			}
+			if ownNote(rec) {
+				// Its note was written before a crash: the file joins it
+				// instead of taking a second name beside a lone note.
+				if err := moveFile(rec.Key, rec.Dest); !errors.Is(err, fs.ErrExist) {
+					return err
+				}
+			}
 			dest, err := f.failToFree(rec.Key, f.cfg.Failed, filepath.Base(rec.Source), sidecar(rec, time.Now()))
 			rec.Dest = dest
 			return err
@@ -36,9 +49,25 @@ func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
 		if !ok {
 			return
 		}
+		crashpoint.At("failed.moved")
 	}
 	f.fileLog(&rec).Info("file failed", "dest", rec.Dest, "reason", rec.Reason)
 	p.finish(f, rec, state.Failed, rec.Reason)
+}
+
+// ownNote reports whether the note at a failing record's destination is
+// the one written for this file (same name and MD5) and the file is not
+// beside it yet.
+func ownNote(rec state.Record) bool {
+	if rec.Dest == "" || rec.MD5 == "" || exists(rec.Dest) {
+		return false
+	}
+	note, err := os.ReadFile(rec.Dest + sidecarSuffix)
+	if err != nil {
+		return false
+	}
+	return bytes.Contains(note, []byte("\nMD5:             "+rec.MD5+"\n")) &&
+		bytes.Contains(note, []byte("\nFile:            "+display.Name(filepath.Base(rec.Source))+"\n"))
 }
 
 func (p *Pipeline) finishDone(f *folder, rec state.Record) {
@@ -59,6 +88,7 @@ func (p *Pipeline) finishDone(f *folder, rec state.Record) {
 		if !ok {
 			return
 		}
+		crashpoint.At("done.moved")
 	}
 	f.fileLog(&rec).Info("file uploaded", "dest", rec.Dest, "size", rec.Size)
 	if key := p.finish(f, rec, state.Done, ""); p.cfg.Verify {
@@ -124,6 +154,7 @@ func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reas
 			key <- nil
 			return
 		}
+		crashpoint.At("history.written")
 		p.metrics.FileFinished(rec.Folder, string(result), e.At)
 		p.addRecent(e)
 		if p.onFinish != nil {

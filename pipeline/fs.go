@@ -138,6 +138,11 @@ func tempName(path string) string {
 	return filepath.Join(filepath.Dir(path), ".listdrop-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".tmp")
 }
 
+// isTempName reports whether a file name is one tempName makes.
+func isTempName(name string) bool {
+	return strings.HasPrefix(name, ".listdrop-") && strings.HasSuffix(name, ".tmp")
+}
+
 // writeFileAtomic writes data to path through a temporary file and a rename,
 // so a reader never sees half a sidecar.
 func writeFileAtomic(path string, data []byte) error {

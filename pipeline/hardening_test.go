@@ -392,10 +392,13 @@ func TestClaimsOfAStoppedProcessAreAdopted(t *testing.T) {
 		name      string
 		committed bool // the stopped process had committed the file
 		marker    bool
+		// it stopped while writing the marker: its temporary file is left
+		halfMarker bool
 	}{
-		{"claimed, nothing sent", false, false},
-		{"PATCH sent and applied", true, true},
-		{"PATCH sent, not applied", false, true},
+		{"claimed, nothing sent", false, false, false},
+		{"PATCH sent and applied", true, true, false},
+		{"PATCH sent, not applied", false, true, false},
+		{"stopped while writing the marker", false, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -426,6 +429,11 @@ func TestClaimsOfAStoppedProcessAreAdopted(t *testing.T) {
 					}
 				}
 				if err := writeMarker(state.Record{Key: claimed, ListID: "L", MD5: md5hex(body), UploadID: ur.ID}, markerKeyOf(h.cfg.Talkdesk)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.halfMarker {
+				if err := os.WriteFile(tempName(markerPath(claimed)), []byte(`{"name":"orph`), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/internal/fsutil"
 )
 
@@ -75,6 +76,7 @@ func (f *folder) failToFree(src, dir, name string, note []byte) (string, error) 
 		if err != nil {
 			return dst, fmt.Errorf("write explanation: %w", err)
 		}
+		crashpoint.At("failed.explained")
 		err = moveFile(src, dst)
 		if errors.Is(err, fs.ErrExist) {
 			os.Remove(dst + sidecarSuffix) // written just now, by this process

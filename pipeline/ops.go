@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
 )
@@ -221,6 +222,8 @@ func (p *Pipeline) verify(f *folder, rec state.Record, written <-chan []byte) {
 	if histKey := <-written; histKey != nil {
 		if err := p.store.SetOutcome(histKey, outcome); err != nil {
 			log.Error("cannot write state", "error", err)
+		} else {
+			crashpoint.At("verdict.recorded")
 		}
 		p.recentOutcome(rec.Folder, rec.UploadID, outcome)
 	}

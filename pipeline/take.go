@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 )
@@ -84,6 +85,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			p.setNote(f.cfg.Path, source, "cannot be taken yet: "+plainIOError(err), false)
 			return state.Record{}, nil, false
 		}
+		crashpoint.At("claim.renamed")
 	}
 	rec := state.Record{Key: claimPath, Folder: f.cfg.Path, Source: source, ListID: f.cfg.RecordListID, Claimed: time.Now()}
 	// One open, without following links, and a read through the size
@@ -146,11 +148,13 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	rec.MD5 = hex.EncodeToString(sum[:])
 	rec.Phase = state.Hashed
 	rec.Converted = converted
+	crashpoint.At("take.hashed")
 
 	if problem := CheckFile(upload, f.cfg); problem != "" {
 		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
 		return rec, nil, false
 	}
+	crashpoint.At("take.checked")
 	c, dup, err := p.store.LookupCommit(rec.ListID, rec.MD5)
 	var forced bool
 	if err == nil && dup {
@@ -181,6 +185,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 			p.release(f, claimPath, source)
 			return rec, nil, false
 		}
+		crashpoint.At("take.allowance-recorded")
 	}
 	log.Debug("file taken", "size", rec.Size, "md5", rec.MD5)
 	if converted != "" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
 )
@@ -70,6 +71,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					continue
 				}
 				rec.UploadID, signed, signedAt, ahead = ur.ID, ur.SignedURL, time.Now(), false
+				crashpoint.At("upload.created")
 				f.fileLog(&rec).Debug("upload request created") // names the new request once
 			}
 			if err := p.call("put", func() error { return p.api.Put(p.work, signed, data, sum) }); err != nil {
@@ -93,6 +95,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				}
 				continue
 			}
+			crashpoint.At("upload.put")
 			rec.Phase, rec.PatchUnknown = state.Patching, false
 		case state.Patching:
 			// Write down that a PATCH may be applied before sending it: that
@@ -125,10 +128,19 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					// The record and the claim marker both go to disk before
 					// the PATCH; written side by side, their syncs overlap.
 					marked := make(chan error, 1)
-					go func(r state.Record) { marked <- writeMarker(r, p.markerKey) }(rec)
+					go func(r state.Record) {
+						err := writeMarker(r, p.markerKey)
+						if err == nil {
+							crashpoint.At("patch.marker-written")
+						}
+						marked <- err
+					}(rec)
 					err := p.stateFault("write-ahead")
 					if err == nil {
 						err = p.store.Put(rec)
+					}
+					if err == nil {
+						crashpoint.At("patch.record-written")
 					}
 					if merr := <-marked; merr != nil {
 						log.Warn("cannot write the claim marker", "error", merr)
@@ -149,6 +161,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					ahead = true
 				}
 			}
+			crashpoint.At("patch.sending")
 			err := p.call("patch", func() error { return p.api.MarkUploaded(p.work, rec.ListID, rec.UploadID) })
 			if err != nil && uploader.Classify(err) == uploader.Conflict && prevUnknown {
 				if !confirmed && (!p.cfg.Verify || p.paceOf(rec.ListID).unsure) {
@@ -183,6 +196,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				}
 				continue
 			}
+			crashpoint.At("patch.answered")
 			now := time.Now()
 			if !lastBusy.IsZero() {
 				p.busyEnded(rec.ListID, lastBusy, now)
@@ -193,6 +207,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 			if !p.commit(log, rec) {
 				return
 			}
+			crashpoint.At("commit.written")
 			p.finishDone(f, rec)
 			return
 		default:

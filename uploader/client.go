@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/listdrop/listdrop/internal/crashpoint"
 )
 
 // Scope is the OAuth scope the record-list endpoints need.
@@ -195,6 +197,8 @@ func (c *Client) CreateUploadRequest(ctx context.Context, req CreateRequest) (*U
 // Talkdesk's validation of the file.
 func (c *Client) MarkUploaded(ctx context.Context, listID, uploadID string) error {
 	body := map[string]string{"op": "replace", "path": "/status", "value": "UPLOADED"}
+	// A test build can crash once Talkdesk has applied the PATCH, before its answer is read.
+	ctx = crashpoint.Trace(ctx, "patch.sent")
 	_, _, err := c.callAPI(ctx, "mark uploaded", http.MethodPatch,
 		"/record-lists/"+url.PathEscape(listID)+"/upload-requests/"+url.PathEscape(uploadID), body)
 	return err
@@ -273,7 +277,7 @@ func (c *Client) callAPI(ctx context.Context, op, method, path string, in any) (
 		if payload != nil {
 			reqBody = bytes.NewReader(payload)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, c.api+path, reqBody)
+		req, err := http.NewRequestWithContext(crashpoint.OnAnswer(ctx), method, c.api+path, reqBody)
 		if err != nil {
 			return 0, nil, fmt.Errorf("%s: %w", op, err)
 		}
