@@ -292,7 +292,26 @@ func (r *run) loop(ctx context.Context) error {
 			rescanTimer.Reset(r.w.rescan)
 		case <-r.settleTimer.C:
 			r.settleAt = time.Time{}
+			// Writes already reported count first: select picks among
+			// ready cases at random, and a file's "being written" must not
+			// lose to its settle timer.
+			drainWrites(writes, r.handleWrite)
 			r.settleDue(ctx)
+		}
+	}
+}
+
+// drainWrites handles the write events already waiting, without waiting.
+func drainWrites(writes <-chan writeEvent, handle func(writeEvent)) {
+	for {
+		select {
+		case ev, ok := <-writes:
+			if !ok {
+				return
+			}
+			handle(ev)
+		default:
+			return
 		}
 	}
 }
