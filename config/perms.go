@@ -7,7 +7,7 @@ import "fmt"
 // configuration file itself when client_secret is written in it,
 // client_secret_file, or private_key_file.
 // Each names the file. On Windows there are none: NTFS ACLs decide who
-// reads a file, and the README says how to set them.
+// reads a file, and docs/security.md says how to set them.
 func (c *Config) SecretWarnings() []string {
 	var key, path, fix string
 	what := "the client secret"

@@ -75,7 +75,7 @@ func (c *Config) validate() []*keyError {
 			bad("admin.listen", "must be host:port, e.g. 127.0.0.1:9464 (empty disables the endpoint)")
 		} else if !c.Admin.Loopback() && c.Admin.WebConfigFile == "" {
 			bad("admin.listen", "%s can be reached from other machines, and listdrop serves its endpoint there only with TLS and a password: "+
-				"set admin.web_config_file to a web configuration file with tls_server_config and basic_auth_users (README, Security), "+
+				"set admin.web_config_file to a web configuration file with tls_server_config and basic_auth_users (see docs/security.md), "+
 				"or listen on loopback (127.0.0.1:%s)", c.Admin.Listen, port)
 		}
 	} else if c.Admin.WebConfigFile != "" {
