@@ -191,19 +191,20 @@ var (
 	notInSlugs = regexp.MustCompile(`[^\p{L}\p{N}_\- ]`)
 )
 
-// proseLines returns the lines of a markdown text outside fenced code
-// blocks.
+// proseLines returns the lines of a markdown text, those of fenced code
+// blocks (and their fences) blanked, so line numbers stay the file's.
 func proseLines(text string) []string {
 	var out []string
 	fenced := false
 	for _, line := range strings.Split(text, "\n") {
 		if fenceLine.MatchString(line) {
 			fenced = !fenced
-			continue
+			line = ""
 		}
-		if !fenced {
-			out = append(out, line)
+		if fenced {
+			line = ""
 		}
+		out = append(out, line)
 	}
 	return out
 }
@@ -272,7 +273,7 @@ func TestDocsRelativeLinksResolve(t *testing.T) {
 					file = filepath.Join(filepath.Dir(page), filepath.FromSlash(path))
 				}
 				if _, err := os.Stat(file); err != nil {
-					t.Errorf("%s (prose line %d): link %s: %s does not exist", page, n+1, target, file)
+					t.Errorf("%s (line %d): link %s: %s does not exist", page, n+1, target, file)
 					continue
 				}
 				if anchor == "" || !strings.HasSuffix(file, ".md") {
@@ -283,7 +284,7 @@ func TestDocsRelativeLinksResolve(t *testing.T) {
 					t.Fatal(err)
 				}
 				if !anchors(string(tb))[anchor] {
-					t.Errorf("%s (prose line %d): link %s: %s has no heading with the anchor #%s", page, n+1, target, file, anchor)
+					t.Errorf("%s (line %d): link %s: %s has no heading with the anchor #%s", page, n+1, target, file, anchor)
 				}
 			}
 		}

@@ -120,8 +120,9 @@ for target in $TARGETS; do
     zipdir=$dist/build/zip-$goarch
     mkdir -p "$zipdir"
     cp "$dir/$exe" README.md config.example.yaml "$zipdir/"
+    cp -R docs "$zipdir/docs"   # the manual the README links to
     cp packaging/windows/listdrop.yaml "$zipdir/listdrop.windows.yaml"
-    (cd "$zipdir" && zip -q -X "../../listdrop_${name_version}_windows_$goarch.zip" ./*)
+    (cd "$zipdir" && zip -q -X -r -D "../../listdrop_${name_version}_windows_$goarch.zip" ./*)
     ;;
   esac
 done
