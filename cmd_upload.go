@@ -153,13 +153,13 @@ func uploadCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 		rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
 		if err := store.Commit(rec); err != nil {
-			return fmt.Errorf("Talkdesk took the file (upload request %s), but the state could not record it, so the duplicate check will not know it: %w", rec.UploadID, err)
+			return fmt.Errorf("the file reached Talkdesk (upload request %s), but the state could not record it, so the duplicate check will not know it: %w", rec.UploadID, err)
 		}
 		crashpoint.At("oneshot.committed")
 	}
 	if _, err := store.Finish(rec.Key, state.Entry{At: rec.Committed, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
 		Size: rec.Size, MD5: rec.MD5, Result: state.Done, UploadID: rec.UploadID, Attempts: rec.Attempts}); err != nil {
-		return fmt.Errorf("Talkdesk took the file (upload request %s), but the history could not record it: %w", rec.UploadID, err)
+		return fmt.Errorf("the file reached Talkdesk (upload request %s), but the history could not record it: %w", rec.UploadID, err)
 	}
 	crashpoint.At("oneshot.history-written")
 	fmt.Fprintf(stdout, "done: upload request %s\n", rec.UploadID)
@@ -202,7 +202,7 @@ func (u *oneShot) run() error {
 		case uploader.Permanent:
 			return u.unfinished(patchUnknown, explained(err, u.rec.ListID, ""))
 		case uploader.Auth:
-			return u.unfinished(patchUnknown, fmt.Errorf("Talkdesk refused listdrop's credentials; check talkdesk.client_id, the secret and the record-lists:manage scope: %w", err))
+			return u.unfinished(patchUnknown, fmt.Errorf("listdrop's credentials were refused by Talkdesk; check talkdesk.client_id, the secret or key, and the record-lists:manage scope: %w", err))
 		}
 		if tries >= uploadTries {
 			return u.unfinished(patchUnknown, explained(err, u.rec.ListID, fmt.Sprintf("Gave up after %d tries: ", tries)))

@@ -53,11 +53,10 @@ func TestMain(m *testing.M) {
 }
 
 func goTool() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
+	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return "go"
+	return "go" // not on PATH: running it says so
 }
 
 const (

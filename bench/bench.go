@@ -153,7 +153,6 @@ type daemonRun struct {
 	drops, dones []string
 	d            *daemon
 	arr          *arrivals
-	startup      time.Duration // from the start of the process to "listdrop is watching"
 }
 
 // setup prepares folders, a fake with latency, and a configuration; before,

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"strings"
 	"sync"
 	"testing"
@@ -91,7 +92,7 @@ func keyNumbers(k *PrivateKey) []string {
 	switch s := k.Signer().(type) {
 	case *ecdsa.PrivateKey:
 		b, _ := s.Bytes()
-		return []string{s.D.String(), fmt.Sprintf("%x", b), fmt.Sprint(b)}
+		return []string{new(big.Int).SetBytes(b).String(), fmt.Sprintf("%x", b), fmt.Sprint(b)}
 	case *rsa.PrivateKey:
 		return []string{s.D.String(), s.Primes[0].String()}
 	}
