@@ -2,11 +2,16 @@ package pipeline
 
 import (
 	"fmt"
+	"io/fs"
 	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -75,4 +80,35 @@ func TestStatusNamesTheUploadTalkdeskValidates(t *testing.T) {
 	}
 	h.fake.EndValidation("L1")
 	eventually(t, "the end of the validation in the status", func() bool { return h.pipeline.Status().Folders[0].Validating == nil })
+}
+
+// A held file that cannot be read when its upload resumes (another
+// program has it open; on Windows, a process of ours just ended may still
+// hold it) is read again with a growing wait, not left until the next
+// start.
+func TestHeldFileUnreadableAtResumeIsReadAgain(t *testing.T) {
+	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
+	body := csvBody("crash", 3)
+	crashAt(t, h, state.Patching, body, true)
+	var mu sync.Mutex
+	refusals := 3
+	h.tweak = func(p *Pipeline) {
+		p.readDropped = func(path string, limit int64) ([]byte, fsutil.Info, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if filepath.Base(path) == "crash.csv" && refusals > 0 {
+				refusals--
+				return nil, fsutil.Info{}, &fs.PathError{Op: "open", Path: path, Err: syscall.Errno(32)} // a sharing violation's number on Windows; any error here
+			}
+			return fsutil.ReadDropped(path, limit)
+		}
+	}
+	h.start()
+	h.waitDone(0, "crash.csv")
+	if n := len(h.fake.Commits()); n != 1 {
+		t.Fatalf("commits = %d, want exactly 1", n)
+	}
+	if !strings.Contains(h.logBuf.String(), "cannot read a held file yet; will keep trying") {
+		t.Fatal("the log does not say the held file is tried again")
+	}
 }

@@ -211,6 +211,12 @@ func (p *Pipeline) refuseLink(f *folder, source string, err error) {
 	f.log.Warn("file left alone: "+why, "file", filepath.Base(source))
 }
 
+// refusedKind: what is at the path is not a file listdrop reads, and
+// waiting will not change that.
+func refusedKind(err error) bool {
+	return errors.Is(err, fsutil.ErrLink) || errors.Is(err, fsutil.ErrHardLinked) || errors.Is(err, fsutil.ErrNotRegular)
+}
+
 // noteTrouble records that a file could not be taken; it reports whether
 // this is the first time, so the log says it once.
 func (p *Pipeline) noteTrouble(path string) bool {
@@ -340,6 +346,18 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		return
 	}
 	data, _, err := p.readDropped(rec.Key, readLimit(rec.Key))
+	// Another program may hold it for a while (on Windows, also a process
+	// of ours that has just been ended): tried again with a growing wait,
+	// not left until the next start.
+	for attempt := 1; err != nil && !errors.Is(err, fs.ErrNotExist) && !refusedKind(err); attempt++ {
+		if attempt == 1 {
+			log.Warn("cannot read a held file yet; will keep trying", "error", err)
+		}
+		if !p.wait(p.backoff(attempt, 0)) {
+			return
+		}
+		data, _, err = p.readDropped(rec.Key, readLimit(rec.Key))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Error("a file listdrop held has disappeared from the claim folder", "file", rec.Key)
 		p.finish(f, rec, state.Failed, "The file disappeared while listdrop held it.")
