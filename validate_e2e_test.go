@@ -8,7 +8,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -23,19 +22,13 @@ import (
 	"testing"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 var (
-	e2eECKey  = sync.OnceValue(func() *ecdsa.PrivateKey { return mustKey(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)) })
-	e2eRSAKey = sync.OnceValue(func() *rsa.PrivateKey { return mustKey(rsa.GenerateKey(rand.Reader, 2048)) })
+	e2eECKey  = testutil.ECKey
+	e2eRSAKey = testutil.RSAKey
 )
-
-func mustKey[K any](k K, err error) K {
-	if err != nil {
-		panic(err)
-	}
-	return k
-}
 
 // keyPEM is the PKCS#8 PEM of a private key, as openssl genpkey writes it.
 func keyPEM(t *testing.T, key crypto.Signer) string {
@@ -192,7 +185,10 @@ func TestValidateOnlinePasses(t *testing.T) {
 
 // Each failure is said in one sentence, and the exit code is 1.
 func TestValidateOnlineFailures(t *testing.T) {
-	otherKey := mustKey(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	refused := "http://" + freeAddr(t)
 	silent := "http://" + tarpit(t)
 	tests := []struct {

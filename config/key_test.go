@@ -12,13 +12,14 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 var (
-	ecKey  = sync.OnceValue(func() *ecdsa.PrivateKey { return must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)) })
-	rsaKey = sync.OnceValue(func() *rsa.PrivateKey { return must(rsa.GenerateKey(rand.Reader, 2048)) })
+	ecKey  = testutil.ECKey
+	rsaKey = testutil.RSAKey
 )
 
 func must[T any](v T, err error) T {
