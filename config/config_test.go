@@ -97,6 +97,7 @@ log:
 verify: false
 verify_timeout: 2m
 csv_check: false
+split_max_size: 5 MiB
 state:
   retention: 30d
 admin:
@@ -109,6 +110,8 @@ folders:
     convert: true
     xlsx: true
     sheet: Contacts
+    split: true
+    split_max_size: 2MB
     done: out/vip-done
     failed: ./out/../out/vip-failed
     send_atlas_notification: true
@@ -147,6 +150,7 @@ folders:
 		Verify:        false,
 		VerifyTimeout: 2 * time.Minute,
 		CSVCheck:      false,
+		SplitMaxSize:  5 << 20,
 		State:         State{Retention: 30 * 24 * time.Hour},
 		Admin:         Admin{Listen: "127.0.0.1:9999"},
 		Folders: []Folder{
@@ -161,6 +165,8 @@ folders:
 				Convert:               true,
 				XLSX:                  true,
 				Sheet:                 "Contacts",
+				Split:                 ptr(true),
+				SplitMaxSize:          2 * MB,
 				CallbackAction: &CallbackAction{
 					Endpoint: "https://hooks.example.com/listdrop",
 					Method:   "POST",
@@ -181,6 +187,8 @@ folders:
 				Failed:                filepath.Join(etc, "leads", "failed"),
 				SendAtlasNotification: ptr(false),
 				CSVCheck:              ptr(false), // from the top-level csv_check
+				Split:                 ptr(false),
+				SplitMaxSize:          5 << 20,
 			},
 		},
 		Path: path,
@@ -370,6 +378,12 @@ var errorCases = []errorCase{
 		want: []string{"talkdesk.timeout: must be greater than 0"}},
 	{name: "zero max_backoff, negative give_up_after", yaml: talkdeskOK + foldersOK + "retry:\n  max_backoff: 0s\n  give_up_after: -1h\n",
 		want: []string{"retry.max_backoff: must be greater than 0", "retry.give_up_after: must be greater than 0"}},
+	{name: "size in words", yaml: talkdeskOK + foldersOK + "split_max_size: ten megabytes\n",
+		want: []string{`split_max_size: invalid size "ten megabytes"`}},
+	{name: "split_max_size below one upload", yaml: talkdeskOK + foldersOK + "split_max_size: 20000\n",
+		want: []string{"split_max_size: must be more than 20000 bytes (Talkdesk's limit for one upload): smaller files are never split"}},
+	{name: "folder's split_max_size over the bound", yaml: talkdeskOK + foldersOK + "    split_max_size: 2GB\n",
+		want: []string{"folders[0].split_max_size: must be at most 1GB: a file to split is held in memory while it is imported"}},
 	{name: "zero workers", yaml: talkdeskOK + foldersOK + "workers: 0\n",
 		want: []string{"workers: must be between 1 and 64"}},
 	{name: "too many workers", yaml: talkdeskOK + foldersOK + "workers: 65\n",

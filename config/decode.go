@@ -122,6 +122,7 @@ const secretKey = "talkdesk.client_secret"
 
 var (
 	durationType  = reflect.TypeFor[time.Duration]()
+	byteSizeType  = reflect.TypeFor[ByteSize]()
 	stringMapType = reflect.TypeFor[map[string]string]()
 	anyMapType    = reflect.TypeFor[map[string]any]()
 )
@@ -203,6 +204,17 @@ func (d *decoder) fill(key string, n *yaml.Node, v reflect.Value) {
 			return
 		}
 		v.SetInt(int64(dur))
+	case t == byteSizeType:
+		s, fromEnv, ok := d.scalar(key, n, "a size")
+		if !ok {
+			return
+		}
+		size, err := parseByteSize(s)
+		if err != nil {
+			d.p.fail(key, "invalid size%s: write a number of bytes, or a number and a unit (kB, MB, GB, KiB, MiB, GiB), e.g. 10MB", quoteUnlessEnv(s, fromEnv))
+			return
+		}
+		v.SetInt(int64(size))
 	case t.Kind() == reflect.Pointer:
 		ptr := reflect.New(t.Elem())
 		d.fill(key, n, ptr.Elem())
