@@ -262,7 +262,7 @@ func decodeEntry(key, v []byte) (Entry, error) {
 	if r.err == nil && len(r.b) != 0 {
 		e.Parts = int(r.varint())
 		n := r.varint()
-		if r.err == nil && (n < 0 || n > int64(e.Parts) || n > int64(len(r.b))) {
+		if r.err == nil && (e.Parts < 0 || n < 0 || n > int64(e.Parts) || n > int64(len(r.b))) {
 			r.fail(fmt.Errorf("%d parts in of %d", n, e.Parts))
 		}
 		for i := int64(0); r.err == nil && i < n; i++ {
