@@ -17,10 +17,11 @@ import (
 const SidecarSuffix = sidecarSuffix
 
 // CheckFile returns, in plain words, why data cannot be uploaded to the
-// folder's record list, or "": the size Talkdesk accepts and, when the
-// folder has it on, the CSV check with its required columns.
+// folder's record list, or "": the size Talkdesk accepts (in parts, when
+// the folder splits) and, when the folder has it on, the CSV check with
+// its required columns.
 func CheckFile(data []byte, folder config.Folder) string {
-	if problem := sizeProblem(int64(len(data))); problem != "" {
+	if problem := sizeProblem(int64(len(data)), folder); problem != "" {
 		return problem
 	}
 	if folder.CheckCSV() {
@@ -29,13 +30,16 @@ func CheckFile(data []byte, folder config.Folder) string {
 	return ""
 }
 
-// sizeProblem says why a file of n bytes cannot be uploaded, or "".
-func sizeProblem(n int64) string {
+// sizeProblem says why a file of n bytes cannot be uploaded to the
+// folder's list, or "".
+func sizeProblem(n int64, folder config.Folder) string {
 	switch {
 	case n == 0:
 		return "This file is empty (0 bytes), so there is nothing to import."
-	case n > MaxSize:
-		return fmt.Sprintf("This file is %d bytes, larger than the %d bytes Talkdesk accepts in one upload; split it into smaller files.", n, MaxSize)
+	case n > MaxSize && !folder.Splits():
+		return fmt.Sprintf("This file is %d bytes, larger than the %d bytes Talkdesk accepts in one upload; split it into smaller files, or set split: true for this folder and listdrop imports it in parts.", n, MaxSize)
+	case n > int64(folder.SplitMaxSize):
+		return fmt.Sprintf("This file is %d bytes, larger than split_max_size (%s), the largest file this folder imports in parts; split it into smaller files, or raise split_max_size.", n, folder.SplitMaxSize)
 	}
 	return ""
 }
@@ -46,6 +50,10 @@ func DuplicateReason(c state.Commit) string {
 	earlier := "a file"
 	if c.File != "" {
 		earlier = filepath.Base(c.File)
+	}
+	if c.PartsIn > 0 && c.PartsIn < c.Parts {
+		return fmt.Sprintf("This file has the same content as %s, whose first %d of %d parts were imported into record list %s on %s before it failed, so it was not imported again: the records not imported are in its .remaining.csv in the failed folder; drop that file instead. To import the whole file again anyway: listdrop retry --force.",
+			earlier, c.PartsIn, c.Parts, c.ListID, formatTime(c.At))
 	}
 	return fmt.Sprintf("This file has the same content as %s, which was already imported into record list %s on %s (upload request %s), so it was not imported again.",
 		earlier, c.ListID, formatTime(c.At), c.UploadID)

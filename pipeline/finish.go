@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,7 +19,22 @@ func (p *Pipeline) fail(f *folder, rec state.Record, sentence, detail string) {
 	rec.Phase = state.Failing
 	rec.Reason, rec.Detail = sentence, detail
 	rec.Dest = freeName(f.cfg.Failed, filepath.Base(rec.Source), sidecarSuffix)
-	if err := p.store.Put(rec); err != nil {
+	write := p.store.Put
+	switch {
+	case len(rec.PartsIn) > 0:
+		// Some parts are in: the rest is written beside the file, and the
+		// file counts as committed, so that dropping it again whole is
+		// refused rather than imported twice.
+		rec.Remaining = freeName(f.cfg.Failed, filepath.Base(remainingName(rec.Dest)))
+		rec.Reason = partsFailed(rec, sentence)
+		if rec.Committed.IsZero() {
+			rec.Committed = time.Now()
+		}
+		write = p.store.Commit
+	case rec.Parts > 0:
+		rec.Reason = fmt.Sprintf("None of this file's %d parts was imported: %s", rec.Parts, lowerFirst(sentence))
+	}
+	if err := write(rec); err != nil {
 		f.log.Error("cannot write state; the file stays for the next start", "file", filepath.Base(rec.Source), "error", err)
 		return
 	}
@@ -34,6 +50,11 @@ func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
 		ok := p.retryFS(f, &rec, func() error {
 			if err := os.MkdirAll(f.cfg.Failed, 0o755); err != nil {
 				return err
+			}
+			if rec.Remaining != "" {
+				if err := p.writeRemaining(f, &rec); err != nil {
+					return err
+				}
 			}
 			if ownNote(rec) {
 				// Its note was written before a crash: the file joins it
@@ -171,6 +192,7 @@ func entryOf(rec state.Record, result state.Result, reason string) state.Entry {
 	return state.Entry{
 		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
 		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,
+		Parts: rec.Parts, PartsIn: rec.PartsIn,
 	}
 }
 

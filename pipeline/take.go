@@ -91,7 +91,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	// One open, without following links, and a read through the size
 	// limit: what is checked is what is read, and a file that grows is
 	// never read whole.
-	data, info, err := p.readDropped(claimPath, readLimit(name))
+	data, info, err := p.readDropped(claimPath, f.readLimit(name))
 	rec.Size, rec.ModTime = info.Size, info.ModTime
 	switch {
 	case errors.Is(err, fsutil.ErrTooBig) && info.Grew:
@@ -101,7 +101,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	case errors.Is(err, fsutil.ErrTooBig):
-		p.fail(f, rec, rawSizeProblem(name, info.Size), "")
+		p.fail(f, rec, f.rawSizeProblem(name, info.Size), "")
 		return rec, nil, false
 	case errors.Is(err, fsutil.ErrLink), errors.Is(err, fsutil.ErrHardLinked), errors.Is(err, fsutil.ErrNotRegular):
 		// Swapped in after the check: given back, never read.
@@ -126,7 +126,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	}
-	if problem := rawSizeProblem(name, info.Size); problem != "" {
+	if problem := f.rawSizeProblem(name, info.Size); problem != "" {
 		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
 		return rec, nil, false
 	}
@@ -172,6 +172,17 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		rec.Duplicate = true
 		p.failUnlessChanged(f, rec, claimPath, source, data, DuplicateReason(c))
 		return rec, nil, false
+	}
+	if len(upload) > MaxSize {
+		// The folder splits (CheckFile refused it otherwise): a record that
+		// cannot fit a part fails the file before anything is sent.
+		s, problem := splitCSV(upload, MaxSize)
+		if problem != "" {
+			p.failUnlessChanged(f, rec, claimPath, source, data, problem)
+			return rec, nil, false
+		}
+		rec.Parts, rec.Part, rec.LastLine = len(s.parts), 1, s.parts[len(s.parts)-1].last
+		log.Info("file over one upload's size; importing it in parts", "parts", rec.Parts, "size", len(upload))
 	}
 	// Not written to the state yet: until its PATCH nothing sent for it
 	// counts, and a claimed file without a record is taken afresh after a
@@ -345,7 +356,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		}
 		return
 	}
-	data, _, err := p.readDropped(rec.Key, readLimit(rec.Key))
+	data, _, err := p.readDropped(rec.Key, f.readLimit(rec.Key))
 	// Another program may hold it for a while (on Windows, also a process
 	// of ours that has just been ended): tried again with a growing wait,
 	// not left until the next start.
@@ -356,7 +367,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		if !p.wait(p.backoff(attempt, 0)) {
 			return
 		}
-		data, _, err = p.readDropped(rec.Key, readLimit(rec.Key))
+		data, _, err = p.readDropped(rec.Key, f.readLimit(rec.Key))
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Error("a file listdrop held has disappeared from the claim folder", "file", rec.Key)
@@ -401,11 +412,12 @@ func (p *Pipeline) sameFile(rec state.Record) bool {
 	if rec.MD5 == "" {
 		return true
 	}
-	data, _, err := p.readDropped(rec.Key, readLimit(rec.Key))
+	f := p.folders[rec.Folder]
+	data, _, err := p.readDropped(rec.Key, f.readLimit(rec.Key))
 	if err != nil {
 		return true
 	}
-	data, _, _ = p.prepare(p.folders[rec.Folder], rec.Key, data)
+	data, _, _ = p.prepare(f, rec.Key, data)
 	sum := md5.Sum(data)
 	return hex.EncodeToString(sum[:]) == rec.MD5
 }

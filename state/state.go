@@ -67,6 +67,8 @@ type Record struct {
 	Parts   int          `json:"parts,omitempty"`
 	Part    int          `json:"part,omitempty"`
 	PartsIn []PartUpload `json:"parts_in,omitempty"`
+	// LastLine is the line of a split file's last record.
+	LastLine int `json:"last_line,omitempty"`
 	// Remaining is where the records not imported of a split file that
 	// failed part-way are written, beside it in failed/.
 	Remaining string `json:"remaining,omitempty"`

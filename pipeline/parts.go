@@ -1,0 +1,93 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/listdrop/listdrop/internal/crashpoint"
+	"github.com/listdrop/listdrop/state"
+)
+
+// A split file's parts go one after the other, each an upload with the
+// guarantees of a file: a write-ahead record before its PATCH, and its
+// progress written once the PATCH is answered and Talkdesk's validation of
+// it has ended. The next part is sent only then: a part Talkdesk rejects
+// stops the file, and what was not imported is written beside it in
+// failed/ as NAME.remaining.csv, which completes the import when dropped
+// back. The file counts as one for the duplicate check, as it was
+// dropped; its parts are not compared with anything.
+
+// remainingSuffix names the records of a split file not imported.
+const remainingSuffix = ".remaining.csv"
+
+// remainingName is the name of the remaining records of a file that fails
+// at dest: contacts.csv gives contacts.remaining.csv.
+func remainingName(dest string) string {
+	ext := filepath.Ext(dest)
+	if !strings.EqualFold(ext, ".csv") && !strings.EqualFold(ext, ".xlsx") {
+		ext = ""
+	}
+	return strings.TrimSuffix(dest, ext) + remainingSuffix
+}
+
+// partsFailed says, for a split file failing with some parts in, what was
+// imported, what was not and why, and where the rest is.
+func partsFailed(rec state.Record, why string) string {
+	n := len(rec.PartsIn)
+	in := fmt.Sprintf("Part 1 (lines %d–%d) was", rec.PartsIn[0].First, rec.PartsIn[0].Last)
+	if n > 1 {
+		in = fmt.Sprintf("Parts 1–%d (lines %d–%d) were", n, rec.PartsIn[0].First, rec.PartsIn[n-1].Last)
+	}
+	rest := fmt.Sprintf("lines %d–%d", rec.PartsIn[n-1].Last+1, rec.LastLine)
+	return fmt.Sprintf("Part %d of %d of this file was not imported: %s %s imported into record list %s; %s were not. They are in %s beside this note, after the header line: fix the cause, then drop that file into the folder to import them (the lines already imported are not in it).",
+		n+1, rec.Parts, lowerFirst(strings.TrimSuffix(why, ".")), in, rec.ListID, rest, filepath.Base(rec.Remaining))
+}
+
+// writeRemaining writes, before a split file that failed part-way is moved
+// to failed/, the header and the records not imported beside where it goes.
+// A file already there with the same bytes was written by an earlier try;
+// another one is never replaced: the records go to a free name, and the
+// note says which. It reports false when the file must stay held.
+func (p *Pipeline) writeRemaining(f *folder, rec *state.Record) error {
+	log := f.fileLog(rec)
+	data, _, err := p.readDropped(rec.Key, f.readLimit(rec.Key))
+	if err == nil {
+		data, _, _ = p.prepare(f, rec.Key, data)
+	}
+	s, problem := splitCSV(data, MaxSize)
+	if err != nil || problem != "" || len(s.parts) != rec.Parts {
+		// Changed while held: the records are in the file itself, which
+		// goes to failed/ with a note that says which lines are in.
+		log.Error("cannot write the records not imported; the note names their lines instead", "error", err, "problem", problem)
+		rec.Reason = strings.Replace(rec.Reason, "They are in "+filepath.Base(rec.Remaining)+" beside this note, after the header line", "They could not be written apart (the held file changed), so cut them from the file by hand", 1)
+		rec.Remaining = ""
+		return nil
+	}
+	rest := s.remaining(len(rec.PartsIn))
+	for range maxNameTries {
+		if old, err := os.ReadFile(rec.Remaining); err == nil && bytes.Equal(old, rest) {
+			return nil
+		}
+		err := writeFileNew(rec.Remaining, rest)
+		if err == nil {
+			crashpoint.At("remaining.written")
+			return nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("write the records not imported: %w", err)
+		}
+		// Another file took the name: a free one, said in the note.
+		was := filepath.Base(rec.Remaining)
+		rec.Remaining = freeName(filepath.Dir(rec.Remaining), was)
+		rec.Reason = strings.Replace(rec.Reason, was, filepath.Base(rec.Remaining), 1)
+		if err := p.store.Put(*rec); err != nil {
+			return fmt.Errorf("write state: %w", err)
+		}
+	}
+	return fmt.Errorf("write the records not imported: %d names in a row were taken", maxNameTries)
+}
