@@ -132,8 +132,7 @@ func offlineStatus(cfg *config.Config, store *state.Store) (pipeline.Status, err
 		}
 		for _, r := range active {
 			if r.Folder == fc.Path {
-				fs.Held = append(fs.Held, pipeline.HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
-					Attempts: r.Attempts, LastError: r.LastError, Since: r.Claimed})
+				fs.Held = append(fs.Held, pipeline.HeldFileOf(r))
 			}
 		}
 		sort.Slice(fs.Held, func(i, j int) bool { return fs.Held[i].Since.Before(fs.Held[j].Since) })
@@ -269,6 +268,9 @@ func printStatus(w io.Writer, v statusView) {
 				words := phaseWords[h.Phase]
 				if words == "" {
 					words = h.Phase
+				}
+				if h.Parts > 0 {
+					words = fmt.Sprintf("part %d of %d, %s", h.Part, h.Parts, words)
 				}
 				fmt.Fprintf(w, "  %s in %s: %s since %s", display.Name(h.File), display.Name(f.Path), words, pipeline.FormatTime(h.Since))
 				if h.Attempts > 0 {

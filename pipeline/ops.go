@@ -89,6 +89,17 @@ type HeldFile struct {
 	Attempts  int       `json:"attempts"`
 	LastError string    `json:"last_error,omitempty"`
 	Since     time.Time `json:"since"`
+	// Part of Parts is the part of a split file being imported; the ones
+	// before it are in.
+	Part  int `json:"part,omitempty"`
+	Parts int `json:"parts,omitempty"`
+}
+
+// HeldFileOf is how a held file's record reads in a status, the daemon's
+// or the one read from the state while it is stopped.
+func HeldFileOf(r state.Record) HeldFile {
+	return HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
+		Attempts: r.Attempts, LastError: r.LastError, Since: r.Claimed, Part: r.Part, Parts: r.Parts}
 }
 
 // recentResults is how many results per folder a Status shows.
@@ -135,8 +146,7 @@ func (p *Pipeline) Status() Status {
 				st.Problems = append(st.Problems, "file "+filepath.Base(r.Source)+" in folder "+fc.Path+" cannot be moved out of the claim folder: "+r.LastError)
 			}
 			if r.Folder == fc.Path {
-				fs.Held = append(fs.Held, HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
-					Attempts: r.Attempts, LastError: r.LastError, Since: r.Claimed})
+				fs.Held = append(fs.Held, HeldFileOf(r))
 			}
 		}
 		sort.Slice(fs.Held, func(i, j int) bool { return fs.Held[i].Since.Before(fs.Held[j].Since) })

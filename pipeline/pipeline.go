@@ -329,10 +329,13 @@ loop:
 	return nil
 }
 
-// fileLog is the logger for lines about one file: folder, list, file and,
-// once there is one, the upload request.
+// fileLog is the logger for lines about one file: folder, list, file, the
+// part of a split file and, once there is one, the upload request.
 func (f *folder) fileLog(rec *state.Record) *slog.Logger {
 	l := f.log.With("file", filepath.Base(rec.Source))
+	if rec.Parts > 0 {
+		l = l.With("part", fmt.Sprintf("%d/%d", rec.Part, rec.Parts))
+	}
 	if rec.UploadID != "" {
 		l = l.With("upload_id", rec.UploadID)
 	}
