@@ -170,6 +170,15 @@ type Folder struct {
 // Splits reports whether the folder imports big files in parts.
 func (f Folder) Splits() bool { return f.Split != nil && *f.Split }
 
+// SplitLimit is the largest file the folder splits: split_max_size, or
+// its default for a Folder made in code.
+func (f Folder) SplitLimit() ByteSize {
+	if f.SplitMaxSize > 0 {
+		return f.SplitMaxSize
+	}
+	return DefaultSplitMaxSize
+}
+
 // CheckCSV reports whether the folder's files get the CSV check.
 func (f Folder) CheckCSV() bool { return f.CSVCheck == nil || *f.CSVCheck }
 

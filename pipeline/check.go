@@ -1,9 +1,15 @@
 package pipeline
 
 import (
+	"bytes"
+	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/state"
@@ -38,8 +44,8 @@ func sizeProblem(n int64, folder config.Folder) string {
 		return "This file is empty (0 bytes), so there is nothing to import."
 	case n > MaxSize && !folder.Splits():
 		return fmt.Sprintf("This file is %d bytes, larger than the %d bytes Talkdesk accepts in one upload; split it into smaller files, or set split: true for this folder and listdrop imports it in parts.", n, MaxSize)
-	case n > int64(folder.SplitMaxSize):
-		return fmt.Sprintf("This file is %d bytes, larger than split_max_size (%s), the largest file this folder imports in parts; split it into smaller files, or raise split_max_size.", n, folder.SplitMaxSize)
+	case n > int64(folder.SplitLimit()):
+		return fmt.Sprintf("This file is %d bytes, larger than split_max_size (%s), the largest file this folder imports in parts; split it into smaller files, or raise split_max_size.", n, folder.SplitLimit())
 	}
 	return ""
 }
@@ -74,3 +80,84 @@ func FormatTime(t time.Time) string { return formatTime(t) }
 
 // CallbackOf is a folder's callback_action as the API takes it.
 func CallbackOf(fc config.Folder) any { return callbackOf(fc) }
+
+// checkCSV returns, in plain words, what makes data unfit to import, or "".
+func checkCSV(data []byte, required []string) string {
+	if problem := dialectProblem(data); problem != "" {
+		return problem
+	}
+	body := bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
+	if !utf8.Valid(body) {
+		line := 1 + bytes.Count(body[:firstInvalid(body)], []byte("\n"))
+		return fmt.Sprintf("This file is not UTF-8 text (line %d has bytes that are not UTF-8); save it as \"CSV UTF-8\".", line)
+	}
+	r := csv.NewReader(bytes.NewReader(body))
+	r.FieldsPerRecord = 0 // the header sets it
+	header, err := r.Read()
+	if err == io.EOF {
+		return "This file has no header line and no records."
+	}
+	if err != nil {
+		return csvProblem(err)
+	}
+	records := 0
+	for {
+		_, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return csvProblem(err)
+		}
+		records++
+	}
+	if records == 0 {
+		return "This file has a header line but no records."
+	}
+	have := map[string]bool{}
+	for _, h := range header {
+		have[strings.ToLower(strings.TrimSpace(h))] = true
+	}
+	var missing []string
+	for _, c := range required {
+		if !have[strings.ToLower(strings.TrimSpace(c))] {
+			missing = append(missing, strings.TrimSpace(c))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Sprintf("The header line lacks the required column%s %s.", plural(len(missing)), strings.Join(missing, ", "))
+	}
+	return ""
+}
+
+func csvProblem(err error) string {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		switch {
+		case errors.Is(pe.Err, csv.ErrFieldCount):
+			return fmt.Sprintf("Line %d does not have as many fields as the header line.", pe.Line)
+		case errors.Is(pe.Err, csv.ErrQuote), errors.Is(pe.Err, csv.ErrBareQuote):
+			return fmt.Sprintf("Line %d has a misplaced quote (\") at column %d.", pe.Line, pe.Column)
+		}
+		return fmt.Sprintf("Line %d cannot be read as CSV: %v.", pe.Line, pe.Err)
+	}
+	return "This file cannot be read as CSV: " + err.Error() + "."
+}
+
+func firstInvalid(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

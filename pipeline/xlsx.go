@@ -32,7 +32,7 @@ func (f *folder) readLimit(name string) int64 {
 	case isWorkbook(name):
 		return MaxWorkbookSize
 	case f.cfg.Splits():
-		return int64(f.cfg.SplitMaxSize)
+		return int64(f.cfg.SplitLimit())
 	}
 	return MaxSize
 }
