@@ -25,7 +25,7 @@ func TestCheckFile(t *testing.T) {
 		{"too large", big, unchecked, "This file is 20011 bytes, larger than the 20000 bytes Talkdesk accepts in one upload; split it into smaller files, or set split: true for this folder"},
 		{"too large, split", big, splits, ""},
 		{"too large to split", big + big, splits, "This file is 40022 bytes, larger than split_max_size (30kB), the largest file this folder imports in parts"},
-		{"too large, split, ragged", big + "y\n", splits, "Line 5004 does not have as many fields"},
+		{"too large, split, ragged", big + "y\n", splits, "Line 5002 does not have as many fields"},
 		{"at the limit", "a,phone\n" + strings.Repeat("x", MaxSize-11) + ",1\n", checked, ""},
 		{"ragged", "name,phone\nAda\n", checked, "Line 2 does not have as many fields"},
 		{"ragged, check off", "name,phone\nAda\n", unchecked, ""},
