@@ -109,14 +109,14 @@ var (
 // decode fills cfg from root and reports whether the caller should go on
 // to validate it. yaml.v3's Decode does the filling, after one walk over
 // the tree that checks each value against the field it goes to, expands
-// ${VAR}, rewrites each checked value in the form yaml.v3 reads and puts
-// each alias's node in its place: maxNodes is the one alias budget, not
-// yaml.v3's, which refuses a file whose values nearly all come through
-// aliases. The walk exists because Node.Decode has no KnownFields, yaml.v3's messages
-// give a line instead of a key path and quote the start of the value (a
-// secret's first characters), it reads "yes" and "on" as true and 4.5 as
-// a whole number 4, it skips a whole mapping over one duplicate key, and
-// it stops at the first bad merge key or self-holding anchor.
+// ${VAR}, rewrites each value in the form yaml.v3 reads, and puts each
+// alias's node in its place, so that maxNodes is the one alias budget
+// (yaml.v3's refuses files whose values nearly all come through aliases).
+// The walk is needed because Node.Decode has no KnownFields, and yaml.v3's
+// messages give a line instead of a key path and quote the start of a
+// value (a secret's first characters); it reads "yes" and "on" as true and
+// 4.5 as 4, skips a whole mapping over one duplicate key, drops null items
+// from lists, and stops at the first bad merge key or self-holding anchor.
 func decode(root *yaml.Node, cfg *Config, p *problems, noSecrets bool) bool {
 	c := &checker{p: p, noSecrets: noSecrets, open: make(map[*yaml.Node]bool), cycles: make(map[string]bool), seen: make(map[*yaml.Node]scalarSeen)}
 	c.check("", root, reflect.TypeOf(cfg).Elem())
@@ -405,9 +405,9 @@ func (c *checker) scalar(key string, n *yaml.Node, t reflect.Type) bool {
 	return true
 }
 
-// expandNode expands ${VAR} in a string scalar, once, in place. It returns the
-// value, whether a variable was expanded (then the value is withheld from
-// error messages), and false when it reported a problem.
+// expandNode expands ${VAR} in a string scalar, once, in place. It
+// returns the value, whether a variable was expanded (then the value is
+// withheld from error messages), and false when it reported a problem.
 func (c *checker) expandNode(key string, n *yaml.Node) (string, bool, bool) {
 	if seen, ok := c.seen[n]; ok {
 		return n.Value, seen.fromEnv, true
