@@ -16,7 +16,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -313,9 +312,9 @@ func parse(data []byte, dir string, noSecrets bool) (*Config, error) {
 
 	cfg := defaults()
 	var p problems
-	d := &decoder{p: &p, noSecrets: noSecrets}
-	d.decode("", root, reflect.ValueOf(cfg).Elem())
-	cfg.Talkdesk.SecretOrigin = d.secretOrigin
+	if !decode(root, cfg, &p, noSecrets) {
+		return nil, p.err()
+	}
 	cfg.noSecrets = noSecrets
 	cfg.resolve(dir, &p)
 	p.add(cfg.validate()...)

@@ -253,6 +253,12 @@ func TestNullKeepsDefault(t *testing.T) {
 	if cfg.Settle != 0 {
 		t.Errorf("settle: 0s gave %v, want 0", cfg.Settle)
 	}
+	// A null item in a list is kept, empty, so that the others keep their
+	// positions.
+	cfg = mustParse(t, talkdeskOK+foldersOK+"    required_columns: [a, ~, b]\n", t.TempDir())
+	if got, want := cfg.Folders[0].RequiredColumns, []string{"a", "", "b"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("required_columns = %q, want %q", got, want)
+	}
 }
 
 func TestRegionURLs(t *testing.T) {
@@ -390,6 +396,8 @@ var errorCases = []errorCase{
 		want: []string{"workers: must be between 1 and 64"}},
 	{name: "workers not a number", yaml: talkdeskOK + foldersOK + "workers: four\n",
 		want: []string{`workers: must be a whole number, not "four"`}},
+	{name: "workers a fraction", yaml: talkdeskOK + foldersOK + "workers: 4.5\n",
+		want: []string{`workers: must be a whole number, not "4.5"`}},
 	{name: "bool not true or false", yaml: talkdeskOK + foldersOK + "    send_atlas_notification: yes\n",
 		want: []string{`folders[0].send_atlas_notification: must be true or false, not "yes"`}},
 
@@ -456,6 +464,8 @@ var errorCases = []errorCase{
 		want: []string{"the top level must be a mapping of keys to values, not a list"}},
 	{name: "folders is a mapping", yaml: talkdeskOK + "folders:\n  path: in\n",
 		want: []string{"folders: must be a list, not a mapping"}},
+	{name: "a folder of the wrong kind keeps the positions", yaml: talkdeskOK + "folders:\n  - [x]\n  - path: b\n",
+		want: []string{"folders[0]: must be a mapping of keys to values, not a list", "folders[1].record_list_id: required"}},
 	{name: "talkdesk is a string", yaml: "talkdesk: acme\n" + foldersOK,
 		want: []string{"talkdesk: must be a mapping of keys to values, not a single value"}},
 	{name: "bad merge key", yaml: talkdeskOK + "folders:\n  - <<: 5\n    path: in\n    record_list_id: l\n",
@@ -473,7 +483,6 @@ var errorCases = []errorCase{
         l6: &l6 [*l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5]
 `,
 		want: []string{"config has too many values"}},
-
 	{name: "anchor holding an alias to itself", yaml: talkdeskOK + foldersOK + "    callback_action:\n      endpoint: https://h.example.com\n      method: POST\n      body: {a: &l1 [x, *l1, *l1]}\n",
 		want: []string{"folders[0].callback_action.body.a[1]: alias *l1 is inside its own anchor &l1"}},
 	{name: "mapping merging itself", yaml: "talkdesk: &t {region: us, account: acme, client_id: id, client_secret: s, <<: *t}\n" + foldersOK,
@@ -917,11 +926,21 @@ func TestAliasesAndMergeKeys(t *testing.T) {
     callback_action:
       <<: *hook
       method: PUT
+  - path: d
+    record_list_id: l4
+    callback_action:
+      <<: &both [{method: get}, *hook]
+  - path: e
+    record_list_id: l5
+    callback_action: {<<: *both}
 `, t.TempDir())
 	want := []CallbackAction{
 		{Endpoint: "https://h.example.com/done", Method: "POST", Headers: map[string]string{"k": "v"}},
 		{Endpoint: "https://h.example.com/done", Method: "POST", Headers: map[string]string{"k": "v"}},
 		{Endpoint: "https://h.example.com/done", Method: "PUT", Headers: map[string]string{"k": "v"}},
+		// Of the mappings merged, the first listed wins.
+		{Endpoint: "https://h.example.com/done", Method: "GET", Headers: map[string]string{"k": "v"}},
+		{Endpoint: "https://h.example.com/done", Method: "GET", Headers: map[string]string{"k": "v"}},
 	}
 	for i, w := range want {
 		if got := cfg.Folders[i].CallbackAction; got == nil || !reflect.DeepEqual(*got, w) {
