@@ -16,7 +16,7 @@ import (
 	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // uploadTries bounds how often the one-shot upload tries a step that
@@ -194,20 +194,20 @@ func (u *oneShot) run() error {
 		}
 		tries++
 		u.rec.Attempts++
-		class := uploader.Classify(err)
+		class := talkdesk.Classify(err)
 		if u.ctx.Err() != nil {
 			return u.unfinished(patchUnknown, errors.New("interrupted"))
 		}
 		switch class {
-		case uploader.Permanent:
+		case talkdesk.Permanent:
 			return u.unfinished(patchUnknown, explained(err, u.rec.ListID, ""))
-		case uploader.Auth:
+		case talkdesk.Auth:
 			return u.unfinished(patchUnknown, fmt.Errorf("listdrop's credentials were refused by Talkdesk; check talkdesk.client_id, the secret or key, and the record-lists:manage scope: %w", err))
 		}
 		if tries >= uploadTries {
 			return u.unfinished(patchUnknown, explained(err, u.rec.ListID, fmt.Sprintf("Gave up after %d tries: ", tries)))
 		}
-		d := uploader.RetryAfter(err)
+		d := talkdesk.RetryAfter(err)
 		if d <= 0 {
 			d = uploadBackoff << (tries - 1)
 		}
@@ -226,9 +226,9 @@ func (u *oneShot) run() error {
 func (u *oneShot) step(signed *string, patchUnknown *bool) error {
 	if u.rec.Phase == state.Hashed {
 		if *signed == "" {
-			ur, err := u.api.CreateUploadRequest(u.ctx, uploader.CreateRequest{
+			ur, err := u.api.CreateUploadRequest(u.ctx, talkdesk.CreateRequest{
 				ListID: u.rec.ListID,
-				CSV: uploader.Metadata{Filename: uploader.APIFilename(filepath.Base(u.rec.Source)), ByteSize: len(u.data),
+				CSV: talkdesk.Metadata{Filename: talkdesk.APIFilename(filepath.Base(u.rec.Source)), ByteSize: len(u.data),
 					Checksum: u.rec.MD5, ContentType: "text/csv"},
 				CallbackAction:        pipeline.CallbackOf(u.folder),
 				SendAtlasNotification: u.folder.SendAtlasNotification,
@@ -240,7 +240,7 @@ func (u *oneShot) step(signed *string, patchUnknown *bool) error {
 			crashpoint.At("oneshot.created")
 		}
 		if err := u.api.Put(u.ctx, *signed, u.data, u.md5); err != nil {
-			if uploader.Classify(err) == uploader.Renew {
+			if talkdesk.Classify(err) == talkdesk.Renew {
 				*signed, u.rec.UploadID = "", "" // a fresh upload request brings a fresh URL
 			}
 			return err
@@ -258,10 +258,10 @@ func (u *oneShot) step(signed *string, patchUnknown *bool) error {
 		crashpoint.At("oneshot.record-written")
 	}
 	err := u.api.MarkUploaded(u.ctx, u.rec.ListID, u.rec.UploadID)
-	if err != nil && uploader.Classify(err) == uploader.Conflict && *patchUnknown {
+	if err != nil && talkdesk.Classify(err) == talkdesk.Conflict && *patchUnknown {
 		return nil // an earlier PATCH whose answer was lost was applied
 	}
-	if err != nil && uploader.Classify(err) != uploader.Conflict && uploader.OutcomeUnknown(err) {
+	if err != nil && talkdesk.Classify(err) != talkdesk.Conflict && talkdesk.OutcomeUnknown(err) {
 		*patchUnknown = true
 	}
 	return err

@@ -11,7 +11,7 @@ import (
 
 	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // sidecarSuffix names the explanation written beside a failed file.
@@ -21,8 +21,8 @@ const sidecarSuffix = ".error.txt"
 // reads the failed folder, and the technical detail that follows it.
 func explain(err error, listID string) (sentence, detail string) {
 	var b strings.Builder
-	var ae *uploader.APIError
-	var se *uploader.S3Error
+	var ae *talkdesk.APIError
+	var se *talkdesk.S3Error
 	switch {
 	case errors.As(err, &ae):
 		switch ae.Status {
@@ -82,7 +82,7 @@ func explain(err error, listID string) (sentence, detail string) {
 		if se.Message != "" {
 			fmt.Fprintf(&b, "Storage message: %s\n", se.Message)
 		}
-	case errors.Is(err, uploader.ErrUnsafeURL):
+	case errors.Is(err, talkdesk.ErrUnsafeURL):
 		sentence = "Talkdesk gave an upload link that is not encrypted (not https), so listdrop did not send the file"
 	default:
 		sentence = "listdrop could not reach Talkdesk"

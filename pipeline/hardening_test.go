@@ -18,7 +18,7 @@ import (
 	"github.com/listdrop/listdrop/faketalkdesk"
 	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 func TestNetworkFaultsAreRetried(t *testing.T) {
@@ -415,8 +415,8 @@ func TestClaimsOfAStoppedProcessAreAdopted(t *testing.T) {
 			if tt.marker {
 				api := h.client()
 				ctx := context.Background()
-				ur, err := api.CreateUploadRequest(ctx, uploader.CreateRequest{ListID: "L",
-					CSV: uploader.Metadata{Filename: "orphan.csv", ByteSize: len(body), Checksum: md5hex(body), ContentType: "text/csv"}})
+				ur, err := api.CreateUploadRequest(ctx, talkdesk.CreateRequest{ListID: "L",
+					CSV: talkdesk.Metadata{Filename: "orphan.csv", ByteSize: len(body), Checksum: md5hex(body), ContentType: "text/csv"}})
 				if err != nil {
 					t.Fatal(err)
 				}

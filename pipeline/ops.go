@@ -14,7 +14,7 @@ import (
 
 	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // call runs one request to Talkdesk in one of the `workers` slots, timing
@@ -32,8 +32,8 @@ func (p *Pipeline) call(step string, f func() error) error {
 	p.metrics.Step(step, time.Since(start))
 	contactOK := err == nil
 	if err != nil {
-		switch uploader.Classify(err) {
-		case uploader.Permanent, uploader.Conflict, uploader.Renew:
+		switch talkdesk.Classify(err) {
+		case talkdesk.Permanent, talkdesk.Conflict, talkdesk.Renew:
 			contactOK = true // Talkdesk answered; the answer was about the file
 		}
 	}
@@ -188,7 +188,7 @@ func (p *Pipeline) verify(f *folder, rec state.Record, written <-chan []byte) {
 	seen := start // the last answer that the list was validating
 	took := time.Duration(0)
 	for errs := 0; ; {
-		var l *uploader.RecordList
+		var l *talkdesk.RecordList
 		err := p.call("verify", func() (err error) {
 			l, err = p.api.GetRecordList(p.work, rec.ListID)
 			return err
@@ -204,7 +204,7 @@ func (p *Pipeline) verify(f *folder, rec state.Record, written <-chan []byte) {
 		if err != nil {
 			log.Debug("cannot read the record list's status", "error", err)
 			errs++
-			d = p.backoff(errs, uploader.RetryAfter(err))
+			d = p.backoff(errs, talkdesk.RetryAfter(err))
 		} else {
 			seen = now
 			d = pollDelay(now.Sub(start), est)

@@ -12,7 +12,7 @@ import (
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // maxRefusedURLs is how many fresh signed URLs a file may have refused
@@ -45,12 +45,12 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 						return
 					}
 				}
-				var ur *uploader.UploadRequest
+				var ur *talkdesk.UploadRequest
 				err := p.call("create", func() (err error) {
-					ur, err = p.api.CreateUploadRequest(p.work, uploader.CreateRequest{
+					ur, err = p.api.CreateUploadRequest(p.work, talkdesk.CreateRequest{
 						ListID: rec.ListID,
-						CSV: uploader.Metadata{
-							Filename: uploader.APIFilename(uploadName(name)), ByteSize: len(data),
+						CSV: talkdesk.Metadata{
+							Filename: talkdesk.APIFilename(uploadName(name)), ByteSize: len(data),
 							Checksum: rec.MD5, ContentType: "text/csv",
 						},
 						CallbackAction:        callbackOf(f.cfg),
@@ -59,7 +59,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 					return err
 				})
 				if err != nil {
-					if uploader.Classify(err) == uploader.Conflict {
+					if talkdesk.Classify(err) == talkdesk.Conflict {
 						if !p.busy(f, &rec, err, &busySince, &lastBusy, nil) {
 							return
 						}
@@ -75,9 +75,9 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				f.fileLog(&rec).Debug("upload request created") // names the new request once
 			}
 			if err := p.call("put", func() error { return p.api.Put(p.work, signed, data, sum) }); err != nil {
-				if uploader.Classify(err) == uploader.Renew {
+				if talkdesk.Classify(err) == talkdesk.Renew {
 					signed = "" // the next try asks for a fresh upload request
-					var se *uploader.S3Error
+					var se *talkdesk.S3Error
 					if errors.As(err, &se) && !se.Expired() {
 						// A refusal that a fresh URL does not cure (a bad
 						// signature) would otherwise leave an abandoned upload
@@ -163,7 +163,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 			}
 			crashpoint.At("patch.sending")
 			err := p.call("patch", func() error { return p.api.MarkUploaded(p.work, rec.ListID, rec.UploadID) })
-			if err != nil && uploader.Classify(err) == uploader.Conflict && prevUnknown {
+			if err != nil && talkdesk.Classify(err) == talkdesk.Conflict && prevUnknown {
 				if !confirmed && (!p.cfg.Verify || p.paceOf(rec.ListID).unsure) {
 					// The 409 may be the list validating another upload:
 					// once the list is idle, a 409 can only mean "applied".
@@ -177,7 +177,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 				log.Info("an earlier attempt to start validation was applied", "error", err)
 				err = nil
 			}
-			if err != nil && uploader.Classify(err) == uploader.Conflict {
+			if err != nil && talkdesk.Classify(err) == talkdesk.Conflict {
 				// Not applied: the list is validating another upload. The
 				// state keeps saying "may be applied", which stays safe.
 				rec.PatchUnknown = false
@@ -189,7 +189,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 			if err != nil {
 				// Once any attempt's outcome is unknown, it stays so: a later
 				// 503 says nothing about whether that attempt was applied.
-				rec.PatchUnknown = prevUnknown || (uploader.Classify(err) != uploader.Conflict && uploader.OutcomeUnknown(err))
+				rec.PatchUnknown = prevUnknown || (talkdesk.Classify(err) != talkdesk.Conflict && talkdesk.OutcomeUnknown(err))
 				ahead = false // retry writes the record as it now is
 				if !p.retry(f, &rec, err) {
 					return
@@ -294,19 +294,19 @@ func (p *Pipeline) retry(f *folder, rec *state.Record, err error) bool {
 		p.persist(log, rec)
 		return false
 	}
-	class := uploader.Classify(err)
-	if class != uploader.Permanent {
+	class := talkdesk.Classify(err)
+	if class != talkdesk.Permanent {
 		p.metrics.Retry(class.String())
 	}
 	rec.Attempts++
 	rec.LastError = err.Error()
 	now := time.Now()
 	switch class {
-	case uploader.Permanent:
+	case talkdesk.Permanent:
 		sentence, detail := explain(err, rec.ListID)
 		p.fail(f, *rec, sentence, detail)
 		return false
-	case uploader.Auth:
+	case talkdesk.Auth:
 		// Not the file's fault: it waits however long this takes.
 		log.Error("Talkdesk refused listdrop's credentials; the file waits", "error", err)
 	default:
@@ -319,8 +319,8 @@ func (p *Pipeline) retry(f *folder, rec *state.Record, err error) bool {
 			return false
 		}
 	}
-	d := p.backoff(rec.Attempts, uploader.RetryAfter(err))
-	if class != uploader.Auth {
+	d := p.backoff(rec.Attempts, talkdesk.RetryAfter(err))
+	if class != talkdesk.Auth {
 		log.Warn("upload failed; will try again", "error", err, "retry_in", d.Round(time.Millisecond), "attempts", rec.Attempts)
 	}
 	p.persist(log, rec)
