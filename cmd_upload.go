@@ -280,6 +280,6 @@ func (u *oneShot) unfinished(patchUnknown bool, err error) error {
 // explained is an upload error as the failed folder's note says it: one
 // plain sentence, then the detail.
 func explained(err error, listID, prefix string) error {
-	sentence, detail := pipeline.Explain(err, listID)
+	sentence, detail := talkdesk.Explain(err, listID)
 	return errors.New(strings.TrimRight(prefix+sentence+"\n"+detail, "\n"))
 }

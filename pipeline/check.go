@@ -3,9 +3,9 @@ package pipeline
 import (
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -48,21 +48,13 @@ func DuplicateReason(c state.Commit) string {
 		earlier = filepath.Base(c.File)
 	}
 	return fmt.Sprintf("This file has the same content as %s, which was already imported into record list %s on %s (upload request %s), so it was not imported again.",
-		earlier, c.ListID, formatTime(c.At), c.UploadID)
+		earlier, c.ListID, display.Time(c.At), c.UploadID)
 }
-
-// Explain turns an upload error into one plain sentence and the technical
-// detail behind it.
-func Explain(err error, listID string) (sentence, detail string) { return explain(err, listID) }
 
 // FreeName returns a path in dir for name that nothing uses yet, adding
 // "-1", "-2"… before the extension; each of the extra suffixes must be free
 // too.
 func FreeName(dir, name string, extra ...string) string { return freeName(dir, name, extra...) }
-
-// FormatTime is how listdrop writes a time for people: local, to the
-// second, with the zone.
-func FormatTime(t time.Time) string { return formatTime(t) }
 
 // CallbackOf is a folder's callback_action as the API takes it.
 func CallbackOf(fc config.Folder) any { return callbackOf(fc) }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/listdrop/listdrop/internal/crashpoint"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/talkdesk"
 )
@@ -252,7 +253,7 @@ func (p *Pipeline) writeResult(f *folder, rec state.Record, outcome string) {
 		fmt.Fprintf(&b, "Talkdesk found this file corrupted and could not read it: none of its records were imported into record list %s.\n", rec.ListID)
 	}
 	fmt.Fprintf(&b, "\nFile:            %s\nRecord list:     %s\nUpload request:  %s\nList status:     %s\nChecked at:      %s\n",
-		filepath.Base(rec.Source), rec.ListID, rec.UploadID, outcome, formatTime(time.Now()))
+		filepath.Base(rec.Source), rec.ListID, rec.UploadID, outcome, display.Time(time.Now()))
 	b.WriteString("\nCheck the file against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form), fix it, and drop it again.\n")
 	if err := writeFileNew(rec.Dest+".result.txt", []byte(b.String())); err != nil {
 		f.fileLog(&rec).Error("cannot write the result note", "error", err)

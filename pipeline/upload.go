@@ -84,7 +84,7 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 						// request at Talkdesk on every try until give_up_after.
 						if refused++; refused >= maxRefusedURLs {
 							rec.Attempts++
-							sentence, detail := explain(err, rec.ListID)
+							sentence, detail := talkdesk.Explain(err, rec.ListID)
 							p.fail(f, rec, sentence, detail)
 							return
 						}
@@ -303,7 +303,7 @@ func (p *Pipeline) retry(f *folder, rec *state.Record, err error) bool {
 	now := time.Now()
 	switch class {
 	case talkdesk.Permanent:
-		sentence, detail := explain(err, rec.ListID)
+		sentence, detail := talkdesk.Explain(err, rec.ListID)
 		p.fail(f, *rec, sentence, detail)
 		return false
 	case talkdesk.Auth:
@@ -314,7 +314,7 @@ func (p *Pipeline) retry(f *folder, rec *state.Record, err error) bool {
 			rec.FirstFailure = now
 		}
 		if giveUp := p.cfg.Retry.GiveUpAfter; giveUp > 0 && now.Sub(rec.FirstFailure) >= giveUp {
-			sentence, detail := explain(err, rec.ListID)
+			sentence, detail := talkdesk.Explain(err, rec.ListID)
 			p.fail(f, *rec, fmt.Sprintf("listdrop tried for %s and gave up: %s", giveUp, lowerFirst(sentence)), detail)
 			return false
 		}
