@@ -50,11 +50,3 @@ func DuplicateReason(c state.Commit) string {
 	return fmt.Sprintf("This file has the same content as %s, which was already imported into record list %s on %s (upload request %s), so it was not imported again.",
 		earlier, c.ListID, display.Time(c.At), c.UploadID)
 }
-
-// FreeName returns a path in dir for name that nothing uses yet, adding
-// "-1", "-2"… before the extension; each of the extra suffixes must be free
-// too.
-func FreeName(dir, name string, extra ...string) string { return freeName(dir, name, extra...) }
-
-// CallbackOf is a folder's callback_action as the API takes it.
-func CallbackOf(fc config.Folder) any { return callbackOf(fc) }

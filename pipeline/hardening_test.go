@@ -119,8 +119,8 @@ func TestPersistentSignatureMismatchFailsClearly(t *testing.T) {
 	if !strings.Contains(s, "Storage code:    SignatureDoesNotMatch") {
 		t.Fatalf("explanation:\n%s", s)
 	}
-	if n := h.requests("POST", "upload-requests"); n != maxRefusedURLs {
-		t.Fatalf("upload requests = %d, want %d: a fresh URL for each refusal, then stop", n, maxRefusedURLs)
+	if n := h.requests("POST", "upload-requests"); n != talkdesk.MaxRefusedURLs {
+		t.Fatalf("upload requests = %d, want %d: a fresh URL for each refusal, then stop", n, talkdesk.MaxRefusedURLs)
 	}
 	if !strings.Contains(s, "Upload request:") {
 		t.Fatalf("the explanation does not name the last upload request:\n%s", s)
