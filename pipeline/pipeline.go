@@ -29,11 +29,10 @@ import (
 // MaxSize is the largest file Talkdesk accepts in one upload request.
 const MaxSize = 20000
 
-// API is what the pipeline needs from Talkdesk.
+// API is what the pipeline needs from Talkdesk: the upload protocol's
+// requests, and the record list for verify.
 type API interface {
-	CreateUploadRequest(ctx context.Context, req talkdesk.CreateRequest) (*talkdesk.UploadRequest, error)
-	Put(ctx context.Context, signedURL string, body []byte, md5sum [16]byte) error
-	MarkUploaded(ctx context.Context, listID, uploadID string) error
+	talkdesk.API
 	GetRecordList(ctx context.Context, listID string) (*talkdesk.RecordList, error)
 }
 
