@@ -159,7 +159,9 @@ type SignedURL struct {
 }
 
 // Hooks are the caller's decisions. Each returns nil to go on; any other
-// error stops the Transfer, and Run returns that error as it is.
+// error stops the Transfer, and Run returns that error as it is, except
+// ErrRenew and ErrAskAgain where they are documented and an error of
+// WriteAhead, which goes to Retry.
 type Hooks interface {
 	// BeforeCreate runs before each upload request is created.
 	BeforeCreate(ctx context.Context, p Progress) error
