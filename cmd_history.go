@@ -15,7 +15,6 @@ import (
 
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/internal/display"
-	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -127,7 +126,7 @@ func printHistory(w io.Writer, entries []state.Entry) {
 			// A split file: how many of its parts are in.
 			result += fmt.Sprintf(" (%d/%d parts)", len(e.PartsIn), e.Parts)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", pipeline.FormatTime(e.At), e.ListID, e.Size, result,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", display.Time(e.At), e.ListID, e.Size, result,
 			display.Name(dash(e.UploadID)), display.Name(dash(e.Outcome)), display.Name(filepath.Base(e.Source)), display.Name(e.Reason))
 	}
 	tw.Flush()

@@ -8,10 +8,10 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -59,27 +59,11 @@ func DuplicateReason(c state.Commit) string {
 	}
 	if c.PartsIn > 0 && c.PartsIn < c.Parts {
 		return fmt.Sprintf("This file has the same content as %s, whose first %d of %d parts were imported into record list %s on %s before it failed, so it was not imported again: the records not imported are in its .remaining.csv in the failed folder; drop that file instead. To import the whole file again anyway: listdrop retry --force.",
-			earlier, c.PartsIn, c.Parts, c.ListID, formatTime(c.At))
+			earlier, c.PartsIn, c.Parts, c.ListID, display.Time(c.At))
 	}
 	return fmt.Sprintf("This file has the same content as %s, which was already imported into record list %s on %s (upload request %s), so it was not imported again.",
-		earlier, c.ListID, formatTime(c.At), c.UploadID)
+		earlier, c.ListID, display.Time(c.At), c.UploadID)
 }
-
-// Explain turns an upload error into one plain sentence and the technical
-// detail behind it.
-func Explain(err error, listID string) (sentence, detail string) { return explain(err, listID) }
-
-// FreeName returns a path in dir for name that nothing uses yet, adding
-// "-1", "-2"… before the extension; each of the extra suffixes must be free
-// too.
-func FreeName(dir, name string, extra ...string) string { return freeName(dir, name, extra...) }
-
-// FormatTime is how listdrop writes a time for people: local, to the
-// second, with the zone.
-func FormatTime(t time.Time) string { return formatTime(t) }
-
-// CallbackOf is a folder's callback_action as the API takes it.
-func CallbackOf(fc config.Folder) any { return callbackOf(fc) }
 
 // checkCSV returns, in plain words, what makes data unfit to import, or "".
 func checkCSV(data []byte, required []string) string {

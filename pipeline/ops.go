@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // call runs one request to Talkdesk in one of the `workers` slots, timing
@@ -25,8 +25,8 @@ func (p *Pipeline) call(step string, f func() error) error {
 	p.metrics.Step(step, time.Since(start))
 	contactOK := err == nil
 	if err != nil {
-		switch uploader.Classify(err) {
-		case uploader.Permanent, uploader.Conflict, uploader.Renew:
+		switch talkdesk.Classify(err) {
+		case talkdesk.Permanent, talkdesk.Conflict, talkdesk.Renew:
 			contactOK = true // Talkdesk answered; the answer was about the file
 		}
 	}

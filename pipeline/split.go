@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/listdrop/listdrop/internal/display"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // A file over Talkdesk's MaxSize, in a folder with split: true, is
@@ -123,7 +123,7 @@ func partName(name string, k, n int) string {
 	width := len(fmt.Sprint(n))
 	suffix := fmt.Sprintf("-part%0*dof%d", width, k, n) + ext
 	stem := []rune(name[:len(name)-len(ext)])
-	if keep := uploader.MaxFilename - utf8.RuneCountInString(suffix); len(stem) > keep {
+	if keep := talkdesk.MaxFilename - utf8.RuneCountInString(suffix); len(stem) > keep {
 		stem = stem[:max(keep, 0)]
 	}
 	return string(stem) + suffix

@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/internal/crashpoint"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // verify follows Talkdesk's validation of a committed file until the list
@@ -60,7 +61,7 @@ func (p *Pipeline) followValidation(f *folder, rec state.Record, start time.Time
 	seen := start // the last answer that the list was validating
 	took := time.Duration(0)
 	for errs := 0; ; {
-		var l *uploader.RecordList
+		var l *talkdesk.RecordList
 		err := p.call("verify", func() (err error) {
 			l, err = p.api.GetRecordList(p.work, rec.ListID)
 			return err
@@ -76,7 +77,7 @@ func (p *Pipeline) followValidation(f *folder, rec state.Record, start time.Time
 		if err != nil {
 			log.Debug("cannot read the record list's status", "error", err)
 			errs++
-			d = p.backoff(errs, uploader.RetryAfter(err))
+			d = p.backoff(errs, talkdesk.RetryAfter(err))
 		} else {
 			seen = now
 			d = pollDelay(now.Sub(start), est)
@@ -102,7 +103,7 @@ func (p *Pipeline) writeResult(f *folder, rec state.Record, outcome string) {
 		fmt.Fprintf(&b, "Talkdesk found this file corrupted and could not read it: none of its records were imported into record list %s.\n", rec.ListID)
 	}
 	fmt.Fprintf(&b, "\nFile:            %s\nRecord list:     %s\nUpload request:  %s\nList status:     %s\nChecked at:      %s\n",
-		filepath.Base(rec.Source), rec.ListID, rec.UploadID, outcome, formatTime(time.Now()))
+		filepath.Base(rec.Source), rec.ListID, rec.UploadID, outcome, display.Time(time.Now()))
 	b.WriteString("\nCheck the file against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form), fix it, and drop it again.\n")
 	if err := writeFileNew(rec.Dest+".result.txt", []byte(b.String())); err != nil {
 		f.fileLog(&rec).Error("cannot write the result note", "error", err)
