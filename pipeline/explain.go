@@ -57,7 +57,7 @@ func sidecar(rec state.Record, now time.Time) []byte {
 
 func lowerFirst(s string) string {
 	r, n := utf8.DecodeRuneInString(s)
-	if r == utf8.RuneError || (n < len(s) && unicode.IsUpper(rune(s[n]))) {
+	if r == utf8.RuneError || (n < len(s) && unicode.IsUpper(rune(s[n]))) || strings.HasPrefix(s, "Talkdesk") {
 		return s // keep acronyms and names as they are
 	}
 	return string(unicode.ToLower(r)) + s[n:]

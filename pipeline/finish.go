@@ -112,7 +112,9 @@ func (p *Pipeline) finishDone(f *folder, rec state.Record) {
 		crashpoint.At("done.moved")
 	}
 	f.fileLog(&rec).Info("file uploaded", "dest", rec.Dest, "size", rec.Size)
-	if key := p.finish(f, rec, state.Done, ""); p.cfg.Verify {
+	// A split file's parts were each followed before the next was sent:
+	// its verdict is known already.
+	if key := p.finish(f, rec, state.Done, ""); p.cfg.Verify && rec.Parts == 0 {
 		// Beside the lane: the list's next file is prepared meanwhile.
 		p.wg.Add(1)
 		go func() {
@@ -192,8 +194,18 @@ func entryOf(rec state.Record, result state.Result, reason string) state.Entry {
 	return state.Entry{
 		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
 		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,
-		Parts: rec.Parts, PartsIn: rec.PartsIn,
+		Parts: rec.Parts, PartsIn: rec.PartsIn, Outcome: partsOutcome(rec, result),
 	}
+}
+
+// partsOutcome is a split file's verdict once every part is in: the worst
+// of its parts'. Talkdesk's verdict on a file of one upload comes later,
+// from verify.
+func partsOutcome(rec state.Record, result state.Result) string {
+	if result != state.Done || rec.Parts == 0 {
+		return ""
+	}
+	return state.WorstOutcome(rec.PartsIn)
 }
 
 // awaitFinish waits until the end of the last file claimed at path is on

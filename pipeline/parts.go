@@ -2,12 +2,16 @@ package pipeline
 
 import (
 	"bytes"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/state"
@@ -59,7 +63,14 @@ func (p *Pipeline) writeRemaining(f *folder, rec *state.Record) error {
 	if err == nil {
 		data, _, _ = p.prepare(f, rec.Key, data)
 	}
-	s, problem := splitCSV(data, MaxSize)
+	if sum := md5.Sum(data); err == nil && hex.EncodeToString(sum[:]) != rec.MD5 {
+		err = errors.New("the held file changed")
+	}
+	var s *split
+	problem := ""
+	if err == nil {
+		s, problem = splitCSV(data, MaxSize)
+	}
 	if err != nil || problem != "" || len(s.parts) != rec.Parts {
 		// Changed while held: the records are in the file itself, which
 		// goes to failed/ with a note that says which lines are in.
@@ -90,4 +101,82 @@ func (p *Pipeline) writeRemaining(f *folder, rec *state.Record) error {
 		}
 	}
 	return fmt.Errorf("write the records not imported: %d names in a row were taken", maxNameTries)
+}
+
+// uploadParts imports a split file from the part its record names to the
+// last, one at a time: each through the upload protocol, then followed
+// until Talkdesk's validation of it has ended (whether verify is on or
+// not), then its progress written, before the next part is sent.
+func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
+	s, problem := splitCSV(data, MaxSize)
+	if problem == "" && len(s.parts) != rec.Parts {
+		problem = fmt.Sprintf("This file is now cut into %d parts, not the %d its import began with, so the rest could not be sent.", len(s.parts), rec.Parts)
+	}
+	if problem != "" {
+		p.fail(f, rec, problem, "")
+		return
+	}
+	name := uploadName(filepath.Base(rec.Source))
+	for {
+		part := s.parts[rec.Part-1]
+		if !p.send(f, &rec, s.bytes(rec.Part-1), partName(name, rec.Part, rec.Parts)) {
+			return
+		}
+		crashpoint.At("part.answered")
+		log := f.fileLog(&rec)
+		outcome := p.followValidation(f, rec, time.Now())
+		if outcome == "unknown" && p.stop.Err() != nil {
+			// The record says the part's PATCH may be applied: the next
+			// start sends it again, reads its 409 as applied, and follows
+			// the validation again.
+			return
+		}
+		if outcome == "REJECTED" || outcome == "CORRUPTED" {
+			log.Warn("Talkdesk did not accept a part; the parts after it are not sent", "outcome", outcome)
+			rec.Attempts++
+			p.fail(f, rec, fmt.Sprintf("Talkdesk's validation did not accept part %d (%s): check the records on lines %d–%d against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form).",
+				rec.Part, outcome, part.first, part.last), fmt.Sprintf("Part rejected:   %d of %d, lines %d–%d, upload request %s, %s\n", rec.Part, rec.Parts, part.first, part.last, rec.UploadID, outcome))
+			return
+		}
+		rec.PartsIn = append(rec.PartsIn, state.PartUpload{UploadID: rec.UploadID, First: part.first, Last: part.last, Outcome: outcome})
+		p.metrics.PartIn(rec.Folder)
+		log.Info("part imported", "outcome", outcome, "lines", fmt.Sprintf("%d-%d", part.first, part.last))
+		if rec.Part == rec.Parts {
+			break
+		}
+		rec.Part++
+		rec.Phase, rec.UploadID, rec.PatchUnknown = state.Hashed, "", false
+		rec.Attempts, rec.FirstFailure, rec.LastError = 0, time.Time{}, ""
+		if !p.recordPart(log, rec) {
+			return
+		}
+		crashpoint.At("part.recorded")
+	}
+	rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
+	rec.Dest = freeName(f.cfg.Done, filepath.Base(rec.Source))
+	if !p.commit(f.fileLog(&rec), rec) {
+		return
+	}
+	crashpoint.At("commit.written")
+	p.finishDone(f, rec)
+}
+
+// recordPart writes that a part is in and the next is to be sent. Like a
+// commit, it alone is tried again while the state cannot write it; it
+// returns false when listdrop is stopping, and the record on disk then
+// still says the part's PATCH may be applied.
+func (p *Pipeline) recordPart(log *slog.Logger, rec state.Record) bool {
+	for attempt := 1; ; attempt++ {
+		err := p.stateFault("part")
+		if err == nil {
+			if err = p.store.Put(rec); err == nil {
+				return true
+			}
+		}
+		d := p.backoff(attempt, 0)
+		log.Error("cannot write state; trying again later", "error", err, "retry_in", d.Round(time.Millisecond))
+		if !p.wait(d) {
+			return false
+		}
+	}
 }

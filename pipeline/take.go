@@ -381,6 +381,18 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 	data, _, _ = p.prepare(f, rec.Key, data)
 	sum := md5.Sum(data)
 	if hex.EncodeToString(sum[:]) != rec.MD5 {
+		if len(rec.PartsIn) > 0 || (rec.Parts > 0 && rec.Phase == state.Patching) {
+			// Parts of it may be in: taken afresh it would import them
+			// twice, and what is left of the file as it was cannot be cut
+			// from what is there now.
+			log.Error("a split file changed in the claim folder while its parts were imported; the rest is not sent")
+			why := "The file changed in listdrop's claim folder while its parts were imported, so the rest could not be sent."
+			if rec.Phase == state.Patching {
+				why += fmt.Sprintf(" Part %d (upload request %s) may be in record list %s too: check the list before importing those lines again.", rec.Part, rec.UploadID, rec.ListID)
+			}
+			p.fail(f, rec, why, "")
+			return
+		}
 		if rec.Phase == state.Hashed {
 			// Changed while held and never committed: take it as a new file.
 			if _, err := p.store.Finish(rec.Key, state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: rec.ListID, Result: state.Failed, Reason: "content changed while held; taken again"}); err != nil {

@@ -19,8 +19,30 @@ import (
 // upload drives a file from Hashed or Patching to Committed through the
 // upload protocol, retrying what can be retried. It returns when the file
 // is done, failed, or left for the next run because listdrop is stopping.
+// A split file goes part by part (uploadParts).
 func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
+	if rec.Parts > 0 {
+		p.uploadParts(f, rec, data)
+		return
+	}
 	name := filepath.Base(rec.Source)
+	if !p.send(f, &rec, data, uploadName(name)) {
+		return
+	}
+	rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
+	rec.Dest = freeName(f.cfg.Done, name)
+	if !p.commit(f.fileLog(&rec), rec) {
+		return
+	}
+	crashpoint.At("commit.written")
+	p.finishDone(f, rec)
+}
+
+// send takes one upload of rec's, the file or the part of it that
+// rec.Part names, through the upload protocol until its PATCH is applied,
+// keeping rec in step. It returns false when the file has failed, is kept
+// for the next start or waits: the hooks did what that needed.
+func (p *Pipeline) send(f *folder, rec *state.Record, data []byte, name string) bool {
 	var start talkdesk.Phase
 	switch rec.Phase {
 	case state.Hashed:
@@ -28,48 +50,42 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 	case state.Patching:
 		start = talkdesk.Stored
 	default:
-		f.fileLog(&rec).Error("unknown phase in state", "phase", string(rec.Phase))
-		return
+		f.fileLog(rec).Error("unknown phase in state", "phase", string(rec.Phase))
+		return false
 	}
-	h := &daemonHooks{p: p, f: f, rec: &rec}
+	h := &daemonHooks{p: p, f: f, rec: rec}
 	t := &talkdesk.Transfer{
 		API: callingAPI{p},
 		Unit: talkdesk.Unit{
-			ListID: rec.ListID, Name: uploadName(name), Data: data, MD5: md5.Sum(data),
+			ListID: rec.ListID, Name: name, Data: data, MD5: md5.Sum(data),
 			Callback:              (*talkdesk.Callback)(f.cfg.CallbackAction),
 			SendAtlasNotification: f.cfg.SendAtlasNotification,
 		},
 		Hooks:    h,
 		Progress: talkdesk.Progress{Phase: start, UploadID: rec.UploadID, PatchUnknown: rec.PatchUnknown},
-		Log:      f.log.With("file", name),
+		Log:      f.fileLog(rec),
 	}
 	err := t.Run(p.work)
 	h.sync(t.Progress)
 	if errors.Is(err, talkdesk.ErrURLsRefused) {
 		rec.Attempts++
 		sentence, detail := talkdesk.Explain(err, rec.ListID)
-		p.fail(f, rec, sentence, detail)
-		return
+		p.fail(f, *rec, sentence, detail)
+		return false
 	}
 	if err != nil {
 		// A hook that stopped the upload has done what its reason asks.
 		if !errors.Is(err, errStopped) {
-			f.fileLog(&rec).Error("upload stopped", "error", err)
+			f.fileLog(rec).Error("upload stopped", "error", err)
 		}
-		return
+		return false
 	}
 	now := time.Now()
 	if !h.lastBusy.IsZero() {
 		p.busyEnded(rec.ListID, h.lastBusy, now)
 	}
 	p.validationStarted(rec.ListID, rec.UploadID, now)
-	rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, now
-	rec.Dest = freeName(f.cfg.Done, name)
-	if !p.commit(f.fileLog(&rec), rec) {
-		return
-	}
-	crashpoint.At("commit.written")
-	p.finishDone(f, rec)
+	return true
 }
 
 // errStopped stops an upload whose file is failed, kept for the next
@@ -157,7 +173,9 @@ func (h *daemonHooks) BeforePatch(_ context.Context, pr talkdesk.Progress, u tal
 	if p.parkIfAway(f, rec) {
 		return errStopped
 	}
-	if why := changedSince(rec); why != "" && !(why == "removed" && p.parkIfAway(f, rec)) {
+	// Once parts of a split file are in, the rest is sent as it was read:
+	// taken afresh, the file would import those parts twice.
+	if why := changedSince(rec); why != "" && len(rec.PartsIn) == 0 && !(why == "removed" && p.parkIfAway(f, rec)) {
 		p.abandon(f, rec, why)
 		return errStopped
 	}
