@@ -48,7 +48,7 @@ func partsFailed(rec state.Record, why string) string {
 		in = fmt.Sprintf("Parts 1–%d (lines %d–%d) were", n, rec.PartsIn[0].First, rec.PartsIn[n-1].Last)
 	}
 	rest := fmt.Sprintf("lines %d–%d", rec.PartsIn[n-1].Last+1, rec.LastLine)
-	return fmt.Sprintf("Part %d of %d of this file was not imported: %s %s imported into record list %s; %s were not. They are in %s beside this note, after the header line: fix the cause, then drop that file into the folder to import them (the lines already imported are not in it).",
+	return fmt.Sprintf("Part %d of %d of this file was not imported: %s. %s imported into record list %s; %s were not. They are in %s beside this note, after the header line: fix the cause, then drop that file into the folder to import them (the lines already imported are not in it).",
 		n+1, rec.Parts, lowerFirst(strings.TrimSuffix(why, ".")), in, rec.ListID, rest, filepath.Base(rec.Remaining))
 }
 
