@@ -154,7 +154,7 @@ type options struct {
 	command string // how this run was started, for the report
 }
 
-// Defaults of the full run. It takes about 28 minutes on a 2-core machine;
+// Defaults of the full run. It takes about 34 minutes on a 2-core machine;
 // BENCHMARKS.md says what it measured.
 const (
 	defaultThroughput = "1000x20000x1@0ms,1000x1000x1@0ms,1000x20000x8@0ms,1000x1000x8@0ms," +
