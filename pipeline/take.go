@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/listdrop/listdrop/internal/crashpoint"
-	"github.com/listdrop/listdrop/internal/csvsplit"
 	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 )
@@ -19,192 +17,6 @@ import (
 // renameFile is renameNoReplace; tests replace it to make cross-volume
 // moves without a second volume.
 var renameFile = renameNoReplace
-
-// take claims a file, checks it, hashes it and refuses duplicates. It
-// returns the record to upload, or false when the file was dealt with (or
-// left for later).
-func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
-	f := it.f
-	name := filepath.Base(it.path)
-	log := f.log.With("file", name)
-	claimPath := it.path
-	source := filepath.Join(f.cfg.Path, name)
-	if !it.claimed {
-		if !p.usable(f) {
-			return state.Record{}, nil, false // offered again by a rescan once it is back
-		}
-		fi, err := fsutil.Check(it.path)
-		if err != nil && p.cannotOpen(f, source, err) {
-			return state.Record{}, nil, false
-		}
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				p.refuseLink(f, source, err)
-			}
-			return state.Record{}, nil, false // gone, or not a file listdrop reads
-		}
-		if fi.Size != it.seen.Size || !fi.ModTime.Equal(it.seen.ModTime) {
-			log.Debug("file changed after it settled; waiting for it to settle again")
-			p.recheck(it.path)
-			return state.Record{}, nil, false
-		}
-		// Only the claim folder is needed now; done/ and failed/ are made
-		// when the file is moved, and their trouble keeps the file held.
-		if err := os.MkdirAll(f.claimDir, 0o755); err != nil {
-			if p.noteTrouble(f.claimDir) {
-				log.Error("cannot make the claim folder; files wait in the drop folder", "error", err)
-			}
-			return state.Record{}, nil, false
-		}
-		claimPath = filepath.Join(f.claimDir, name)
-		if p.beforeClaim != nil {
-			p.beforeClaim(it.path)
-		}
-		p.awaitFinish(claimPath)
-		if exists(claimPath) {
-			log.Debug("a file of the same name is still being handled; taking this one after it")
-			return state.Record{}, nil, false
-		}
-		if err := renameNoReplace(it.path, claimPath); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return state.Record{}, nil, false // another listdrop took it first
-			}
-			if errors.Is(err, fs.ErrExist) {
-				// The same name in another case, on a case-insensitive
-				// share: taken after the file being handled.
-				log.Debug("a file of the same name is still being handled; taking this one after it")
-				return state.Record{}, nil, false
-			}
-			// Still open in another program (Windows), or no permission:
-			// the file stays and the next rescan offers it again. Said
-			// once per file, not on every rescan.
-			if p.noteTrouble(source) {
-				log.Warn("cannot take the file yet; will keep trying", "error", err)
-			} else {
-				log.Debug("cannot take the file yet", "error", err)
-			}
-			p.setNote(f.cfg.Path, source, "cannot be taken yet: "+plainIOError(err), false)
-			return state.Record{}, nil, false
-		}
-		crashpoint.At("claim.renamed")
-	}
-	rec := state.Record{Key: claimPath, Folder: f.cfg.Path, Source: source, ListID: f.cfg.RecordListID, Claimed: time.Now()}
-	// One open, without following links, and a read through the size
-	// limit: what is checked is what is read, and a file that grows is
-	// never read whole.
-	data, info, err := p.readDropped(claimPath, f.readLimit(name))
-	rec.Size, rec.ModTime = info.Size, info.ModTime
-	switch {
-	case errors.Is(err, fsutil.ErrTooBig) && info.Grew:
-		// Still being written: looked at again once it has settled, when
-		// its size alone tells whether it can be imported.
-		log.Info("file grew while it was read; waiting for it to settle again")
-		p.release(f, claimPath, source)
-		return rec, nil, false
-	case errors.Is(err, fsutil.ErrTooBig):
-		p.fail(f, rec, f.rawSizeProblem(name, info.Size), "")
-		return rec, nil, false
-	case errors.Is(err, fsutil.ErrLink), errors.Is(err, fsutil.ErrHardLinked), errors.Is(err, fsutil.ErrNotRegular):
-		// Swapped in after the check: given back, never read.
-		p.refuseLink(f, source, err)
-		p.release(f, claimPath, source)
-		return rec, nil, false
-	case errors.Is(err, fs.ErrNotExist):
-		log.Warn("claimed file vanished", "error", err)
-		return rec, nil, false
-	case err != nil:
-		first := p.noteTrouble(source)
-		if since := p.troubleSince(source); p.cfg.Retry.GiveUpAfter > 0 && since >= p.cfg.Retry.GiveUpAfter {
-			p.clearTrouble(source)
-			rec.LastError = err.Error()
-			p.fail(f, rec, fmt.Sprintf("listdrop could not read this file for %s and gave up: %s.", p.cfg.Retry.GiveUpAfter, plainIOError(err)), fmt.Sprintf("Error:           %s\n", err))
-			return rec, nil, false
-		}
-		if first {
-			log.Warn("cannot read the file; will keep trying", "error", err)
-		}
-		p.setNote(f.cfg.Path, source, "cannot be read: "+plainIOError(err), true)
-		p.release(f, claimPath, source)
-		return rec, nil, false
-	}
-	if problem := f.rawSizeProblem(name, info.Size); problem != "" {
-		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
-		return rec, nil, false
-	}
-	p.clearTrouble(source)
-	after, err := os.Lstat(claimPath)
-	if err != nil || after.Size() != int64(len(data)) || !after.ModTime().Equal(info.ModTime) ||
-		(!it.claimed && !after.ModTime().Equal(it.seen.ModTime)) {
-		// A writer still has the file open and wrote while it was read.
-		log.Info("file is still being written; waiting for it to settle again")
-		p.release(f, claimPath, source)
-		return rec, nil, false
-	}
-	upload, converted, problem := p.prepare(f, name, data)
-	if problem != "" {
-		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
-		return rec, nil, false
-	}
-	sum := md5.Sum(upload)
-	rec.MD5 = hex.EncodeToString(sum[:])
-	rec.Phase = state.Hashed
-	rec.Converted = converted
-	crashpoint.At("take.hashed")
-
-	if problem := CheckFile(upload, f.cfg); problem != "" {
-		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
-		return rec, nil, false
-	}
-	crashpoint.At("take.checked")
-	c, dup, err := p.store.LookupCommit(rec.ListID, rec.MD5)
-	var forced bool
-	if err == nil && dup {
-		// retry --force lets one copy through.
-		if forced, err = p.store.TakeAllowance(rec.ListID, rec.MD5); forced {
-			log.Info("duplicate let through once, as asked")
-			dup = false
-		}
-	}
-	if err != nil {
-		log.Error("cannot read state; trying again later", "error", err)
-		p.release(f, claimPath, source)
-		return rec, nil, false
-	} else if dup {
-		rec.Duplicate = true
-		p.failUnlessChanged(f, rec, claimPath, source, data, DuplicateReason(c))
-		return rec, nil, false
-	}
-	if len(upload) > MaxSize {
-		// The folder splits (CheckFile refused it otherwise): a record that
-		// cannot fit a part fails the file before anything is sent.
-		s, problem := csvsplit.Cut(upload, MaxSize)
-		if problem != "" {
-			p.failUnlessChanged(f, rec, claimPath, source, data, problem)
-			return rec, nil, false
-		}
-		rec.Parts, rec.Part, rec.LastLine = len(s.Parts), 1, s.Parts[len(s.Parts)-1].Last
-		log.Info("file over one upload's size; importing it in parts", "parts", rec.Parts, "size", len(upload))
-	}
-	// Not written to the state yet: until its PATCH nothing sent for it
-	// counts, and a claimed file without a record is taken afresh after a
-	// crash. The first write is the one before the PATCH (or a failure).
-	// Except for a file let through by retry --force: its allowance is used
-	// up, so after a crash it must be resumed, not taken afresh and refused
-	// as a duplicate.
-	if forced {
-		if err := p.store.Put(rec); err != nil {
-			log.Error("cannot write state; trying again later", "error", err)
-			p.release(f, claimPath, source)
-			return rec, nil, false
-		}
-		crashpoint.At("take.allowance-recorded")
-	}
-	log.Debug("file taken", "size", rec.Size, "md5", rec.MD5)
-	if converted != "" {
-		log.Info("file converted before the upload", "converted", converted)
-	}
-	return rec, upload, true
-}
 
 // refuseLink leaves alone a file that is a link, has other hard links or
 // is not a regular file, and says so once: a service running as root in a
@@ -345,7 +157,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 				log.Error("cannot write state", "error", err)
 				return
 			}
-			if r, d, ok := p.take(item{f: f, path: rec.Key, claimed: true}); ok {
+			if r, d, o := p.take(item{f: f, path: rec.Key, claimed: true}); o == taken {
 				p.upload(f, r, d)
 			}
 			return
@@ -400,7 +212,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 				log.Error("cannot write state", "error", err)
 				return
 			}
-			if r, d, ok := p.take(item{f: f, path: rec.Key, claimed: true}); ok {
+			if r, d, o := p.take(item{f: f, path: rec.Key, claimed: true}); o == taken {
 				p.upload(f, r, d)
 			}
 			return
