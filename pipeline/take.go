@@ -1,10 +1,7 @@
 package pipeline
 
 import (
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -134,115 +131,4 @@ func (p *Pipeline) release(f *folder, claimPath, source string) {
 		return
 	}
 	p.recheck(source)
-}
-
-// resume continues a file recorded by an earlier run.
-func (p *Pipeline) resume(f *folder, rec state.Record) {
-	if !p.usable(f) && p.park(f, item{f: f, path: rec.Key, claimed: true, rec: &rec}) {
-		return
-	}
-	log := f.fileLog(&rec)
-	switch rec.Phase {
-	case state.Committed, state.Failing:
-		if !p.sameFile(rec) {
-			// The record's file was moved and a later file of the same
-			// name claimed in its place before the record's end reached
-			// the disk: end the record, and take the file as new.
-			log.Warn("the held file is not the one its record names; the record is finished and the file taken as a new one")
-			result := state.Done
-			if rec.Phase == state.Failing {
-				result = state.Failed
-			}
-			if _, err := p.store.Finish(rec.Key, entryOf(rec, result, rec.Reason)); err != nil {
-				log.Error("cannot write state", "error", err)
-				return
-			}
-			if r, d, o := p.take(item{f: f, path: rec.Key, claimed: true}); o == taken {
-				p.upload(f, r, d)
-			}
-			return
-		}
-		if rec.Phase == state.Committed {
-			p.finishDone(f, rec)
-		} else {
-			p.finishFailed(f, rec)
-		}
-		return
-	}
-	data, _, err := p.readDropped(rec.Key, f.readLimit(rec.Key))
-	// Another program may hold it for a while (on Windows, also a process
-	// of ours that has just been ended): tried again with a growing wait,
-	// not left until the next start.
-	for attempt := 1; err != nil && !errors.Is(err, fs.ErrNotExist) && !refusedKind(err); attempt++ {
-		if attempt == 1 {
-			log.Warn("cannot read a held file yet; will keep trying", "error", err)
-		}
-		if !p.wait(p.backoff(attempt, 0)) {
-			return
-		}
-		data, _, err = p.readDropped(rec.Key, f.readLimit(rec.Key))
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		log.Error("a file listdrop held has disappeared from the claim folder", "file", rec.Key)
-		p.finish(f, rec, state.Failed, "The file disappeared while listdrop held it.")
-		return
-	}
-	if err != nil {
-		log.Error("cannot read a held file; it stays for the next start", "error", err)
-		return
-	}
-	data, _, _ = p.prepare(f, rec.Key, data)
-	sum := md5.Sum(data)
-	if hex.EncodeToString(sum[:]) != rec.MD5 {
-		if len(rec.PartsIn) > 0 || (rec.Parts > 0 && rec.Phase == state.Patching) {
-			// Parts of it may be in: taken afresh it would import them
-			// twice, and what is left of the file as it was cannot be cut
-			// from what is there now.
-			log.Error("a split file changed in the claim folder while its parts were imported; the rest is not sent")
-			why := "The file changed in listdrop's claim folder while its parts were imported, so the rest could not be sent."
-			if rec.Phase == state.Patching {
-				why += fmt.Sprintf(" Part %d (upload request %s) may be in record list %s too: check the list before importing those lines again.", rec.Part, rec.UploadID, rec.ListID)
-			}
-			p.fail(f, rec, why, "")
-			return
-		}
-		if rec.Phase == state.Hashed {
-			// Changed while held and never committed: take it as a new file.
-			if _, err := p.store.Finish(rec.Key, state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: rec.ListID, Result: state.Failed, Reason: "content changed while held; taken again"}); err != nil {
-				log.Error("cannot write state", "error", err)
-				return
-			}
-			if r, d, o := p.take(item{f: f, path: rec.Key, claimed: true}); o == taken {
-				p.upload(f, r, d)
-			}
-			return
-		}
-		log.Warn("held file changed after its bytes were uploaded; committing what was uploaded")
-	}
-	p.upload(f, rec, data)
-}
-
-// sameFile reports whether the file at a record's claimed path is the one
-// the record names, or is gone (moved already): same size and, when the
-// record has one, same MD5. A file that cannot be read counts as the same:
-// moving it is what the record asks.
-func (p *Pipeline) sameFile(rec state.Record) bool {
-	fi, err := os.Stat(rec.Key)
-	if err != nil {
-		return true
-	}
-	if fi.Size() != rec.Size {
-		return false
-	}
-	if rec.MD5 == "" {
-		return true
-	}
-	f := p.folders[rec.Folder]
-	data, _, err := p.readDropped(rec.Key, f.readLimit(rec.Key))
-	if err != nil {
-		return true
-	}
-	data, _, _ = p.prepare(f, rec.Key, data)
-	sum := md5.Sum(data)
-	return hex.EncodeToString(sum[:]) == rec.MD5
 }
