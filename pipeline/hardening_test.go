@@ -433,7 +433,7 @@ func TestClaimsOfAStoppedProcessAreAdopted(t *testing.T) {
 				}
 			}
 			if tt.halfMarker {
-				if err := os.WriteFile(tempName(markerPath(claimed)), []byte(`{"name":"orph`), 0o644); err != nil {
+				if err := os.WriteFile(fsutil.TempName(markerPath(claimed)), []byte(`{"name":"orph`), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -512,38 +512,6 @@ func TestBOMAndCRLFAreUploadedAsTheyAre(t *testing.T) {
 	h.waitDone(0, "bom.csv")
 	if c := h.fake.Commits(); len(c) != 1 || !bytes.Equal(c[0].Body, body) {
 		t.Fatal("the bytes were changed on the way")
-	}
-}
-
-func TestCrossVolumeMoveCopiesThenRemoves(t *testing.T) {
-	dir := t.TempDir()
-	src, dst := filepath.Join(dir, "a.csv"), filepath.Join(dir, "done", "a.csv")
-	os.MkdirAll(filepath.Dir(dst), 0o755)
-	body := []byte("x,y\n1,2\n")
-	os.WriteFile(src, body, 0o644)
-	renameFile = func(o, n string) error {
-		if n == dst {
-			return &os.LinkError{Op: "rename", Old: o, New: n, Err: errCrossDevice}
-		}
-		return os.Rename(o, n)
-	}
-	t.Cleanup(func() { renameFile = renameNoReplace })
-	if err := moveFile(src, dst); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("copy: %v", err)
-	}
-	if fileExists(src) {
-		t.Fatal("the source was kept after the copy")
-	}
-	if ents := dirNames(t, filepath.Dir(dst)); len(ents) != 1 {
-		t.Fatalf("left-overs in the destination: %v", ents)
-	}
-	// The destination is never overwritten.
-	os.WriteFile(src, []byte("new"), 0o644)
-	if err := moveFile(src, dst); err == nil {
-		t.Fatal("moveFile overwrote an existing file")
 	}
 }
 

@@ -15,10 +15,6 @@ import (
 	"github.com/listdrop/listdrop/state"
 )
 
-// renameFile is renameNoReplace; tests replace it to make cross-volume
-// moves without a second volume.
-var renameFile = renameNoReplace
-
 // take claims a file, checks it, hashes it and refuses duplicates. It
 // returns the record to upload, or false when the file was dealt with (or
 // left for later).
