@@ -7,12 +7,12 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -82,27 +82,6 @@ func fillState(ctx context.Context, path string, n int, progress func(done int))
 	return nil
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
 func (b *bench) stateScale(ctx context.Context) error {
 	dir, err := b.newDir("state")
 	if err != nil {
@@ -135,10 +114,9 @@ func (b *bench) stateScale(ctx context.Context) error {
 	}
 	res.fill = time.Since(t0)
 	if fillPath != path {
-		if err := copyFile(fillPath, path); err != nil {
+		if _, err := fsutil.Move(fillPath, path); err != nil {
 			return err
 		}
-		os.Remove(fillPath)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
