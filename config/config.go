@@ -8,7 +8,6 @@ package config
 
 import (
 	"bytes"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/capool"
 	"gopkg.in/yaml.v3"
 )
 
@@ -463,13 +463,8 @@ func (c *Config) resolveSecret(dir string, p *problems) {
 	t.SecretOrigin = SecretFromFile
 }
 
-// maxCAFileSize bounds the CA file; a bundle of every public root is about
-// 200 KB.
-const maxCAFileSize = 4 << 20
-
 // resolveCAFile checks talkdesk.ca_file: a readable PEM file holding at
-// least one certificate. The uploader adds its certificates to the
-// system's roots.
+// least one certificate, loaded as the uploader will load it.
 func (c *Config) resolveCAFile(dir string, p *problems) {
 	const key = "talkdesk.ca_file"
 	t := &c.Talkdesk
@@ -477,13 +472,8 @@ func (c *Config) resolveCAFile(dir string, p *problems) {
 	if t.CAFile == "" {
 		return
 	}
-	data, err := readLimited(t.CAFile, maxCAFileSize)
-	if err != nil {
+	if _, err := capool.Load(t.CAFile); err != nil {
 		p.failErr(key, err)
-		return
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		p.fail(key, "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", t.CAFile)
 	}
 }
 
