@@ -72,10 +72,9 @@ func fillState(ctx context.Context, path string, n int, progress func(done int))
 		}
 		// The outcome is in the entry from the start: what the follow-up
 		// of validation (verify, on by default) would write there later.
-		if _, err := s.Finish(rec.Key, state.Entry{
-			At: at, Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
-			Size: rec.Size, MD5: rec.MD5, Result: state.Done, UploadID: rec.UploadID, Outcome: "ACCEPTED",
-		}); err != nil {
+		e := state.NewEntry(rec, state.Done, "")
+		e.At, e.Outcome = at, "ACCEPTED"
+		if _, err := s.Finish(rec.Key, e); err != nil {
 			return err
 		}
 	}

@@ -167,11 +167,7 @@ func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reas
 
 // entryOf is the history entry that ends a record's life.
 func entryOf(rec state.Record, result state.Result, reason string) state.Entry {
-	reason = convertedReason(rec, result, reason)
-	return state.Entry{
-		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
-		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,
-	}
+	return state.NewEntry(rec, result, convertedReason(rec, result, reason))
 }
 
 // awaitFinish waits until the end of the last file claimed at path is on

@@ -281,8 +281,8 @@ func (p *Pipeline) abandon(f *folder, rec state.Record, why string) {
 		return
 	}
 	log.Warn("file changed while it was uploaded; its old content was not imported, the new one will be")
-	e := state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: rec.ListID, Size: rec.Size, MD5: rec.MD5,
-		Result: state.Failed, Reason: "The file changed while it was being uploaded; the old content was not imported and the file was taken again.", UploadID: rec.UploadID, Attempts: rec.Attempts}
+	rec.Dest = ""
+	e := state.NewEntry(rec, state.Failed, "The file changed while it was being uploaded; the old content was not imported and the file was taken again.")
 	if _, err := p.store.Finish(rec.Key, e); err != nil {
 		log.Error("cannot write state", "error", err)
 		return
