@@ -339,14 +339,14 @@ func TestProgramStartFailsOnABadConfig(t *testing.T) {
 var _ service.Shutdowner = (*program)(nil)
 
 func TestServiceCommandsNeedElevation(t *testing.T) {
-	saved := elevated
-	elevated = func() bool { return false }
-	t.Cleanup(func() { elevated = saved })
+	t.Parallel()
+	m := thisMachine
+	m.elevated = func() bool { return false }
 	cfg := filepath.Join(t.TempDir(), "listdrop.yaml")
 	writeSvcFile(t, cfg, "x: 1\n")
 	for _, args := range [][]string{{"install", "--config", cfg}, {"uninstall"}, {"start"}, {"stop"}, {"restart"}} {
 		var stdout, stderr strings.Builder
-		err := run(context.Background(), args, &stdout, &stderr)
+		err := m.run(context.Background(), args, &stdout, &stderr)
 		if err == nil || !strings.Contains(err.Error(), elevationHint) {
 			t.Errorf("%s without rights: %v, want %q", args[0], err, elevationHint)
 		}
