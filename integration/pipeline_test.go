@@ -18,7 +18,9 @@ import (
 )
 
 // writeConfig writes a configuration with one drop folder, in0, for list,
-// and returns its path.
+// and returns its path. The admin endpoint listens on a port the system
+// picks: the default, 127.0.0.1:9464, may be taken by a listdrop service
+// installed on the same machine.
 func writeConfig(t *testing.T, f *fakeAPI, dir, list, retry string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`talkdesk:
@@ -28,6 +30,8 @@ func writeConfig(t *testing.T, f *fakeAPI, dir, list, retry string) string {
   client_secret: %s
   timeout: 10s
 state_file: state.db
+admin:
+  listen: "127.0.0.1:0"
 settle: 50ms
 rescan: 500ms
 retry:
