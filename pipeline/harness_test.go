@@ -14,6 +14,7 @@ import (
 
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 	"github.com/listdrop/listdrop/metrics"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/uploader"
@@ -234,13 +235,7 @@ func (h *harness) drop(i int, name string, data []byte) {
 // eventually polls cond until it holds; the bound is a failure, not a wait.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(120 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 120*time.Second, what, cond)
 }
 
 func fileExists(p string) bool {
