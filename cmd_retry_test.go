@@ -81,14 +81,14 @@ func TestRetryPutsFailedFilesBack(t *testing.T) {
 	golden(t, "retry.golden", tr.String())
 }
 
-// retryConfig writes a configuration of two folders, nothing listening on
-// its admin address, and returns its path and the folders.
+// retryConfig writes a configuration of two folders and no admin endpoint
+// (no daemon to ask), and returns its path and the folders.
 func retryConfig(t *testing.T) (string, []string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "listdrop.yaml")
 	writeFile(t, cfg, []byte("talkdesk: {api_url: 'http://127.0.0.1:1', token_url: 'http://127.0.0.1:1/t', client_id: a, client_secret: b}\n"+
-		"state_file: state.db\nadmin: {listen: '"+freeAddr(t)+"'}\nfolders:\n  - {path: a, record_list_id: LA}\n  - {path: b, record_list_id: LB}\n"))
+		"state_file: state.db\nadmin: {listen: ''}\nfolders:\n  - {path: a, record_list_id: LA}\n  - {path: b, record_list_id: LB}\n"))
 	return cfg, []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")}
 }
 

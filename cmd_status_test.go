@@ -105,7 +105,7 @@ func TestStatusWhenTheAdminEndpointIsOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	off := strings.Replace(string(cfg), `listen: "`+e.admin+`"`, `listen: ""`, 1)
+	off := strings.Replace(string(cfg), `listen: "`+e2eListen+`"`, `listen: ""`, 1)
 	if off == string(cfg) {
 		t.Fatal("the test config has no admin.listen line to change")
 	}

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 // winHeldFile is a file created through CreateFile without
@@ -200,7 +201,7 @@ func TestWindowsStopsCleanlyOnCtrlBreak(t *testing.T) {
 	cmd.Env = append(os.Environ(), "E2E_SECRET="+e2eSecret)
 	// Its own process group, so that the event reaches it and not this test.
 	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: syscall.CREATE_NEW_PROCESS_GROUP}
-	out := &lockedBuffer{}
+	out := &testutil.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -260,7 +261,7 @@ func TestWindowsDefaultsUnderProgramData(t *testing.T) {
 
 	cmd := exec.Command(binary, "run")
 	cmd.Env = append(os.Environ(), env...)
-	log := &lockedBuffer{}
+	log := &testutil.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/kardianos/service"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 // svcWait polls cond until it holds, failing the test after a minute.
@@ -137,7 +138,7 @@ folders:
     record_list_id: L1
 `, srv.URL, srv.URL))
 
-	logs := &lockedBuffer{}
+	logs := &testutil.LockedBuffer{}
 	exited := make(chan int, 1)
 	prg := &program{
 		open:         func() (*daemonRun, error) { return openDaemon(path, logs, nil) },
@@ -291,7 +292,7 @@ func TestProgramShutdownWaitsLikeStop(t *testing.T) {
 // service manager's recovery restarts it.
 func TestProgramExitsWhenTheDaemonStopsByItself(t *testing.T) {
 	exited := make(chan int, 1)
-	logs := &lockedBuffer{}
+	logs := &testutil.LockedBuffer{}
 	prg := &program{
 		open: func() (*daemonRun, error) {
 			return &daemonRun{run: func(context.Context) error { return errors.New("state file is in use by another process") },
@@ -322,7 +323,9 @@ func TestProgramStartFailsOnABadConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "listdrop.yaml")
 	writeSvcFile(t, path, "workerz: 3\n")
 	events := &fakeSystemLog{}
-	prg := &program{open: func() (*daemonRun, error) { return openDaemon(path, &lockedBuffer{}, newSystemHandler(events)) },
+	prg := &program{open: func() (*daemonRun, error) {
+		return openDaemon(path, &testutil.LockedBuffer{}, newSystemHandler(events))
+	},
 		exit: func(code int) { t.Errorf("exit(%d)", code) }}
 	err := prg.Start(nil)
 	if err == nil || !strings.Contains(err.Error(), "workerz") {

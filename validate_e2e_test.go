@@ -79,7 +79,7 @@ func newOnline(t *testing.T, fake *faketalkdesk.Server, base string, cred auth, 
 			}
 		}
 	}
-	fmt.Fprintf(&b, "state_file: state/listdrop.db\nsettle: 100ms\nrescan: 1s\nadmin:\n  listen: %q\nretry:\n  max_backoff: 200ms\n%sfolders:\n", freeAddr(t), extra)
+	fmt.Fprintf(&b, "state_file: state/listdrop.db\nsettle: 100ms\nrescan: 1s\nadmin:\n  listen: %q\nretry:\n  max_backoff: 200ms\n%sfolders:\n", e2eListen, extra)
 	for i, l := range lists {
 		fmt.Fprintf(&b, "  - path: drop%d\n    record_list_id: %q\n", i, l)
 	}
@@ -189,7 +189,7 @@ func TestValidateOnlineFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused := "http://" + freeAddr(t)
+	refused := "http://" + refusingAddr(t)
 	silent := "http://" + tarpit(t)
 	tests := []struct {
 		name  string
