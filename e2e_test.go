@@ -79,11 +79,7 @@ const e2eListen = "127.0.0.1:0"
 func newE2E(t *testing.T, opts faketalkdesk.Options, lists []string, extra string) *e2e {
 	t.Helper()
 	opts.ClientID, opts.ClientSecret = e2eClientID, e2eSecret
-	fake, err := faketalkdesk.Start(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
+	fake := faketalkdesk.StartForTest(t, opts)
 	dir := t.TempDir()
 	var b strings.Builder
 	fmt.Fprintf(&b, "talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: ${E2E_SECRET}\n  timeout: 5s\n",
@@ -102,11 +98,6 @@ func newE2E(t *testing.T, opts faketalkdesk.Options, lists []string, extra strin
 	if err := os.WriteFile(e.config, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if v := fake.Violations(); len(v) > 0 {
-			t.Errorf("the fake Talkdesk saw rule violations:\n%s", strings.Join(v, "\n"))
-		}
-	})
 	return e
 }
 

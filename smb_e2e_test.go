@@ -341,17 +341,7 @@ func freeAddr(t *testing.T) string {
 
 func startSMBFake(t *testing.T) *faketalkdesk.Server {
 	t.Helper()
-	fake, err := faketalkdesk.Start(faketalkdesk.Options{ClientID: e2eClientID, ClientSecret: e2eSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		fake.Close()
-		if v := fake.Violations(); len(v) > 0 {
-			t.Errorf("the fake Talkdesk saw rule violations:\n%s", strings.Join(v, "\n"))
-		}
-	})
-	return fake
+	return faketalkdesk.StartForTest(t, faketalkdesk.Options{ClientID: e2eClientID, ClientSecret: e2eSecret})
 }
 
 // committedOnce checks that each body was committed exactly once and
