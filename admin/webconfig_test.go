@@ -49,6 +49,7 @@ const (
 )
 
 func TestCheckWebConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeCert(t, dir, "server")
 	hash := bcryptHash(t, "pw")
@@ -92,6 +93,7 @@ func TestCheckWebConfig(t *testing.T) {
 // pinned client reaches it, a password is asked for everything, the
 // token alone does not pass, and the origin and body checks still apply.
 func TestWebConfigTLSAndBasicAuth(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeCert(t, dir, "server")
 	writeCert(t, dir, "other")

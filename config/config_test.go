@@ -199,6 +199,7 @@ folders:
 }
 
 func TestDefaults(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := mustParse(t, talkdeskOK+foldersOK, dir)
 	checks := []struct {
@@ -237,6 +238,7 @@ func TestDefaults(t *testing.T) {
 // Keys given with no value (null) keep their defaults; an explicit zero
 // does not.
 func TestNullKeepsDefault(t *testing.T) {
+	t.Parallel()
 	cfg := mustParse(t, talkdeskOK+foldersOK+"workers:\nsettle: ~\nlog:\n  level:\n", t.TempDir())
 	if cfg.Workers != 4 || cfg.Settle != 2*time.Second || cfg.Log.Level != "info" {
 		t.Errorf("workers %d, settle %v, level %q: want the defaults", cfg.Workers, cfg.Settle, cfg.Log.Level)
@@ -248,6 +250,7 @@ func TestNullKeepsDefault(t *testing.T) {
 }
 
 func TestRegionURLs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		talkdesk string
@@ -629,6 +632,7 @@ folders:
 }
 
 func TestSecretFile(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		files   map[string]string // relative to the config's folder
@@ -689,6 +693,7 @@ func TestSecretFile(t *testing.T) {
 }
 
 func TestRelativePaths(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	abs := filepath.Join(root, "elsewhere", "abs")
 	path := writeFile(t, root, "etc/listdrop.yaml", talkdeskOK+`
@@ -741,6 +746,7 @@ func TestParseDir(t *testing.T) {
 }
 
 func TestHTTPSRule(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		url string
 		ok  bool
@@ -838,6 +844,7 @@ func TestSecretsNeverShown(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name, yaml, want string
@@ -862,6 +869,7 @@ func TestSummary(t *testing.T) {
 }
 
 func TestSlogLevel(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		level string
 		want  slog.Level
@@ -888,6 +896,7 @@ func TestSlogLevel(t *testing.T) {
 }
 
 func TestAliasesAndMergeKeys(t *testing.T) {
+	t.Parallel()
 	cfg := mustParse(t, talkdeskOK+`folders:
   - path: a
     record_list_id: l1
@@ -923,6 +932,7 @@ func TestAliasesAndMergeKeys(t *testing.T) {
 
 // Validate checks a Config built in code, not only one from Parse.
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	valid := func(t *testing.T) *Config {
 		cfg := mustParse(t, talkdeskOK+foldersOK, t.TempDir())
 		if err := cfg.Validate(); err != nil {
@@ -1047,6 +1057,7 @@ func TestExampleConfig(t *testing.T) {
 
 // Every key of the schema appears in config.example.yaml, with its comment.
 func TestExampleDocumentsEveryKey(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(filepath.Join("..", "config.example.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestAPIFilename(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"contacts.csv", "contacts.csv"},
 		{strings.Repeat("a", 31) + ".csv", strings.Repeat("a", 31) + ".csv"}, // exactly 35
