@@ -13,6 +13,7 @@ import (
 // file under the same name is never replaced, and the file follows its
 // own note to the next free name.
 func TestFailToFreeNeverReplacesANote(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	failed := filepath.Join(dir, "failed")
 	os.MkdirAll(failed, 0o755)

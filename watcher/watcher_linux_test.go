@@ -10,6 +10,7 @@ import (
 // TestRunClosesItsInotifyInstance counts this process's inotify descriptors
 // before, during and after Run.
 func TestRunClosesItsInotifyInstance(t *testing.T) {
+	t.Parallel()
 	before := countInotify(t)
 	h := startReady(t, Options{Folders: []string{t.TempDir()}, Settle: settle, Rescan: time.Hour})
 	if n := countInotify(t); n != before+2 {
