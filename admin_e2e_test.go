@@ -33,6 +33,7 @@ func (e *e2e) setAdmin(section string) {
 // start, with the sentence that says how to enable TLS and a password;
 // so is a web configuration that turns on only one of them.
 func TestAdminOffLoopbackRefusesToStartWithoutTLSAndAuth(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	e.setAdmin("admin:\n  listen: \"0.0.0.0:0\"\n")
 	env := []string{"E2E_SECRET=" + e2eSecret}
@@ -62,6 +63,7 @@ func TestAdminOffLoopbackRefusesToStartWithoutTLSAndAuth(t *testing.T) {
 // a token that is not the daemon's, or none, is refused with a sentence
 // that says why; a clean stop removes the file.
 func TestCommandsSendTheDaemonsToken(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	d := e.start()
 	tokenFile := admin.TokenPath(filepath.Join(e.dir, "state", "listdrop.db"))
@@ -160,6 +162,7 @@ func writeTestCert(t *testing.T, dir string) {
 // A callback endpoint over plain http is warned about at validate and at
 // start, naming the key and not the header's value.
 func TestPlainHTTPCallbackIsWarnedAbout(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	cfg, err := os.ReadFile(e.config)
 	if err != nil {
@@ -184,6 +187,7 @@ func TestPlainHTTPCallbackIsWarnedAbout(t *testing.T) {
 
 // listdrop open needs the running daemon, and says so.
 func TestOpenWithoutTheDaemon(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	if _, stderr, code := e.cli("open"); code != 1 || !strings.Contains(stderr, "nothing answers at the admin endpoint "+e.admin) {
 		t.Fatalf("open without the daemon: exit %d, %q", code, stderr)

@@ -199,6 +199,7 @@ func writeFile(t *testing.T, path string, data []byte) {
 }
 
 func TestAdminAddress(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ listen, want string }{
 		{"127.0.0.1:9464", "http://127.0.0.1:9464"},
 		{"0.0.0.0:9464", "http://127.0.0.1:9464"},
@@ -217,6 +218,7 @@ func TestAdminAddress(t *testing.T) {
 }
 
 func TestParseInterspersed(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		args  []string
 		force bool

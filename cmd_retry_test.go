@@ -19,6 +19,7 @@ import (
 // the allowance goes through the running daemon or, with the daemon
 // stopped, into the state file.
 func TestRetryPutsFailedFilesBack(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	drop, failed := e.folders[0], filepath.Join(e.folders[0], "failed")
 	content := rows("retry")
@@ -93,6 +94,7 @@ func retryConfig(t *testing.T) (string, []string) {
 }
 
 func TestRetryArguments(t *testing.T) {
+	t.Parallel()
 	cfg, folders := retryConfig(t)
 	fail := func(folder, name string) string {
 		p := filepath.Join(folders[folder[0]-'a'], "failed", name)

@@ -17,6 +17,7 @@ import (
 // against a running daemon (through its admin endpoint), then against the
 // state file once it has stopped. History prints the same either way.
 func TestStatusAndHistoryWithAndWithoutTheDaemon(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 
 	out := e.transcript("status")
@@ -100,6 +101,7 @@ func TestStatusAndHistoryWithAndWithoutTheDaemon(t *testing.T) {
 // and has no admin endpoint cannot be asked; the commands say so instead
 // of hanging or printing a wrong "not running".
 func TestStatusWhenTheAdminEndpointIsOff(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	cfg, err := os.ReadFile(e.config)
 	if err != nil {

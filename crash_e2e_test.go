@@ -614,6 +614,7 @@ func runBinary(t *testing.T, bin string, env []string, args ...string) (stdout, 
 // TestCrashPointTableMatchesTheCode reads the sources for crash points:
 // each one must be in crashTable, and each row of it in the code.
 func TestCrashPointTableMatchesTheCode(t *testing.T) {
+	t.Parallel()
 	inCode := map[string]string{} // point -> where
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(p string, de fs.DirEntry, err error) error {
@@ -683,6 +684,7 @@ func TestCrashPointTableMatchesTheCode(t *testing.T) {
 // TestReleaseBinaryHasNoCrashPoints: the binary built without the tag
 // ignores LISTDROP_CRASH_AT.
 func TestReleaseBinaryHasNoCrashPoints(t *testing.T) {
+	t.Parallel()
 	c := newCrashCase(t, binary, fresh)
 	var all []string
 	for _, row := range crashTable {

@@ -285,6 +285,7 @@ func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, 
 }
 
 func TestCLIValidate(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 	out, errOut, code := runCLI(t, []string{"E2E_SECRET=" + e2eSecret}, "validate", "--config", e.config)
 	if code != 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "2 folders") {
@@ -314,6 +315,7 @@ func TestCLIValidate(t *testing.T) {
 }
 
 func TestCLIVersionAndUsage(t *testing.T) {
+	t.Parallel()
 	out, _, code := runCLI(t, nil, "version")
 	if code != 0 || !strings.HasPrefix(out, "listdrop ") {
 		t.Fatalf("version: %d %q", code, out)
@@ -329,6 +331,7 @@ func TestCLIVersionAndUsage(t *testing.T) {
 }
 
 func TestRunUploadsAndStopsCleanlyOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows has no SIGTERM to send; TestWindowsStopsCleanlyOnCtrlBreak stops the daemon there")
 	}
@@ -383,6 +386,7 @@ func TestRunUploadsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 }
 
 func TestSecondDaemonOnTheSameStateFailsClearly(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	e.start()
 	start := time.Now()
@@ -399,6 +403,7 @@ func TestSecondDaemonOnTheSameStateFailsClearly(t *testing.T) {
 // the middle of a burst: after each restart every file still ends in done/,
 // and no content is committed twice.
 func TestKill9MidBurstThenRestart(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("it ends with SIGTERM, which Windows lacks; TestWindowsKillMidBurstThenRestart is this test there")
 	}
@@ -456,6 +461,7 @@ func TestKill9MidBurstThenRestart(t *testing.T) {
 // --force is imported even when the daemon is killed after it took the
 // file (and used up its allowance) and before the file's PATCH.
 func TestForcedDuplicateSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("kills with SIGKILL")
 	}
@@ -494,6 +500,7 @@ func TestForcedDuplicateSurvivesKill9(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("the demo prints Windows paths there; TestWindowsDemo checks them")
 	}

@@ -63,6 +63,7 @@ func TestServiceConfigStoresTheConfigPathAbsolute(t *testing.T) {
 // The stop deadline leaves uploads in flight their grace period and ends
 // before the service managers kill the process.
 func TestStopDeadlineSitsBetweenGraceAndKillTimeouts(t *testing.T) {
+	t.Parallel()
 	unit, err := os.ReadFile(filepath.Join("packaging", "systemd", "listdrop.service"))
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +109,7 @@ func (h *heldPuts) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Stop cancels the daemon and returns only once the upload in flight has
 // been committed and the file moved to done/.
 func TestProgramStopWaitsForTheUploadInFlight(t *testing.T) {
+	t.Parallel()
 	fake, err := faketalkdesk.New(faketalkdesk.Options{ClientID: "svc-client", ClientSecret: "svc-secret"})
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +227,7 @@ func stuckDaemon(canceled chan<- struct{}, release <-chan struct{}) func() (*dae
 }
 
 func TestProgramStopAndShutdownGiveUpAtTheirDeadlines(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		halt func(*program) error
@@ -263,6 +266,7 @@ func TestProgramStopAndShutdownGiveUpAtTheirDeadlines(t *testing.T) {
 }
 
 func TestProgramShutdownWaitsLikeStop(t *testing.T) {
+	t.Parallel()
 	var seq atomic.Int64
 	var ranUntil atomic.Int64
 	prg := &program{
@@ -291,6 +295,7 @@ func TestProgramShutdownWaitsLikeStop(t *testing.T) {
 // another process, say) makes the process exit with an error, so that the
 // service manager's recovery restarts it.
 func TestProgramExitsWhenTheDaemonStopsByItself(t *testing.T) {
+	t.Parallel()
 	exited := make(chan int, 1)
 	logs := &testutil.LockedBuffer{}
 	prg := &program{
@@ -320,6 +325,7 @@ func TestProgramExitsWhenTheDaemonStopsByItself(t *testing.T) {
 // A configuration that does not load fails Start, so that the service
 // manager records a failed start, and is reported to the system log.
 func TestProgramStartFailsOnABadConfig(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "listdrop.yaml")
 	writeSvcFile(t, path, "workerz: 3\n")
 	events := &fakeSystemLog{}
@@ -357,6 +363,7 @@ func TestServiceCommandsNeedElevation(t *testing.T) {
 }
 
 func TestServiceCommandsRefuseExtraArguments(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"status", "now"}, {"start", "--config", "x"}, {"install", "extra"}} {
 		var stdout, stderr strings.Builder
 		if err := run(context.Background(), args, &stdout, &stderr); !errors.Is(err, errUsage) {
