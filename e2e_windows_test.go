@@ -246,8 +246,8 @@ func TestWindowsDefaultsUnderProgramData(t *testing.T) {
 	if err := os.MkdirAll(home, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: ${E2E_SECRET}\nsettle: 100ms\nfolders:\n  - path: Contacts\n    record_list_id: L1\n",
-		e.fake.URL(), e.fake.TokenURL(), e2eClientID)
+	cfg := fmt.Sprintf("talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: ${E2E_SECRET}\nsettle: 100ms\nadmin:\n  listen: %q\nfolders:\n  - path: Contacts\n    record_list_id: L1\n",
+		e.fake.URL(), e.fake.TokenURL(), e2eClientID, e2eListen) // the default port may be taken
 	if err := os.WriteFile(filepath.Join(home, "listdrop.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
