@@ -15,7 +15,6 @@ import (
 
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/internal/display"
-	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -122,7 +121,12 @@ func printHistory(w io.Writer, entries []state.Entry) {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tLIST\tSIZE\tRESULT\tUPLOAD REQUEST\tOUTCOME\tFILE\tREASON")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", pipeline.FormatTime(e.At), e.ListID, e.Size, e.Result,
+		result := string(e.Result)
+		if e.Parts > 0 {
+			// A split file: how many of its parts are in.
+			result += fmt.Sprintf(" (%d/%d parts)", len(e.PartsIn), e.Parts)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", display.Time(e.At), e.ListID, e.Size, result,
 			display.Name(dash(e.UploadID)), display.Name(dash(e.Outcome)), display.Name(filepath.Base(e.Source)), display.Name(e.Reason))
 	}
 	tw.Flush()

@@ -8,7 +8,7 @@ import (
 
 	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
-	"github.com/listdrop/listdrop/pipeline"
+	"github.com/listdrop/listdrop/internal/display"
 )
 
 // openCommand runs `listdrop open`: it asks the running daemon for a
@@ -40,6 +40,6 @@ func openCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("nothing answers at the admin endpoint %s: the status page is served by the running daemon; start it (listdrop start, or listdrop run)", a.listen)
 	}
 	fmt.Fprintf(stdout, "Open this link in a browser on this machine. It signs the browser in, works once, and expires at %s:\n\n  %s%s\n",
-		pipeline.FormatTime(lc.Expires), a.base, lc.Path)
+		display.Time(lc.Expires), a.base, lc.Path)
 	return nil
 }

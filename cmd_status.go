@@ -133,8 +133,7 @@ func offlineStatus(cfg *config.Config, store *state.Store) (pipeline.Status, err
 		}
 		for _, r := range active {
 			if r.Folder == fc.Path {
-				fs.Held = append(fs.Held, pipeline.HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
-					Attempts: r.Attempts, LastError: r.LastError, Since: r.Claimed})
+				fs.Held = append(fs.Held, pipeline.HeldFileOf(r))
 			}
 		}
 		sort.Slice(fs.Held, func(i, j int) bool { return fs.Held[i].Since.Before(fs.Held[j].Since) })
@@ -184,7 +183,7 @@ var phaseWords = map[string]string{
 
 func printStatus(w io.Writer, v statusView) {
 	if v.running {
-		fmt.Fprintf(w, "listdrop is running: version %s, started %s, admin endpoint %s\n", v.version, pipeline.FormatTime(v.started), v.admin)
+		fmt.Fprintf(w, "listdrop is running: version %s, started %s, admin endpoint %s\n", v.version, display.Time(v.started), v.admin)
 	} else if v.noState {
 		fmt.Fprintf(w, "listdrop is not running, and has not run with this configuration (no state file %s)\n", v.stateFile)
 	} else {
@@ -212,9 +211,9 @@ func printStatus(w io.Writer, v statusView) {
 		case v.st.LastContact.IsZero():
 			fmt.Fprintln(w, "Talkdesk: not contacted since the start")
 		case v.st.LastError != "":
-			fmt.Fprintf(w, "Talkdesk: the last contact, at %s, failed: %s\n", pipeline.FormatTime(v.st.LastContact), display.Name(v.st.LastError))
+			fmt.Fprintf(w, "Talkdesk: the last contact, at %s, failed: %s\n", display.Time(v.st.LastContact), display.Name(v.st.LastError))
 		default:
-			fmt.Fprintf(w, "Talkdesk: last reached %s\n", pipeline.FormatTime(v.st.LastContact))
+			fmt.Fprintf(w, "Talkdesk: last reached %s\n", display.Time(v.st.LastContact))
 		}
 	}
 
@@ -237,7 +236,7 @@ func printStatus(w io.Writer, v statusView) {
 		for i := range f.Recent {
 			e := &f.Recent[i]
 			if e.Result == state.Done && last == "-" {
-				last = pipeline.FormatTime(e.At)
+				last = display.Time(e.At)
 			}
 			if e.Result == state.Failed && (lastFail == nil || e.At.After(lastFail.At)) {
 				lastFail = e
@@ -271,7 +270,10 @@ func printStatus(w io.Writer, v statusView) {
 				if words == "" {
 					words = h.Phase
 				}
-				fmt.Fprintf(w, "  %s in %s: %s since %s", display.Name(h.File), display.Name(f.Path), words, pipeline.FormatTime(h.Since))
+				if h.Parts > 0 {
+					words = fmt.Sprintf("part %d of %d, %s", h.Part, h.Parts, words)
+				}
+				fmt.Fprintf(w, "  %s in %s: %s since %s", display.Name(h.File), display.Name(f.Path), words, display.Time(h.Since))
 				if h.Attempts > 0 {
 					fmt.Fprintf(w, ", %d failed %s", h.Attempts, plural(h.Attempts, "try", "tries"))
 				}
@@ -285,7 +287,7 @@ func printStatus(w io.Writer, v statusView) {
 	printNotes(w, v.st.Folders)
 	if lastFail != nil {
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "Last failure: %s at %s (list %s)\n", display.Name(filepath.Base(lastFail.Source)), pipeline.FormatTime(lastFail.At), lastFail.ListID)
+		fmt.Fprintf(w, "Last failure: %s at %s (list %s)\n", display.Name(filepath.Base(lastFail.Source)), display.Time(lastFail.At), lastFail.ListID)
 		fmt.Fprintf(w, "  %s\n", display.Name(lastFail.Reason))
 		if note := lastFail.Dest + pipeline.SidecarSuffix; lastFail.Dest != "" && fileExists(note) {
 			fmt.Fprintf(w, "  see %s\n", display.Name(note))

@@ -19,7 +19,7 @@ func printNotes(w io.Writer, folders []pipeline.FolderStatus) {
 				fmt.Fprintln(w, "Files waiting or left alone in the drop folders:")
 				first = false
 			}
-			fmt.Fprintf(w, "  %s in %s: %s (since %s)\n", display.Name(n.File), display.Name(f.Path), display.Name(n.Reason), pipeline.FormatTime(n.Since))
+			fmt.Fprintf(w, "  %s in %s: %s (since %s)\n", display.Name(n.File), display.Name(f.Path), display.Name(n.Reason), display.Time(n.Since))
 		}
 	}
 }

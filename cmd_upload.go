@@ -16,21 +16,23 @@ import (
 	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // uploadTries bounds how often the one-shot upload tries a step that
 // failed transiently; the daemon, unlike it, keeps trying for hours.
 const uploadTries = 5
 
-// uploadBackoff is the first wait between tries; it doubles. A variable
-// for tests.
-var uploadBackoff = time.Second
-
 // uploadCommand runs `listdrop upload FILE --list ID`: one file, now,
 // without the daemon, with the pipeline's checks, recorded in the state so
 // that the duplicate check knows it.
-func uploadCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+type uploadCommand struct {
+	// firstWait is the first wait between tries (a second when zero); it
+	// doubles. Tests shorten it.
+	firstWait time.Duration
+}
+
+func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset, cfgPath := newFlagSet("upload", stderr)
 	list := fset.String("list", "", "the record list to upload to (required)")
 	files, err := parseInterspersed(fset, args)
@@ -137,20 +139,9 @@ func uploadCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if rec.Phase != state.Committed {
 		fmt.Fprintf(stdout, "uploading to record list %s...\n", rec.ListID)
-		u := &oneShot{ctx: ctx, api: client, out: stdout, folder: folder, data: data, md5: sum, rec: &rec, store: store}
-		if err := u.run(); err != nil {
-			if rec.PatchUnknown && !u.applied {
-				// Written down before a PATCH that was refused or not
-				// sent: nothing to finish by a later run.
-				if _, ferr := store.Finish(rec.Key, state.Entry{At: time.Now(), Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
-					Size: rec.Size, MD5: rec.MD5, Result: state.Failed, Reason: err.Error(), UploadID: rec.UploadID, Attempts: rec.Attempts}); ferr != nil {
-					return fmt.Errorf("%w (and the state could not record that it failed: %v)", err, ferr)
-				}
-			}
+		if err := uc.send(ctx, client, stdout, folder, data, &rec, store); err != nil {
 			return err
 		}
-		crashpoint.At("oneshot.answered")
-
 		rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
 		if err := store.Commit(rec); err != nil {
 			return fmt.Errorf("the file reached Talkdesk (upload request %s), but the state could not record it, so the duplicate check will not know it: %w", rec.UploadID, err)
@@ -166,120 +157,148 @@ func uploadCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return nil
 }
 
-// oneShot drives one file through create, PUT and PATCH, trying transient
-// failures again a few times.
+// send takes the file through the upload protocol until its PATCH is
+// applied. When it fails after the state was told that the PATCH may be
+// applied, the state is told that it was not, unless that is unknown.
+func (uc uploadCommand) send(ctx context.Context, api talkdesk.API, out io.Writer, folder config.Folder, data []byte, rec *state.Record, store *state.Store) error {
+	h := &oneShot{out: out, rec: rec, store: store, firstWait: uc.firstWait}
+	if h.firstWait <= 0 {
+		h.firstWait = time.Second
+	}
+	if rec.PatchUnknown {
+		h.aheadFor = rec.UploadID // resumed: the state says so already
+	}
+	start := talkdesk.Unsent
+	if rec.Phase == state.Patching {
+		start = talkdesk.Stored
+	}
+	t := &talkdesk.Transfer{
+		API: api,
+		Unit: talkdesk.Unit{
+			ListID: rec.ListID, Name: filepath.Base(rec.Source), Data: data, MD5: md5.Sum(data),
+			Callback:              (*talkdesk.Callback)(folder.CallbackAction),
+			SendAtlasNotification: folder.SendAtlasNotification,
+		},
+		Hooks:    h,
+		Progress: talkdesk.Progress{Phase: start, UploadID: rec.UploadID, PatchUnknown: rec.PatchUnknown},
+	}
+	err := t.Run(ctx)
+	h.sync(t.Progress)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, talkdesk.ErrURLsRefused) {
+		rec.Attempts++
+		err = explained(err, rec.ListID, "")
+	}
+	if t.Progress.PatchUnknown {
+		// Talkdesk may be importing the file.
+		return fmt.Errorf("%w; whether Talkdesk started importing the file (upload request %s) is unknown: check record list %s before uploading it again", err, rec.UploadID, rec.ListID)
+	}
+	if h.aheadFor != "" {
+		// Written down before a PATCH that was refused or not sent:
+		// nothing to finish by a later run.
+		if _, ferr := store.Finish(rec.Key, state.Entry{At: time.Now(), Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
+			Size: rec.Size, MD5: rec.MD5, Result: state.Failed, Reason: err.Error(), UploadID: rec.UploadID, Attempts: rec.Attempts}); ferr != nil {
+			return fmt.Errorf("%w (and the state could not record that it failed: %v)", err, ferr)
+		}
+	}
+	return err
+}
+
+// oneShot is the upload command's decisions in the upload protocol: no
+// waiting for the list, a few tries of what failed transiently, and the
+// record written to the state before the PATCH.
 type oneShot struct {
-	ctx    context.Context
-	api    pipeline.API
-	out    io.Writer
-	folder config.Folder
-	data   []byte
-	md5    [16]byte
-	rec    *state.Record
-	// store gets the record before the PATCH: a run interrupted after it
-	// is finished by the next one, whose PATCH's 409 then means applied.
-	store *state.Store
-	// applied says, once run failed, that a PATCH may have been applied.
-	applied bool
+	out       io.Writer
+	rec       *state.Record
+	store     *state.Store
+	firstWait time.Duration
+	tries     int
+	// aheadFor is the upload request whose PATCH the state says may be
+	// applied: a run interrupted after it is finished by the next one,
+	// whose PATCH's 409 then means applied.
+	aheadFor string
 }
 
-func (u *oneShot) run() error {
-	var signed string
-	patchUnknown := u.rec.PatchUnknown // a PATCH was sent and its answer not read
-	tries := 0
-	for {
-		err := u.step(&signed, &patchUnknown)
-		if err == nil {
-			return nil
-		}
-		tries++
-		u.rec.Attempts++
-		class := uploader.Classify(err)
-		if u.ctx.Err() != nil {
-			return u.unfinished(patchUnknown, errors.New("interrupted"))
-		}
-		switch class {
-		case uploader.Permanent:
-			return u.unfinished(patchUnknown, explained(err, u.rec.ListID, ""))
-		case uploader.Auth:
-			return u.unfinished(patchUnknown, fmt.Errorf("listdrop's credentials were refused by Talkdesk; check talkdesk.client_id, the secret or key, and the record-lists:manage scope: %w", err))
-		}
-		if tries >= uploadTries {
-			return u.unfinished(patchUnknown, explained(err, u.rec.ListID, fmt.Sprintf("Gave up after %d tries: ", tries)))
-		}
-		d := uploader.RetryAfter(err)
-		if d <= 0 {
-			d = uploadBackoff << (tries - 1)
-		}
-		d = min(d, time.Minute)
-		fmt.Fprintf(u.out, "trying again in %s: %v\n", d, err)
-		select {
-		case <-time.After(d):
-		case <-u.ctx.Done():
-			return u.unfinished(patchUnknown, errors.New("interrupted"))
-		}
-	}
-}
+var _ talkdesk.Hooks = (*oneShot)(nil)
 
-// step takes the file one step further; it returns nil once the PATCH is
-// through.
-func (u *oneShot) step(signed *string, patchUnknown *bool) error {
-	if u.rec.Phase == state.Hashed {
-		if *signed == "" {
-			ur, err := u.api.CreateUploadRequest(u.ctx, uploader.CreateRequest{
-				ListID: u.rec.ListID,
-				CSV: uploader.Metadata{Filename: uploader.APIFilename(filepath.Base(u.rec.Source)), ByteSize: len(u.data),
-					Checksum: u.rec.MD5, ContentType: "text/csv"},
-				CallbackAction:        pipeline.CallbackOf(u.folder),
-				SendAtlasNotification: u.folder.SendAtlasNotification,
-			})
-			if err != nil {
-				return err
-			}
-			u.rec.UploadID, *signed = ur.ID, ur.SignedURL
-			crashpoint.At("oneshot.created")
-		}
-		if err := u.api.Put(u.ctx, *signed, u.data, u.md5); err != nil {
-			if uploader.Classify(err) == uploader.Renew {
-				*signed, u.rec.UploadID = "", "" // a fresh upload request brings a fresh URL
-			}
-			return err
-		}
-		crashpoint.At("oneshot.put")
+var errInterrupted = errors.New("interrupted")
+
+// sync brings the record in step with the upload's progress.
+func (u *oneShot) sync(pr talkdesk.Progress) {
+	u.rec.UploadID, u.rec.PatchUnknown = pr.UploadID, pr.PatchUnknown
+	u.rec.Phase = state.Hashed
+	if pr.Phase != talkdesk.Unsent {
 		u.rec.Phase = state.Patching
-		fmt.Fprintln(u.out, "starting validation...")
 	}
-	if !u.rec.PatchUnknown {
-		u.rec.PatchUnknown = true
-		if err := u.store.Put(*u.rec); err != nil {
-			u.rec.PatchUnknown = false
-			return fmt.Errorf("write state before the commit: %w", err)
-		}
-		crashpoint.At("oneshot.record-written")
-	}
-	err := u.api.MarkUploaded(u.ctx, u.rec.ListID, u.rec.UploadID)
-	if err != nil && uploader.Classify(err) == uploader.Conflict && *patchUnknown {
-		return nil // an earlier PATCH whose answer was lost was applied
-	}
-	if err != nil && uploader.Classify(err) != uploader.Conflict && uploader.OutcomeUnknown(err) {
-		*patchUnknown = true
-	}
-	return err
 }
 
-// unfinished says how far a failed upload came: once a PATCH may have been
-// applied, Talkdesk may be importing the file.
-func (u *oneShot) unfinished(patchUnknown bool, err error) error {
-	u.applied = patchUnknown
-	if patchUnknown {
-		return fmt.Errorf("%w; whether Talkdesk started importing the file (upload request %s) is unknown: check record list %s before uploading it again", err, u.rec.UploadID, u.rec.ListID)
+// BeforeCreate and BeforePatch do not wait: without the daemon's view of
+// the list's validations, a busy list is one more failed try (Busy).
+func (u *oneShot) BeforeCreate(context.Context, talkdesk.Progress) error { return nil }
+
+func (u *oneShot) BeforePatch(context.Context, talkdesk.Progress, talkdesk.SignedURL) error {
+	return nil
+}
+
+func (u *oneShot) WriteAhead(_ context.Context, pr talkdesk.Progress) error {
+	u.sync(pr)
+	if u.aheadFor == pr.UploadID {
+		return nil
 	}
-	return err
+	if err := u.store.Put(*u.rec); err != nil {
+		return fmt.Errorf("write state before the commit: %w", err)
+	}
+	crashpoint.At("oneshot.record-written")
+	u.aheadFor = pr.UploadID
+	fmt.Fprintln(u.out, "starting validation...")
+	return nil
+}
+
+// Busy: the list validating another upload is one more failed try.
+func (u *oneShot) Busy(ctx context.Context, f talkdesk.Failure) error { return u.Retry(ctx, f) }
+
+// ConfirmApplied: without a daemon's view of the list's validations, a 409
+// after a PATCH whose answer was lost is read as that PATCH applied.
+func (u *oneShot) ConfirmApplied(context.Context, talkdesk.Progress, error) error { return nil }
+
+func (u *oneShot) Retry(ctx context.Context, f talkdesk.Failure) error {
+	u.sync(f.Progress)
+	u.tries++
+	u.rec.Attempts++
+	err := f.Err
+	if ctx.Err() != nil {
+		return errInterrupted
+	}
+	switch talkdesk.Classify(err) {
+	case talkdesk.Permanent:
+		return explained(err, u.rec.ListID, "")
+	case talkdesk.Auth:
+		return fmt.Errorf("listdrop's credentials were refused by Talkdesk; check talkdesk.client_id, the secret or key, and the record-lists:manage scope: %w", err)
+	}
+	if u.tries >= uploadTries {
+		return explained(err, u.rec.ListID, fmt.Sprintf("Gave up after %d tries: ", u.tries))
+	}
+	d := talkdesk.RetryAfter(err)
+	if d <= 0 {
+		d = u.firstWait << (u.tries - 1)
+	}
+	d = min(d, time.Minute)
+	fmt.Fprintf(u.out, "trying again in %s: %v\n", d, err)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return errInterrupted
+	}
 }
 
 // explained is an upload error as the failed folder's note says it: one
 // plain sentence, then the detail.
 func explained(err error, listID, prefix string) error {
-	sentence, detail := pipeline.Explain(err, listID)
+	sentence, detail := talkdesk.Explain(err, listID)
 	return errors.New(strings.TrimRight(prefix+sentence+"\n"+detail, "\n"))
 }

@@ -76,9 +76,6 @@ func TestUploadOneFile(t *testing.T) {
 // whose answer was lost, answered 409 when sent again, is taken as
 // applied: one commit, exit 0.
 func TestUploadTriesAgain(t *testing.T) {
-	saved := uploadBackoff
-	uploadBackoff = time.Millisecond
-	t.Cleanup(func() { uploadBackoff = saved })
 	fake, err := faketalkdesk.Start(faketalkdesk.Options{ClientID: "id", ClientSecret: "secret"})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +91,9 @@ func TestUploadTriesAgain(t *testing.T) {
 		faketalkdesk.Fault{Step: faketalkdesk.StepPatch, Status: 504, Apply: true})
 
 	var stdout, stderr strings.Builder
-	if err := run(context.Background(), []string{"upload", file, "--config", cfg, "--list", "L"}, &stdout, &stderr); err != nil {
+	// Waits of a millisecond between tries.
+	upload := uploadCommand{firstWait: time.Millisecond}
+	if err := upload.run(context.Background(), []string{file, "--config", cfg, "--list", "L"}, &stdout, &stderr); err != nil {
 		t.Fatalf("upload: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
 	if n := len(fake.CommitsFor("L")); n != 1 || fake.PendingFaults() != 0 {
@@ -112,7 +111,7 @@ func TestUploadTriesAgain(t *testing.T) {
 		faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 500}, faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 500},
 		faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 500})
 	writeFile(t, file, []byte("another\n"))
-	err = run(context.Background(), []string{"upload", file, "--config", cfg, "--list", "L"}, &stdout, &stderr)
+	err = upload.run(context.Background(), []string{file, "--config", cfg, "--list", "L"}, &stdout, &stderr)
 	if err == nil || errors.Is(err, errUsage) || !strings.HasPrefix(err.Error(), "Gave up after 5 tries: Talkdesk kept answering with a server error (HTTP 500)") {
 		t.Fatalf("upload after 5 failures: %v", err)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // validateReport is what `listdrop validate` found, printed as text or,
@@ -130,7 +130,7 @@ func (rep *validateReport) checkOnline(ctx context.Context) {
 	}
 }
 
-func checkList(ctx context.Context, cfg *config.Config, client *uploader.Client, id string) folderCheck {
+func checkList(ctx context.Context, cfg *config.Config, client *talkdesk.Client, id string) folderCheck {
 	fc := folderCheck{RecordListID: id}
 	l, err := client.GetRecordList(ctx, id)
 	if err != nil {

@@ -96,11 +96,15 @@ var crashTable = []struct {
 	{"take.allowance-recorded", forced, notAgain},
 	{"patch.sent", forced, isAgain},
 
-	{"oneshot.created", viaUpload, isAgain},
-	{"oneshot.put", viaUpload, isAgain},
+	// The upload command shares the upload protocol's points with the
+	// daemon; its own are its write-ahead record, its commit and its
+	// history entry.
+	{"upload.created", viaUpload, isAgain},
+	{"upload.put", viaUpload, isAgain},
 	{"oneshot.record-written", viaUpload, notAgain},
+	{"patch.sending", viaUpload, isAgain},
 	{"patch.sent", viaUpload, isAgain},
-	{"oneshot.answered", viaUpload, isAgain},
+	{"patch.answered", viaUpload, isAgain},
 	{"oneshot.committed", viaUpload, notAgain},
 	{"oneshot.history-written", viaUpload, notAgain},
 }
@@ -460,6 +464,11 @@ func (c *crashCase) runUpload(point, variant string, ag again) {
 	// the run finishes what the crash interrupted.
 	if !(code == 0 && strings.Contains(out, "done: upload request")) && !(code != 0 && strings.Contains(out, "which was already imported")) {
 		t.Fatalf("listdrop upload after the crash: exit %d\n%s", code, out)
+	}
+	// Whatever the crash interrupted, the same file is now known: uploaded
+	// again, it is refused as imported.
+	if out, code, _ := upload(); code == 0 || !strings.Contains(out, "which was already imported") {
+		t.Fatalf("the same file uploaded again once finished: exit %d\n%s", code, out)
 	}
 	c.check()
 }

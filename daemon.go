@@ -16,7 +16,7 @@ import (
 	"github.com/listdrop/listdrop/metrics"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // stateLockTimeout is how long to wait for another process to release the
@@ -151,8 +151,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 
 // newClient is the Talkdesk client of a configuration, for the daemon and
 // the one-shot upload command alike.
-func newClient(cfg *config.Config, log *slog.Logger, conns int) (*uploader.Client, error) {
-	return uploader.New(uploader.Options{
+func newClient(cfg *config.Config, log *slog.Logger, conns int) (*talkdesk.Client, error) {
+	return talkdesk.New(talkdesk.Options{
 		APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL,
 		ClientID: cfg.Talkdesk.ClientID, ClientSecret: cfg.Talkdesk.ClientSecret,
 		PrivateKey: cfg.Talkdesk.PrivateKey.Signer(), KeyID: cfg.Talkdesk.KeyID,

@@ -10,7 +10,7 @@ import (
 
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/pipeline"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // listNames holds the names of the record lists, as Talkdesk gave them,
@@ -59,7 +59,7 @@ const listLookupFirstWait = 2 * time.Second
 // the client cannot see. It never stops the daemon; the network may come
 // later, so it asks again, with waits that grow, until every list has an
 // answer or ctx ends.
-func lookUpListNames(ctx context.Context, cfg *config.Config, client *uploader.Client, names *listNames, log *slog.Logger) {
+func lookUpListNames(ctx context.Context, cfg *config.Config, client *talkdesk.Client, names *listNames, log *slog.Logger) {
 	var ids []string
 	seen := map[string]bool{}
 	for _, f := range cfg.Folders {
@@ -128,9 +128,9 @@ func lookUpListNames(ctx context.Context, cfg *config.Config, client *uploader.C
 // there for this client (404, 403, or another refusal of the request
 // itself), as opposed to not being reachable.
 func listIsAbsent(err error) bool {
-	var ae *uploader.APIError
+	var ae *talkdesk.APIError
 	if !errors.As(err, &ae) {
 		return false
 	}
-	return ae.Status == 403 || uploader.Classify(err) == uploader.Permanent
+	return ae.Status == 403 || talkdesk.Classify(err) == talkdesk.Permanent
 }

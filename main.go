@@ -118,7 +118,7 @@ func (m machine) run(ctx context.Context, args []string, stdout, stderr io.Write
 	case "open":
 		return openCommand(ctx, rest, stdout, stderr)
 	case "upload":
-		return uploadCommand(ctx, rest, stdout, stderr)
+		return uploadCommand{}.run(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "listdrop", version())
 		return nil

@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"github.com/listdrop/listdrop/config"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // The sentences of this file tell an admin, in one sentence each, why
@@ -20,18 +20,18 @@ import (
 // `validate --online` prints them, and the daemon logs them at start-up.
 
 // tokenProblem says why no access token came.
-func tokenProblem(cfg *config.Config, client *uploader.Client, err error) string {
+func tokenProblem(cfg *config.Config, client *talkdesk.Client, err error) string {
 	t := cfg.Talkdesk
 	host := t.TokenURL
 	if u, perr := url.Parse(t.TokenURL); perr == nil && u.Host != "" {
 		host = u.Host
 	}
-	var te *uploader.TokenError
+	var te *talkdesk.TokenError
 	if !errors.As(err, &te) {
 		return "cannot get an access token: " + err.Error()
 	}
 	if te.Err != nil {
-		return reachProblem("the token URL "+uploader.RedactURL(t.TokenURL), "talkdesk.token_url (or talkdesk.region and talkdesk.account)", host, t.Timeout.String(), te.Err)
+		return reachProblem("the token URL "+talkdesk.RedactURL(t.TokenURL), "talkdesk.token_url (or talkdesk.region and talkdesk.account)", host, t.Timeout.String(), te.Err)
 	}
 	said := ""
 	switch {
@@ -43,7 +43,7 @@ func tokenProblem(cfg *config.Config, client *uploader.Client, err error) string
 	switch {
 	case te.Code == "invalid_scope" || (te.Status == 401 || te.Status == 403) && strings.Contains(strings.ToLower(te.Description), "scope"):
 		return fmt.Sprintf("the OAuth client %q is not granted scope %s: add the scope to the client in Talkdesk, then wait a few minutes for it to take effect%s",
-			t.ClientID, uploader.Scope, said)
+			t.ClientID, talkdesk.Scope, said)
 	case te.Code == "invalid_client" || te.Status == 401:
 		if client.UsesKey() {
 			return fmt.Sprintf("Talkdesk refused the signed client assertion: the client id %q is unknown, or key id %q (talkdesk.key_id) is not registered for it, or talkdesk.private_key_file is not the private half of the registered public key; compare them with the OAuth client in Talkdesk, and check this machine's clock%s",
@@ -52,11 +52,11 @@ func tokenProblem(cfg *config.Config, client *uploader.Client, err error) string
 		return fmt.Sprintf("Talkdesk refused the client credentials: the client id %q is unknown, or the client secret (talkdesk.client_secret or talkdesk.client_secret_file) is not its secret; copy both again from the OAuth client in Talkdesk%s",
 			t.ClientID, said)
 	case te.Status == 404:
-		return fmt.Sprintf("the token URL %s answers 404, so no token endpoint is there: check talkdesk.token_url (or talkdesk.region and talkdesk.account)", uploader.RedactURL(t.TokenURL))
+		return fmt.Sprintf("the token URL %s answers 404, so no token endpoint is there: check talkdesk.token_url (or talkdesk.region and talkdesk.account)", talkdesk.RedactURL(t.TokenURL))
 	case te.Status == 429 || te.Status >= 500:
-		return fmt.Sprintf("the token endpoint %s is unavailable (HTTP %d)%s: try again later", uploader.RedactURL(t.TokenURL), te.Status, said)
+		return fmt.Sprintf("the token endpoint %s is unavailable (HTTP %d)%s: try again later", talkdesk.RedactURL(t.TokenURL), te.Status, said)
 	}
-	return fmt.Sprintf("the token endpoint %s refused the request: %s; check talkdesk.token_url and the OAuth client in Talkdesk", uploader.RedactURL(t.TokenURL), te.Error())
+	return fmt.Sprintf("the token endpoint %s refused the request: %s; check talkdesk.token_url and the OAuth client in Talkdesk", talkdesk.RedactURL(t.TokenURL), te.Error())
 }
 
 // reachProblem says why a connection to host failed: DNS, a refusal, a
@@ -113,9 +113,9 @@ func dnsReason(e *net.DNSError) string {
 
 // listProblem says why a record list could not be read. The caller puts
 // the configuration key before it.
-func listProblem(cfg *config.Config, client *uploader.Client, id string, err error) string {
-	var ae *uploader.APIError
-	var te *uploader.TokenError
+func listProblem(cfg *config.Config, client *talkdesk.Client, id string, err error) string {
+	var ae *talkdesk.APIError
+	var te *talkdesk.TokenError
 	switch {
 	case errors.As(err, &te):
 		return tokenProblem(cfg, client, err)
@@ -124,9 +124,9 @@ func listProblem(cfg *config.Config, client *uploader.Client, id string, err err
 		case 404:
 			return fmt.Sprintf("record list %q does not exist, or this client may not see it (Talkdesk answered 404): copy the id from the list's page in Talkdesk", id)
 		case 403:
-			return fmt.Sprintf("this client may not see record list %q (Talkdesk answered 403): check that the OAuth client has scope %s and access to the list", id, uploader.Scope)
+			return fmt.Sprintf("this client may not see record list %q (Talkdesk answered 403): check that the OAuth client has scope %s and access to the list", id, talkdesk.Scope)
 		case 401:
-			return fmt.Sprintf("Talkdesk refused a fresh access token when reading record list %q (401): check that the OAuth client has scope %s", id, uploader.Scope)
+			return fmt.Sprintf("Talkdesk refused a fresh access token when reading record list %q (401): check that the OAuth client has scope %s", id, talkdesk.Scope)
 		}
 		return fmt.Sprintf("cannot read record list %q: %v", id, ae)
 	}
@@ -134,5 +134,5 @@ func listProblem(cfg *config.Config, client *uploader.Client, id string, err err
 	if u, perr := url.Parse(host); perr == nil && u.Host != "" {
 		host = u.Host
 	}
-	return reachProblem("the API URL "+uploader.RedactURL(cfg.Talkdesk.APIURL), "talkdesk.api_url (or talkdesk.region)", host, cfg.Talkdesk.Timeout.String(), err)
+	return reachProblem("the API URL "+talkdesk.RedactURL(cfg.Talkdesk.APIURL), "talkdesk.api_url (or talkdesk.region)", host, cfg.Talkdesk.Timeout.String(), err)
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/config"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // The causes the end-to-end tests cannot produce on loopback each get
@@ -48,20 +48,20 @@ func TestReachProblems(t *testing.T) {
 func TestTokenAndListProblems(t *testing.T) {
 	t.Parallel()
 	cfg := &config.Config{Talkdesk: config.Talkdesk{ClientID: "c1", TokenURL: "https://acme.example.com/oauth/token", APIURL: "https://api.example.com", Timeout: time.Second}}
-	client, err := uploader.New(uploader.Options{APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL, ClientID: "c1", ClientSecret: "s"})
+	client, err := talkdesk.New(talkdesk.Options{APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL, ClientID: "c1", ClientSecret: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		got, want string
 	}{
-		{tokenProblem(cfg, client, &uploader.TokenError{Status: 401, Code: "unauthorized_client", Description: "scope record-lists:manage not allowed"}),
+		{tokenProblem(cfg, client, &talkdesk.TokenError{Status: 401, Code: "unauthorized_client", Description: "scope record-lists:manage not allowed"}),
 			`the OAuth client "c1" is not granted scope record-lists:manage: add the scope to the client in Talkdesk, then wait a few minutes for it to take effect (Talkdesk said: unauthorized_client: scope record-lists:manage not allowed)`},
-		{tokenProblem(cfg, client, &uploader.TokenError{Status: 404}),
+		{tokenProblem(cfg, client, &talkdesk.TokenError{Status: 404}),
 			"the token URL https://acme.example.com/oauth/token answers 404, so no token endpoint is there: check talkdesk.token_url (or talkdesk.region and talkdesk.account)"},
-		{tokenProblem(cfg, client, &uploader.TokenError{Status: 503}),
+		{tokenProblem(cfg, client, &talkdesk.TokenError{Status: 503}),
 			"the token endpoint https://acme.example.com/oauth/token is unavailable (HTTP 503): try again later"},
-		{listProblem(cfg, client, "L9", &uploader.APIError{Op: "get record list", Status: 403}),
+		{listProblem(cfg, client, "L9", &talkdesk.APIError{Op: "get record list", Status: 403}),
 			`this client may not see record list "L9" (Talkdesk answered 403): check that the OAuth client has scope record-lists:manage and access to the list`},
 		{listProblem(cfg, client, "L9", fmt.Errorf("get record list: %w", &url.Error{Op: "Get", URL: "https://api.example.com/record-lists/L9", Err: &net.DNSError{Name: "api.example.com", Err: "no such host", IsNotFound: true}})),
 			"cannot reach the API URL https://api.example.com: the host name api.example.com does not resolve (DNS: no such host); check talkdesk.api_url (or talkdesk.region) and this machine's DNS"},

@@ -158,7 +158,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("/metrics does not parse: %v", err)
 	}
 	for _, name := range []string{"listdrop_files_total", "listdrop_step_duration_seconds", "listdrop_retries_total", "listdrop_queue_depth",
-		"listdrop_files_waiting", "listdrop_last_success_timestamp_seconds", "listdrop_token_renewals_total", "listdrop_build_info", "listdrop_validations_total"} {
+		"listdrop_files_waiting", "listdrop_last_success_timestamp_seconds", "listdrop_token_renewals_total", "listdrop_build_info", "listdrop_validations_total", "listdrop_parts_total"} {
 		if fams[name] == nil {
 			t.Errorf("/metrics lacks %s", name)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 )
@@ -136,7 +137,7 @@ func when(t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	return pipeline.FormatTime(t)
+	return display.Time(t)
 }
 
 // chartView is the 24-hour picture: one stacked bar per hour.

@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -44,11 +43,15 @@ type Config struct {
 	Verify        bool          `yaml:"verify"`
 	VerifyTimeout time.Duration `yaml:"verify_timeout"`
 	// CSVCheck is the default of folders[].csv_check.
-	CSVCheck  bool   `yaml:"csv_check"`
-	State     State  `yaml:"state"`
-	Admin     Admin  `yaml:"admin"`
-	Path      string `yaml:"-"` // absolute path of the file loaded ("" for Parse)
-	noSecrets bool   // loaded by LoadLocal: credentials may be missing
+	CSVCheck bool `yaml:"csv_check"`
+	// Split and SplitMaxSize are the defaults of folders[].split and
+	// folders[].split_max_size.
+	Split        bool     `yaml:"split"`
+	SplitMaxSize ByteSize `yaml:"split_max_size"`
+	State        State    `yaml:"state"`
+	Admin        Admin    `yaml:"admin"`
+	Path         string   `yaml:"-"` // absolute path of the file loaded ("" for Parse)
+	noSecrets    bool     // loaded by LoadLocal: credentials may be missing
 }
 
 // Talkdesk holds the account, the OAuth client and the endpoints.
@@ -155,6 +158,24 @@ type Folder struct {
 	// sheet named Sheet, or the first one.
 	XLSX  bool   `yaml:"xlsx"`
 	Sheet string `yaml:"sheet"`
+	// Split imports a file over Talkdesk's 20000 bytes per upload as parts
+	// of whole records, each with the header; nil takes the top-level
+	// split. SplitMaxSize (0 takes the top-level one) is the largest file
+	// split: a bigger one is refused.
+	Split        *bool    `yaml:"split"`
+	SplitMaxSize ByteSize `yaml:"split_max_size"`
+}
+
+// Splits reports whether the folder imports big files in parts.
+func (f Folder) Splits() bool { return f.Split != nil && *f.Split }
+
+// SplitLimit is the largest file the folder splits: split_max_size, or
+// its default for a Folder made in code.
+func (f Folder) SplitLimit() ByteSize {
+	if f.SplitMaxSize > 0 {
+		return f.SplitMaxSize
+	}
+	return DefaultSplitMaxSize
 }
 
 // CheckCSV reports whether the folder's files get the CSV check.
@@ -194,6 +215,13 @@ func (a CallbackAction) String() string {
 	slices.Sort(names)
 	return fmt.Sprintf("{Endpoint:%s Method:%s Headers:%v Body:%v}", displayURL(a.Endpoint), a.Method, names, a.Body)
 }
+
+// DefaultSplitMaxSize is the largest file split into parts unless
+// split_max_size says otherwise: 10 MB is about 500 parts, which at a few
+// seconds of Talkdesk's validation each keeps one list busy for under an
+// hour, and the file is held in memory while it is imported. A bigger
+// file is more often a wrong export than a contact list.
+const DefaultSplitMaxSize = 10 * MB
 
 // DefaultEmptyGrace covers a browser's empty placeholder, which stays while
 // the download lasts, and programs that open a file long before they write.
@@ -284,9 +312,9 @@ func parse(data []byte, dir string, noSecrets bool) (*Config, error) {
 
 	cfg := defaults()
 	var p problems
-	d := &decoder{p: &p, noSecrets: noSecrets}
-	d.decode("", root, reflect.ValueOf(cfg).Elem())
-	cfg.Talkdesk.SecretOrigin = d.secretOrigin
+	if !decode(root, cfg, &p, noSecrets) {
+		return nil, p.err()
+	}
 	cfg.noSecrets = noSecrets
 	cfg.resolve(dir, &p)
 	p.add(cfg.validate()...)
@@ -331,6 +359,7 @@ func defaults() *Config {
 		Verify:        true,
 		VerifyTimeout: DefaultVerifyTimeout,
 		CSVCheck:      true,
+		SplitMaxSize:  DefaultSplitMaxSize,
 		State:         State{Retention: DefaultRetention},
 		Admin:         Admin{Listen: DefaultAdminListen},
 	}
@@ -388,6 +417,13 @@ func (c *Config) resolve(dir string, p *problems) {
 		if f.CSVCheck == nil {
 			v := c.CSVCheck
 			f.CSVCheck = &v
+		}
+		if f.Split == nil {
+			v := c.Split
+			f.Split = &v
+		}
+		if f.SplitMaxSize == 0 {
+			f.SplitMaxSize = c.SplitMaxSize
 		}
 	}
 }

@@ -97,6 +97,7 @@ log:
 verify: false
 verify_timeout: 2m
 csv_check: false
+split_max_size: 5 MiB
 state:
   retention: 30d
 admin:
@@ -109,6 +110,8 @@ folders:
     convert: true
     xlsx: true
     sheet: Contacts
+    split: true
+    split_max_size: 2MB
     done: out/vip-done
     failed: ./out/../out/vip-failed
     send_atlas_notification: true
@@ -147,6 +150,7 @@ folders:
 		Verify:        false,
 		VerifyTimeout: 2 * time.Minute,
 		CSVCheck:      false,
+		SplitMaxSize:  5 << 20,
 		State:         State{Retention: 30 * 24 * time.Hour},
 		Admin:         Admin{Listen: "127.0.0.1:9999"},
 		Folders: []Folder{
@@ -161,6 +165,8 @@ folders:
 				Convert:               true,
 				XLSX:                  true,
 				Sheet:                 "Contacts",
+				Split:                 ptr(true),
+				SplitMaxSize:          2 * MB,
 				CallbackAction: &CallbackAction{
 					Endpoint: "https://hooks.example.com/listdrop",
 					Method:   "POST",
@@ -181,6 +187,8 @@ folders:
 				Failed:                filepath.Join(etc, "leads", "failed"),
 				SendAtlasNotification: ptr(false),
 				CSVCheck:              ptr(false), // from the top-level csv_check
+				Split:                 ptr(false),
+				SplitMaxSize:          5 << 20,
 			},
 		},
 		Path: path,
@@ -246,6 +254,12 @@ func TestNullKeepsDefault(t *testing.T) {
 	cfg = mustParse(t, talkdeskOK+foldersOK+"settle: 0s\n", t.TempDir())
 	if cfg.Settle != 0 {
 		t.Errorf("settle: 0s gave %v, want 0", cfg.Settle)
+	}
+	// A null item in a list is kept, empty, so that the others keep their
+	// positions.
+	cfg = mustParse(t, talkdeskOK+foldersOK+"    required_columns: [a, ~, b]\n", t.TempDir())
+	if got, want := cfg.Folders[0].RequiredColumns, []string{"a", "", "b"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("required_columns = %q, want %q", got, want)
 	}
 }
 
@@ -373,12 +387,20 @@ var errorCases = []errorCase{
 		want: []string{"talkdesk.timeout: must be greater than 0"}},
 	{name: "zero max_backoff, negative give_up_after", yaml: talkdeskOK + foldersOK + "retry:\n  max_backoff: 0s\n  give_up_after: -1h\n",
 		want: []string{"retry.max_backoff: must be greater than 0", "retry.give_up_after: must be greater than 0"}},
+	{name: "size in words", yaml: talkdeskOK + foldersOK + "split_max_size: ten megabytes\n",
+		want: []string{`split_max_size: invalid size "ten megabytes"`}},
+	{name: "split_max_size below one upload", yaml: talkdeskOK + foldersOK + "split_max_size: 20000\n",
+		want: []string{"split_max_size: must be more than 20000 bytes (Talkdesk's limit for one upload): smaller files are never split"}},
+	{name: "folder's split_max_size over the bound", yaml: talkdeskOK + foldersOK + "    split_max_size: 2GB\n",
+		want: []string{"folders[0].split_max_size: must be at most 1GB: a file to split is held in memory while it is imported"}},
 	{name: "zero workers", yaml: talkdeskOK + foldersOK + "workers: 0\n",
 		want: []string{"workers: must be between 1 and 64"}},
 	{name: "too many workers", yaml: talkdeskOK + foldersOK + "workers: 65\n",
 		want: []string{"workers: must be between 1 and 64"}},
 	{name: "workers not a number", yaml: talkdeskOK + foldersOK + "workers: four\n",
 		want: []string{`workers: must be a whole number, not "four"`}},
+	{name: "workers a fraction", yaml: talkdeskOK + foldersOK + "workers: 4.5\n",
+		want: []string{`workers: must be a whole number, not "4.5"`}},
 	{name: "bool not true or false", yaml: talkdeskOK + foldersOK + "    send_atlas_notification: yes\n",
 		want: []string{`folders[0].send_atlas_notification: must be true or false, not "yes"`}},
 
@@ -445,6 +467,8 @@ var errorCases = []errorCase{
 		want: []string{"the top level must be a mapping of keys to values, not a list"}},
 	{name: "folders is a mapping", yaml: talkdeskOK + "folders:\n  path: in\n",
 		want: []string{"folders: must be a list, not a mapping"}},
+	{name: "a folder of the wrong kind keeps the positions", yaml: talkdeskOK + "folders:\n  - [x]\n  - path: b\n",
+		want: []string{"folders[0]: must be a mapping of keys to values, not a list", "folders[1].record_list_id: required"}},
 	{name: "talkdesk is a string", yaml: "talkdesk: acme\n" + foldersOK,
 		want: []string{"talkdesk: must be a mapping of keys to values, not a single value"}},
 	{name: "bad merge key", yaml: talkdeskOK + "folders:\n  - <<: 5\n    path: in\n    record_list_id: l\n",
@@ -462,7 +486,6 @@ var errorCases = []errorCase{
         l6: &l6 [*l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5]
 `,
 		want: []string{"config has too many values"}},
-
 	{name: "anchor holding an alias to itself", yaml: talkdeskOK + foldersOK + "    callback_action:\n      endpoint: https://h.example.com\n      method: POST\n      body: {a: &l1 [x, *l1, *l1]}\n",
 		want: []string{"folders[0].callback_action.body.a[1]: alias *l1 is inside its own anchor &l1"}},
 	{name: "mapping merging itself", yaml: "talkdesk: &t {region: us, account: acme, client_id: id, client_secret: s, <<: *t}\n" + foldersOK,
@@ -912,11 +935,21 @@ func TestAliasesAndMergeKeys(t *testing.T) {
     callback_action:
       <<: *hook
       method: PUT
+  - path: d
+    record_list_id: l4
+    callback_action:
+      <<: &both [{method: get}, *hook]
+  - path: e
+    record_list_id: l5
+    callback_action: {<<: *both}
 `, t.TempDir())
 	want := []CallbackAction{
 		{Endpoint: "https://h.example.com/done", Method: "POST", Headers: map[string]string{"k": "v"}},
 		{Endpoint: "https://h.example.com/done", Method: "POST", Headers: map[string]string{"k": "v"}},
 		{Endpoint: "https://h.example.com/done", Method: "PUT", Headers: map[string]string{"k": "v"}},
+		// Of the mappings merged, the first listed wins.
+		{Endpoint: "https://h.example.com/done", Method: "GET", Headers: map[string]string{"k": "v"}},
+		{Endpoint: "https://h.example.com/done", Method: "GET", Headers: map[string]string{"k": "v"}},
 	}
 	for i, w := range want {
 		if got := cfg.Folders[i].CallbackAction; got == nil || !reflect.DeepEqual(*got, w) {

@@ -98,282 +98,334 @@ const (
 	maxDepth = 64
 )
 
-// decoder fills a value from a YAML node tree, following the yaml struct
-// tags. It exists, rather than yaml's own Decode with KnownFields, so that
-// each error names its full key path, so that ${VAR} is expanded in each
-// string after parsing, and so that keys left out keep their defaults.
-type decoder struct {
+// secretKey is the key whose value is the client secret.
+const secretKey = "talkdesk.client_secret"
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	byteSizeType = reflect.TypeFor[ByteSize]()
+)
+
+// decode fills cfg from root and reports whether the caller should go on
+// to validate it. yaml.v3's Decode does the filling, after one walk over
+// the tree that checks each value against the field it goes to, expands
+// ${VAR}, rewrites each value in the form yaml.v3 reads, and puts each
+// alias's node in its place, so that maxNodes is the one alias budget
+// (yaml.v3's refuses files whose values nearly all come through aliases).
+// The walk is needed because Node.Decode has no KnownFields, and yaml.v3's
+// messages give a line instead of a key path and quote the start of a
+// value (a secret's first characters); it reads "yes" and "on" as true and
+// 4.5 as 4, skips a whole mapping over one duplicate key, drops null items
+// from lists, and stops at the first bad merge key or self-holding anchor.
+func decode(root *yaml.Node, cfg *Config, p *problems, noSecrets bool) bool {
+	c := &checker{p: p, noSecrets: noSecrets, open: make(map[*yaml.Node]bool), cycles: make(map[string]bool), seen: make(map[*yaml.Node]scalarSeen)}
+	c.check("", root, reflect.TypeOf(cfg).Elem())
+	if c.nodes > maxNodes {
+		return false // decoding would spend what the budget refused
+	}
+	if err := root.Decode(cfg); err != nil {
+		// Not expected: the walk lets through only what decodes. A type
+		// error's message would quote the start of a value.
+		var typeErr *yaml.TypeError
+		if errors.As(err, &typeErr) {
+			err = errors.New("config holds a value that cannot be decoded")
+		}
+		p.failErr("", err)
+	}
+	cfg.Talkdesk.SecretOrigin = c.secretOrigin
+	return true
+}
+
+// checker is the walk over the node tree.
+type checker struct {
 	p *problems
 	// noSecrets leaves credentials whose variables are unset empty instead
 	// of failing (LoadLocal).
 	noSecrets bool
 	nodes     int
 	depth     int
-	open      map[*yaml.Node]bool // nodes being decoded: the current path
+	open      map[*yaml.Node]bool // nodes being checked: the current path
 	cycles    map[string]bool     // anchors already reported as cyclic
 	tooDeep   bool
+	// seen holds the scalars already expanded: an anchored value is
+	// reached again through each of its aliases.
+	seen map[*yaml.Node]scalarSeen
 	// secretOrigin says whether talkdesk.client_secret, if set, is written
 	// in the file or only refers to the environment.
 	secretOrigin SecretOrigin
 }
 
-// secretKey is the key whose value is the client secret.
-const secretKey = "talkdesk.client_secret"
-
-var (
-	durationType  = reflect.TypeFor[time.Duration]()
-	stringMapType = reflect.TypeFor[map[string]string]()
-	anyMapType    = reflect.TypeFor[map[string]any]()
-)
+type scalarSeen struct {
+	raw     string // the value as written
+	fromEnv bool   // a variable was expanded: the value is never shown
+}
 
 // spend counts one node and reports whether the budget allows it.
-func (d *decoder) spend() bool {
-	d.nodes++
-	if d.nodes == maxNodes+1 {
-		d.p.fail("", "config has too many values (over %d, counting each use of an alias)", maxNodes)
+func (c *checker) spend() bool {
+	c.nodes++
+	if c.nodes == maxNodes+1 {
+		c.p.fail("", "config has too many values (over %d, counting each use of an alias)", maxNodes)
 	}
-	return d.nodes <= maxNodes
+	return c.nodes <= maxNodes
 }
 
 // enter resolves aliases in n and puts the result on the current path. It
 // refuses an alias to a node already on the path: yaml.v3 parses an anchor
 // holding an alias to itself into a cycle, which would never end. When it
 // returns true, the caller must call leave with the node returned.
-func (d *decoder) enter(key string, n *yaml.Node) (*yaml.Node, bool) {
-	if !d.spend() {
+func (c *checker) enter(key string, n *yaml.Node) (*yaml.Node, bool) {
+	if !c.spend() {
 		return nil, false
 	}
 	target := unalias(n)
-	if d.open[target] {
-		if d.cycles == nil {
-			d.cycles = make(map[string]bool)
-		}
-		if !d.cycles[n.Value] {
-			d.cycles[n.Value] = true
-			d.p.fail(key, "alias *%s is inside its own anchor &%s", n.Value, n.Value)
+	if c.open[target] {
+		if !c.cycles[n.Value] {
+			c.cycles[n.Value] = true
+			c.p.fail(key, "alias *%s is inside its own anchor &%s", n.Value, n.Value)
 		}
 		return nil, false
 	}
-	if d.depth >= maxDepth {
-		if !d.tooDeep {
-			d.tooDeep = true
-			d.p.fail(key, "nested more than %d levels deep", maxDepth)
+	if c.depth >= maxDepth {
+		if !c.tooDeep {
+			c.tooDeep = true
+			c.p.fail(key, "nested more than %d levels deep", maxDepth)
 		}
 		return nil, false
 	}
-	if d.open == nil {
-		d.open = make(map[*yaml.Node]bool)
-	}
-	d.open[target] = true
-	d.depth++
+	c.open[target] = true
+	c.depth++
 	return target, true
 }
 
-func (d *decoder) leave(n *yaml.Node) {
-	delete(d.open, n)
-	d.depth--
+func (c *checker) leave(n *yaml.Node) {
+	delete(c.open, n)
+	c.depth--
 }
 
-// decode fills v from n. A null node leaves v as it is, so a key with no
-// value keeps its default.
-func (d *decoder) decode(key string, n *yaml.Node, v reflect.Value) {
-	n, ok := d.enter(key, n)
+// check checks n as a value of type t. A value it reports is made null,
+// so that yaml.v3 leaves the field as it is (keys left out or null keep
+// their defaults) and does not report it again.
+func (c *checker) check(key string, n *yaml.Node, t reflect.Type) {
+	target, ok := c.enter(key, n)
 	if !ok {
+		void(n)
 		return
 	}
-	defer d.leave(n)
-	if isNull(n) {
+	defer c.leave(target)
+	if isNull(target) {
 		return
 	}
-	d.fill(key, n, v)
-}
-
-// fill fills v from n, a node already entered and not null.
-func (d *decoder) fill(key string, n *yaml.Node, v reflect.Value) {
-	t := v.Type()
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	switch {
-	case t == durationType:
-		s, fromEnv, ok := d.scalar(key, n, "a duration")
-		if !ok {
-			return
-		}
-		dur, err := parseDuration(s)
-		if err != nil {
-			d.p.fail(key, "invalid duration%s: write a number and a unit (ms, s, m, h, d), e.g. 30s, 5m, 24h or 180d", quoteUnlessEnv(s, fromEnv))
-			return
-		}
-		v.SetInt(int64(dur))
-	case t.Kind() == reflect.Pointer:
-		ptr := reflect.New(t.Elem())
-		d.fill(key, n, ptr.Elem())
-		v.Set(ptr)
+	case t.Kind() == reflect.Struct && key == "" && target.Kind != yaml.MappingNode:
+		c.p.fail("", "the top level must be a mapping of keys to values, not %s", kindName(target))
+		ok = false
 	case t.Kind() == reflect.Struct:
-		d.structure(key, n, v)
-	case t.Kind() == reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			d.p.fail(key, "must be a list, not %s", kindName(n))
-			return
-		}
-		list := reflect.MakeSlice(t, len(n.Content), len(n.Content))
-		for i, item := range n.Content {
-			d.decode(fmt.Sprintf("%s[%d]", key, i), item, list.Index(i))
-		}
-		v.Set(list)
-	case t == stringMapType:
-		d.stringMap(key, n, v)
-	case t == anyMapType:
-		if n.Kind != yaml.MappingNode {
-			d.p.fail(key, "must be a mapping, not %s", kindName(n))
-			return
-		}
-		v.Set(reflect.ValueOf(d.anyMap(key, n)))
-	case t.Kind() == reflect.String:
-		if s, _, ok := d.scalar(key, n, "a string"); ok {
-			v.SetString(s)
-			if key == secretKey {
-				d.secretOrigin = SecretInConfig
-				if onlyVars(n.Value) {
-					d.secretOrigin = SecretFromEnv
+		ok = c.want(key, target, yaml.MappingNode, "a mapping of keys to values") && c.mapping(key, target, t)
+	case t.Kind() == reflect.Map || t.Kind() == reflect.Interface && target.Kind == yaml.MappingNode:
+		ok = c.want(key, target, yaml.MappingNode, "a mapping") && c.mapping(key, target, t)
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Interface && target.Kind == yaml.SequenceNode:
+		if ok = c.want(key, target, yaml.SequenceNode, "a list"); ok {
+			elem := t
+			if t.Kind() == reflect.Slice {
+				elem = t.Elem()
+			}
+			for i, item := range target.Content {
+				c.check(fmt.Sprintf("%s[%d]", key, i), item, elem)
+				target.Content[i] = unalias(item)
+				// yaml.v3 drops a null item from a list of structs or
+				// strings; an empty one keeps the positions key paths name.
+				switch {
+				case !isNull(target.Content[i]):
+				case elem.Kind() == reflect.Struct:
+					target.Content[i] = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+				case elem.Kind() == reflect.String:
+					target.Content[i] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str"}
 				}
 			}
 		}
-	case t.Kind() == reflect.Int:
-		s, fromEnv, ok := d.scalar(key, n, "a whole number")
-		if !ok {
-			return
-		}
-		i, err := strconv.Atoi(s)
-		if err != nil {
-			d.p.fail(key, "must be a whole number%s", gotUnlessEnv(s, fromEnv))
-			return
-		}
-		v.SetInt(int64(i))
-	case t.Kind() == reflect.Bool:
-		s, fromEnv, ok := d.scalar(key, n, "true or false")
-		if !ok {
-			return
-		}
-		switch strings.ToLower(s) {
-		case "true":
-			v.SetBool(true)
-		case "false":
-			v.SetBool(false)
-		default:
-			d.p.fail(key, "must be true or false%s", gotUnlessEnv(s, fromEnv))
-		}
 	default:
-		panic("config: no decoding for field type " + t.String())
+		ok = c.scalar(key, target, t)
+	}
+	if !ok {
+		void(n)
 	}
 }
 
-// structure fills a struct from a mapping, refusing keys it does not know.
-func (d *decoder) structure(key string, n *yaml.Node, v reflect.Value) {
-	if n.Kind != yaml.MappingNode {
-		if key == "" {
-			d.p.fail("", "the top level must be a mapping of keys to values, not %s", kindName(n))
-		} else {
-			d.p.fail(key, "must be a mapping of keys to values, not %s", kindName(n))
-		}
-		return
+func (c *checker) want(key string, n *yaml.Node, kind yaml.Kind, name string) bool {
+	if n.Kind != kind {
+		c.p.fail(key, "must be %s, not %s", name, kindName(n))
 	}
-	fields := fieldsByTag(v.Type())
-	for _, kv := range d.pairs(key, n) {
-		sub := joinKey(key, kv.name)
-		i, ok := fields[kv.name]
-		if !ok {
-			msg := "unknown key"
-			if near := nearest(kv.name, v.Type()); near != "" {
-				msg += " (did you mean " + near + "?)"
+	return n.Kind == kind
+}
+
+// mapping checks the keys and values of a mapping decoded into t, a struct
+// or a map. Keys it reports are taken out, so that yaml.v3 neither
+// decodes them nor drops the whole mapping over a duplicate.
+func (c *checker) mapping(key string, n *yaml.Node, t reflect.Type) bool {
+	var fields map[string]int
+	if t.Kind() == reflect.Struct {
+		fields = fieldsByTag(t)
+	}
+	seen := make(map[string]bool)
+	kept := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := unalias(n.Content[i]), n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			c.p.fail(key, "keys must be plain strings, not %s", kindName(k))
+			continue
+		}
+		if k.Value == "<<" && k.ShortTag() == "!!merge" {
+			if val = c.merge(key, val, t); val != nil {
+				kept = append(kept, k, val)
 			}
-			d.p.fail(sub, "%s", msg)
 			continue
 		}
-		d.decode(sub, kv.val, v.Field(i))
+		sub := joinKey(key, k.Value)
+		if seen[k.Value] {
+			c.p.fail(sub, "duplicate key")
+			continue
+		}
+		seen[k.Value] = true
+		elem := t
+		if t.Kind() == reflect.Map {
+			elem = t.Elem()
+		} else if fields != nil {
+			field, ok := fields[k.Value]
+			if !ok {
+				msg := "unknown key"
+				if near := nearest(k.Value, t); near != "" {
+					msg += " (did you mean " + near + "?)"
+				}
+				c.p.fail(sub, "%s", msg)
+				continue
+			}
+			elem = t.Field(field).Type
+		}
+		// Every key is a name: "1: x" in a body is "1", as in JSON.
+		k.Tag = "!!str"
+		c.check(sub, val, elem)
+		kept = append(kept, k, unalias(val))
 	}
+	n.Content = kept
+	return true
 }
 
-func (d *decoder) stringMap(key string, n *yaml.Node, v reflect.Value) {
-	if n.Kind != yaml.MappingNode {
-		d.p.fail(key, "must be a mapping, not %s", kindName(n))
-		return
-	}
-	m := make(map[string]string)
-	for _, kv := range d.pairs(key, n) {
-		if !d.spend() {
-			return
-		}
-		val := unalias(kv.val)
+// merge checks the value of a merge key ("<<"), a mapping or a list of
+// mappings merged into the mapping at key, and returns the node to keep in
+// its place, nil to take the key out. yaml.v3 applies merges as YAML
+// says: the mapping's own keys win, then the first mapping listed.
+func (c *checker) merge(key string, val *yaml.Node, t reflect.Type) *yaml.Node {
+	target := unalias(val)
+	if target.Kind == yaml.MappingNode {
+		c.check(key, val, t)
 		if isNull(val) {
-			m[kv.name] = ""
-			continue
+			return nil // an alias inside its own anchor, reported
 		}
-		if s, _, ok := d.scalar(joinKey(key, kv.name), val, "a string"); ok {
-			m[kv.name] = s
-		}
+		return target
 	}
-	v.Set(reflect.ValueOf(m))
-}
-
-func (d *decoder) anyMap(key string, n *yaml.Node) map[string]any {
-	m := make(map[string]any)
-	for _, kv := range d.pairs(key, n) {
-		m[kv.name] = d.anyValue(joinKey(key, kv.name), kv.val)
+	ok := target.Kind == yaml.SequenceNode
+	for i := 0; ok && i < len(target.Content); i++ {
+		ok = unalias(target.Content[i]).Kind == yaml.MappingNode
 	}
-	return m
-}
-
-// anyValue turns a node into what encoding/json expects: strings (expanded),
-// numbers, booleans, nil, map[string]any and []any.
-func (d *decoder) anyValue(key string, n *yaml.Node) any {
-	n, ok := d.enter(key, n)
+	if !ok {
+		c.p.fail(joinKey(key, "<<"), "must be a mapping or a list of mappings")
+		return nil
+	}
+	list, ok := c.enter(key, val)
 	if !ok {
 		return nil
 	}
-	defer d.leave(n)
-	switch n.Kind {
-	case yaml.MappingNode:
-		return d.anyMap(key, n)
-	case yaml.SequenceNode:
-		list := make([]any, len(n.Content))
-		for i, item := range n.Content {
-			list[i] = d.anyValue(fmt.Sprintf("%s[%d]", key, i), item)
+	defer c.leave(list)
+	kept := list.Content[:0]
+	for _, item := range list.Content {
+		c.check(key, item, t)
+		if !isNull(item) {
+			kept = append(kept, unalias(item))
 		}
-		return list
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return nil
-		case "!!str":
-			s, _, _ := d.scalar(key, n, "a string")
-			return s
-		}
-		var x any
-		if err := n.Decode(&x); err != nil {
-			d.p.fail(key, "cannot read the value as %s", strings.TrimPrefix(n.ShortTag(), "!!"))
-			return nil
-		}
-		return x
 	}
-	d.p.fail(key, "unsupported YAML value")
-	return nil
+	list.Content = kept
+	return list
 }
 
-// scalar returns n's value with ${VAR} expanded, and whether a variable was
-// expanded (then the value is withheld from error messages).
-func (d *decoder) scalar(key string, n *yaml.Node, want string) (string, bool, bool) {
-	if n.Kind != yaml.ScalarNode {
-		d.p.fail(key, "must be %s, not %s", want, kindName(n))
-		return "", false, false
+// scalar checks a single value of type t, expanding ${VAR} in it, and
+// rewrites it as yaml.v3 decodes into t.
+func (c *checker) scalar(key string, n *yaml.Node, t reflect.Type) bool {
+	want := map[reflect.Type]string{durationType: "a duration", byteSizeType: "a size"}[t]
+	if want == "" {
+		want = map[reflect.Kind]string{reflect.String: "a string", reflect.Int: "a whole number", reflect.Bool: "true or false"}[t.Kind()]
 	}
-	s, expanded, err := expand(n.Value)
-	if err != nil {
-		if d.noSecrets && isSecretKey(key) {
-			return "", true, true // not needed by who asked; never read
+	if t.Kind() != reflect.Interface {
+		if !c.want(key, n, yaml.ScalarNode, want) {
+			return false
 		}
-		d.p.failErr(key, err)
-		return "", false, false
+		n.Tag = "!!str" // read as written, whatever its tag: 5 is "5", !!binary is not decoded
 	}
-	return s, expanded, true
+	s, fromEnv, ok := c.expandNode(key, n)
+	if !ok {
+		return false
+	}
+	switch {
+	case t == durationType:
+		dur, err := parseDuration(s)
+		if err != nil {
+			c.p.fail(key, "invalid duration%s: write a number and a unit (ms, s, m, h, d), e.g. 30s, 5m, 24h or 180d", quoteUnlessEnv(s, fromEnv))
+			return false
+		}
+		n.Tag, n.Value = "!!str", dur.String()
+	case t == byteSizeType:
+		size, err := parseByteSize(s)
+		if err != nil {
+			c.p.fail(key, "invalid size%s: write a number of bytes, or a number and a unit (kB, MB, GB, KiB, MiB, GiB), e.g. 10MB", quoteUnlessEnv(s, fromEnv))
+			return false
+		}
+		n.Tag, n.Value = "!!int", strconv.FormatInt(int64(size), 10)
+	case t.Kind() == reflect.Int:
+		i, err := strconv.Atoi(s)
+		if err != nil {
+			c.p.fail(key, "must be a whole number%s", gotUnlessEnv(s, fromEnv))
+			return false
+		}
+		n.Tag, n.Value = "!!int", strconv.Itoa(i)
+	case t.Kind() == reflect.Bool:
+		b := strings.ToLower(s)
+		if b != "true" && b != "false" {
+			c.p.fail(key, "must be true or false%s", gotUnlessEnv(s, fromEnv))
+			return false
+		}
+		n.Tag, n.Value = "!!bool", b
+	case key == secretKey:
+		c.secretOrigin = SecretInConfig
+		if onlyVars(c.seen[n].raw) {
+			c.secretOrigin = SecretFromEnv
+		}
+	}
+	return true
+}
+
+// expandNode expands ${VAR} in a string scalar, once, in place. It
+// returns the value, whether a variable was expanded (then the value is
+// withheld from error messages), and false when it reported a problem.
+func (c *checker) expandNode(key string, n *yaml.Node) (string, bool, bool) {
+	if seen, ok := c.seen[n]; ok {
+		return n.Value, seen.fromEnv, true
+	}
+	if n.ShortTag() != "!!str" {
+		return n.Value, false, true
+	}
+	s, fromEnv, err := expand(n.Value)
+	if err != nil {
+		if !c.noSecrets || !isSecretKey(key) {
+			c.p.failErr(key, err)
+			return "", false, false
+		}
+		s, fromEnv = "", true // not needed by who asked; never read
+	}
+	c.seen[n] = scalarSeen{raw: n.Value, fromEnv: fromEnv}
+	n.Value = s
+	return s, fromEnv, true
 }
 
 // isSecretKey reports whether key holds a credential: the client secret or
@@ -382,77 +434,8 @@ func isSecretKey(key string) bool {
 	return key == "talkdesk.client_secret" || strings.Contains(key, ".callback_action.headers.")
 }
 
-type pair struct {
-	name string
-	val  *yaml.Node
-}
-
-// pairs lists a mapping's keys and values, with YAML merge keys ("<<")
-// applied: the mapping's own keys win over merged ones, and among merged
-// mappings the first listed wins.
-func (d *decoder) pairs(key string, n *yaml.Node) []pair {
-	var merged, own []pair
-	seen := make(map[string]bool)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := unalias(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.p.fail(key, "keys must be plain strings, not %s", kindName(k))
-			continue
-		}
-		if k.Value == "<<" && k.ShortTag() == "!!merge" {
-			merged = append(d.mergePairs(key, val), merged...)
-			continue
-		}
-		if seen[k.Value] {
-			d.p.fail(joinKey(key, k.Value), "duplicate key")
-			continue
-		}
-		seen[k.Value] = true
-		own = append(own, pair{name: k.Value, val: val})
-	}
-	all := append(merged, own...)
-	last := make(map[string]int, len(all))
-	for i, kv := range all {
-		last[kv.name] = i
-	}
-	out := make([]pair, 0, len(last))
-	for i, kv := range all {
-		if last[kv.name] == i {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-func (d *decoder) mergePairs(key string, val *yaml.Node) []pair {
-	val, ok := d.enter(key, val)
-	if !ok {
-		return nil
-	}
-	defer d.leave(val)
-	switch val.Kind {
-	case yaml.MappingNode:
-		return d.pairs(key, val)
-	case yaml.SequenceNode:
-		var out []pair
-		for i := len(val.Content) - 1; i >= 0; i-- {
-			item, ok := d.enter(key, val.Content[i])
-			if !ok {
-				return nil
-			}
-			if item.Kind != yaml.MappingNode {
-				d.leave(item)
-				d.p.fail(joinKey(key, "<<"), "must be a mapping or a list of mappings")
-				return nil
-			}
-			out = append(out, d.pairs(key, item)...)
-			d.leave(item)
-		}
-		return out
-	}
-	d.p.fail(joinKey(key, "<<"), "must be a mapping or a list of mappings")
-	return nil
-}
+// void makes n null in place.
+func void(n *yaml.Node) { *n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"} }
 
 // fieldsByTag maps yaml key names to field indexes; "-" fields are not keys.
 func fieldsByTag(t reflect.Type) map[string]int {

@@ -64,6 +64,9 @@ func (c *Config) validate() []*keyError {
 	if c.EmptyGrace < 0 {
 		bad("empty_grace", "must not be negative")
 	}
+	if msg := checkSplitMaxSize(c.SplitMaxSize); msg != "" {
+		bad("split_max_size", "%s", msg)
+	}
 	if c.VerifyTimeout <= 0 {
 		bad("verify_timeout", "must be greater than 0")
 	}
@@ -169,8 +172,26 @@ func (c *Config) validate() []*keyError {
 		if f.Sheet != "" && !f.XLSX {
 			bad(key+".sheet", "names a workbook's sheet: it needs xlsx: true")
 		}
+		if f.SplitMaxSize != c.SplitMaxSize {
+			if msg := checkSplitMaxSize(f.SplitMaxSize); msg != "" {
+				bad(key+".split_max_size", "%s", msg)
+			}
+		}
 	}
 	return errs
+}
+
+// maxSplitSize bounds split_max_size: a file to split is held in memory.
+const maxSplitSize = GB
+
+func checkSplitMaxSize(b ByteSize) string {
+	switch {
+	case b <= 20000:
+		return "must be more than 20000 bytes (Talkdesk's limit for one upload): smaller files are never split"
+	case b > maxSplitSize:
+		return fmt.Sprintf("must be at most %s: a file to split is held in memory while it is imported", maxSplitSize)
+	}
+	return ""
 }
 
 func (a *CallbackAction) validate(key string) []*keyError {

@@ -75,6 +75,12 @@ type Options struct {
 	// list that validates answer 409 too. Whether Talkdesk does is not
 	// documented; a client must cope with both.
 	RefuseCreateWhileValidating bool
+	// Columns, when set, are the template's columns: an upload whose first
+	// line is not a header naming every one of them (in any order and
+	// case) gets the verdict REJECTED, as Talkdesk rejects a file that
+	// does not follow the list's template. A part of a split file without
+	// the header shows this way.
+	Columns []string
 }
 
 // Defaults applied by New for zero Options fields.
@@ -132,6 +138,8 @@ type Server struct {
 	validation   map[string]time.Duration // per-list validation time, overriding Options.Validation
 	validations  []Validation             // every validation started, in order
 	listGets     map[string]int           // answered GETs of each list
+	verdicts     map[string]string        // each list's last upload's verdict, when the content decides it
+	verdictOf    func(body []byte) string // SetVerdict's
 }
 
 // Validation is one validation of an upload: from its PATCH to UPLOADED to
@@ -139,6 +147,9 @@ type Server struct {
 type Validation struct {
 	ListID, UploadID string
 	Start, End       time.Time
+	// Verdict is what the content decided (Options.Columns, SetVerdict);
+	// empty when the list's status says it.
+	Verdict string
 }
 
 // upload is the fake's state of one upload request.
@@ -248,6 +259,7 @@ func New(opts Options) (*Server, error) {
 		jtis:       map[string]bool{},
 		validation: map[string]time.Duration{},
 		listGets:   map[string]int{},
+		verdicts:   map[string]string{},
 	}
 	if len(opts.Lists) > 0 {
 		s.lists = map[string]bool{}
@@ -441,6 +453,39 @@ func (s *Server) SetListStatus(listID, status string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.listStatus[listID] = status
+}
+
+// SetVerdict makes the verdict of each upload validated from now on
+// verdict(body), unless it returns "": then Options.Columns and the list's
+// status decide.
+func (s *Server) SetVerdict(verdict func(body []byte) string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.verdictOf = verdict
+}
+
+// verdictLocked is the verdict an upload's content earns, or "" when the
+// list's status says it; s.mu must be held.
+func (s *Server) verdictLocked(body []byte) string {
+	if s.verdictOf != nil {
+		if v := s.verdictOf(body); v != "" {
+			return v
+		}
+	}
+	if len(s.opts.Columns) == 0 {
+		return ""
+	}
+	first, _, _ := strings.Cut(strings.TrimPrefix(string(body), "\uFEFF"), "\n")
+	have := map[string]bool{}
+	for _, c := range strings.Split(strings.TrimRight(first, "\r"), ",") {
+		have[strings.ToLower(strings.Trim(strings.TrimSpace(c), `"`))] = true
+	}
+	for _, c := range s.opts.Columns {
+		if !have[strings.ToLower(c)] {
+			return "REJECTED"
+		}
+	}
+	return "ACCEPTED"
 }
 
 // SetListName sets the name GET /record-lists/{id} reports for the list

@@ -1489,3 +1489,46 @@ func TestCreateWhileValidatingCanBeRefused(t *testing.T) {
 	}
 	mustCreate(t, srv.URL(), tok, list, createBody("c.csv", csvContent))
 }
+
+// The verdict follows the content: with the template's columns, an upload
+// without them as its header is REJECTED, and SetVerdict decides first.
+func TestVerdictFromContent(t *testing.T) {
+	srv := startServer(t, Options{Lists: []string{list}, Columns: []string{"first_name", "phone"}, Validation: time.Millisecond, SignContentMD5: true})
+	tok := getToken(t, srv.URL())
+	status := func() string {
+		resp := apiCall(t, http.MethodGet, srv.URL()+"/record-lists/"+list, tok, nil)
+		var m map[string]any
+		if err := json.Unmarshal(resp.body, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m["status"].(string)
+	}
+	settled := func() string {
+		var s string
+		waitFor(t, "the validation's end", func() bool { s = status(); return s != StatusValidationStarted })
+		return s
+	}
+	for _, tt := range []struct{ name, body, want string }{
+		{"the header, in another order and case", "\uFEFFPhone,First_Name\r\n+351910000001,Ann\r\n", "ACCEPTED"},
+		{"a record where the header should be", "+351910000002,Bob\n+351910000003,Cy\n", "REJECTED"},
+		{"verdict set by the test", "first_name,phone\nREJECT-ME,+351910000004\n", "INCOMPLETE"},
+	} {
+		if tt.want == "INCOMPLETE" {
+			srv.SetVerdict(func(b []byte) string {
+				if bytes.Contains(b, []byte("REJECT-ME")) {
+					return "INCOMPLETE"
+				}
+				return ""
+			})
+		}
+		if err := uploadOnce(srv.URL(), tok, list, "x.csv", []byte(tt.body)); err != nil {
+			t.Fatal(err)
+		}
+		if got := settled(); got != tt.want {
+			t.Errorf("%s: status %s, want %s", tt.name, got, tt.want)
+		}
+		if v := srv.Validations(); v[len(v)-1].Verdict != tt.want {
+			t.Errorf("%s: recorded verdict %q", tt.name, v[len(v)-1].Verdict)
+		}
+	}
+}

@@ -257,9 +257,15 @@ func (s *Server) handlePatch(r *http.Request, listID, uploadID string) reply {
 		return listValidating()
 	}
 	u.status = StatusUploaded
+	verdict := s.verdictLocked(u.body)
+	if verdict != "" {
+		s.verdicts[listID] = verdict
+	} else {
+		delete(s.verdicts, listID)
+	}
 	if d := s.validationLocked(listID); d > 0 {
 		now := s.now()
-		s.validations = append(s.validations, Validation{ListID: listID, UploadID: u.id, Start: now, End: now.Add(d)})
+		s.validations = append(s.validations, Validation{ListID: listID, UploadID: u.id, Start: now, End: now.Add(d), Verdict: verdict})
 	}
 	s.records[listID] += countRecords(u.body)
 	s.commits = append(s.commits, commit{
@@ -311,6 +317,9 @@ func (s *Server) handleList(r *http.Request, listID string) reply {
 	}
 	s.mu.Lock()
 	status := s.listStatus[listID]
+	if v := s.verdicts[listID]; v != "" && status == "" {
+		status = v
+	}
 	if s.validatingLocked(listID) {
 		status = StatusValidationStarted
 	}

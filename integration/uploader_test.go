@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
-func newClient(t *testing.T, f *fakeAPI) *uploader.Client {
+func newClient(t *testing.T, f *fakeAPI) *talkdesk.Client {
 	t.Helper()
-	c, err := uploader.New(uploader.Options{
+	c, err := talkdesk.New(talkdesk.Options{
 		APIURL: f.URL(), TokenURL: f.TokenURL(),
 		ClientID: apiClientID, ClientSecret: apiSecret,
 		Timeout: 10 * time.Second,
@@ -43,12 +43,12 @@ func csvBody(tag string, rows int) []byte {
 
 // createFor asks the fake API for an upload request for data, through the
 // product's client.
-func createFor(t *testing.T, ctx context.Context, c *uploader.Client, list, name string, data []byte) *uploader.UploadRequest {
+func createFor(t *testing.T, ctx context.Context, c *talkdesk.Client, list, name string, data []byte) *talkdesk.UploadRequest {
 	t.Helper()
 	sum := md5.Sum(data)
-	ur, err := c.CreateUploadRequest(ctx, uploader.CreateRequest{
+	ur, err := c.CreateUploadRequest(ctx, talkdesk.CreateRequest{
 		ListID: list,
-		CSV:    uploader.Metadata{Filename: name, ByteSize: len(data), Checksum: hex.EncodeToString(sum[:]), ContentType: "text/csv"},
+		CSV:    talkdesk.Metadata{Filename: name, ByteSize: len(data), Checksum: hex.EncodeToString(sum[:]), ContentType: "text/csv"},
 	})
 	if err != nil {
 		t.Fatalf("create upload request: %v", err)
@@ -91,16 +91,16 @@ func rawPut(t *testing.T, ctx context.Context, signed string, body []byte, heade
 	return resp.StatusCode, x.Code, x.Message
 }
 
-func wantS3Error(t *testing.T, err error, status int, code string, class uploader.Class) *uploader.S3Error {
+func wantS3Error(t *testing.T, err error, status int, code string, class talkdesk.Class) *talkdesk.S3Error {
 	t.Helper()
-	var se *uploader.S3Error
+	var se *talkdesk.S3Error
 	if !errors.As(err, &se) {
 		t.Fatalf("Put: want an S3 error %d %s, got %v", status, code, err)
 	}
 	if se.Status != status || se.Code != code {
 		t.Fatalf("Put: want HTTP %d %s, got %v", status, code, se)
 	}
-	if got := uploader.Classify(err); got != class {
+	if got := talkdesk.Classify(err); got != class {
 		t.Fatalf("Classify(%v) = %s, want %s", err, got, class)
 	}
 	return se
@@ -197,7 +197,7 @@ func TestClientPutExpiredURL(t *testing.T) {
 
 	first := createFor(t, ctx, c, "list-c", "contacts.csv", data)
 	err := c.Put(ctx, first.SignedURL, data, sum)
-	se := wantS3Error(t, err, http.StatusForbidden, "AccessDenied", uploader.Renew)
+	se := wantS3Error(t, err, http.StatusForbidden, "AccessDenied", talkdesk.Renew)
 	if !se.Expired() {
 		t.Fatalf("Expired() = false for %v", se)
 	}
@@ -221,7 +221,7 @@ func TestClientPutTamperedSignature(t *testing.T) {
 	data := csvBody("tamper", 10)
 	ur := createFor(t, ctx, c, "list-d", "contacts.csv", data)
 	err := c.Put(ctx, ur.SignedURL, data, md5.Sum(data))
-	wantS3Error(t, err, http.StatusForbidden, "SignatureDoesNotMatch", uploader.Renew)
+	wantS3Error(t, err, http.StatusForbidden, "SignatureDoesNotMatch", talkdesk.Renew)
 	if strings.Contains(err.Error(), "X-Amz-Signature") {
 		t.Fatalf("the error shows the signed URL's query: %v", err)
 	}
@@ -239,7 +239,7 @@ func TestClientPutBadDigest(t *testing.T) {
 	sent := csvBody("two", 10) // same length, other bytes
 	ur := createFor(t, ctx, c, "list-e", "contacts.csv", announced)
 	err := c.Put(ctx, ur.SignedURL, sent, md5.Sum(announced))
-	wantS3Error(t, err, http.StatusBadRequest, "BadDigest", uploader.Permanent)
+	wantS3Error(t, err, http.StatusBadRequest, "BadDigest", talkdesk.Permanent)
 	keys, err := f.objectKeys(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	files       *prometheus.CounterVec
+	parts       *prometheus.CounterVec
 	steps       *prometheus.HistogramVec
 	retries     *prometheus.CounterVec
 	validations *prometheus.CounterVec
@@ -31,6 +32,9 @@ func New(version string) *Metrics {
 		files: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "listdrop_files_total", Help: "Files finished, by folder and result (done, failed).",
 		}, []string{"folder", "result"}),
+		parts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "listdrop_parts_total", Help: "Parts of split files that Talkdesk took, by folder.",
+		}, []string{"folder"}),
 		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "listdrop_step_duration_seconds", Help: "Duration of each upload step (create, put, patch, verify) that got an answer.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
@@ -55,7 +59,7 @@ func New(version string) *Metrics {
 		Name: "listdrop_build_info", Help: "Always 1; the version is a label.", ConstLabels: prometheus.Labels{"version": version},
 	})
 	info.Set(1)
-	r.MustRegister(m.files, m.steps, m.retries, m.validations, m.queue, m.waiting, m.lastSuccess, info,
+	r.MustRegister(m.files, m.parts, m.steps, m.retries, m.validations, m.queue, m.waiting, m.lastSuccess, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -77,6 +81,7 @@ func (m *Metrics) Folder(folder string) {
 	}
 	m.files.WithLabelValues(folder, "done")
 	m.files.WithLabelValues(folder, "failed")
+	m.parts.WithLabelValues(folder)
 	m.waiting.WithLabelValues(folder)
 }
 
@@ -89,6 +94,14 @@ func (m *Metrics) FileFinished(folder, result string, at time.Time) {
 	if result == "done" {
 		m.lastSuccess.Set(float64(at.UnixNano()) / 1e9)
 	}
+}
+
+// PartIn counts a part of a split file that Talkdesk took.
+func (m *Metrics) PartIn(folder string) {
+	if m == nil {
+		return
+	}
+	m.parts.WithLabelValues(folder).Inc()
 }
 
 // Step observes how long one request took.

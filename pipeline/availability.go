@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/watcher"
@@ -195,7 +196,7 @@ func (p *Pipeline) unavailable(path string) (string, bool) {
 	if !a.down {
 		return "", false
 	}
-	return fmt.Sprintf("folder %s is not available since %s: %s", path, formatTime(a.since), a.reason), true
+	return fmt.Sprintf("folder %s is not available since %s: %s", path, display.Time(a.since), a.reason), true
 }
 
 // watchAvailability probes every folder every checkEvery, each in its own

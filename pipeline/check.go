@@ -1,11 +1,17 @@
 package pipeline
 
 import (
+	"bytes"
+	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
-	"time"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -17,10 +23,11 @@ import (
 const SidecarSuffix = sidecarSuffix
 
 // CheckFile returns, in plain words, why data cannot be uploaded to the
-// folder's record list, or "": the size Talkdesk accepts and, when the
-// folder has it on, the CSV check with its required columns.
+// folder's record list, or "": the size Talkdesk accepts (in parts, when
+// the folder splits) and, when the folder has it on, the CSV check with
+// its required columns.
 func CheckFile(data []byte, folder config.Folder) string {
-	if problem := sizeProblem(int64(len(data))); problem != "" {
+	if problem := sizeProblem(int64(len(data)), folder); problem != "" {
 		return problem
 	}
 	if folder.CheckCSV() {
@@ -29,13 +36,16 @@ func CheckFile(data []byte, folder config.Folder) string {
 	return ""
 }
 
-// sizeProblem says why a file of n bytes cannot be uploaded, or "".
-func sizeProblem(n int64) string {
+// sizeProblem says why a file of n bytes cannot be uploaded to the
+// folder's list, or "".
+func sizeProblem(n int64, folder config.Folder) string {
 	switch {
 	case n == 0:
 		return "This file is empty (0 bytes), so there is nothing to import."
-	case n > MaxSize:
-		return fmt.Sprintf("This file is %d bytes, larger than the %d bytes Talkdesk accepts in one upload; split it into smaller files.", n, MaxSize)
+	case n > MaxSize && !folder.Splits():
+		return fmt.Sprintf("This file is %d bytes, larger than the %d bytes Talkdesk accepts in one upload; split it into smaller files, or set split: true for this folder and listdrop imports it in parts.", n, MaxSize)
+	case n > int64(folder.SplitLimit()):
+		return fmt.Sprintf("This file is %d bytes, larger than split_max_size (%s), the largest file this folder imports in parts; split it into smaller files, or raise split_max_size.", n, folder.SplitLimit())
 	}
 	return ""
 }
@@ -47,22 +57,91 @@ func DuplicateReason(c state.Commit) string {
 	if c.File != "" {
 		earlier = filepath.Base(c.File)
 	}
+	if c.PartsIn > 0 && c.PartsIn < c.Parts {
+		return fmt.Sprintf("This file has the same content as %s, whose first %d of %d parts were imported into record list %s on %s before it failed, so it was not imported again: the records not imported are in its .remaining.csv in the failed folder; drop that file instead. To import the whole file again anyway: listdrop retry --force.",
+			earlier, c.PartsIn, c.Parts, c.ListID, display.Time(c.At))
+	}
 	return fmt.Sprintf("This file has the same content as %s, which was already imported into record list %s on %s (upload request %s), so it was not imported again.",
-		earlier, c.ListID, formatTime(c.At), c.UploadID)
+		earlier, c.ListID, display.Time(c.At), c.UploadID)
 }
 
-// Explain turns an upload error into one plain sentence and the technical
-// detail behind it.
-func Explain(err error, listID string) (sentence, detail string) { return explain(err, listID) }
+// checkCSV returns, in plain words, what makes data unfit to import, or "".
+func checkCSV(data []byte, required []string) string {
+	if problem := dialectProblem(data); problem != "" {
+		return problem
+	}
+	body := bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
+	if !utf8.Valid(body) {
+		line := 1 + bytes.Count(body[:firstInvalid(body)], []byte("\n"))
+		return fmt.Sprintf("This file is not UTF-8 text (line %d has bytes that are not UTF-8); save it as \"CSV UTF-8\".", line)
+	}
+	r := csv.NewReader(bytes.NewReader(body))
+	r.FieldsPerRecord = 0 // the header sets it
+	header, err := r.Read()
+	if err == io.EOF {
+		return "This file has no header line and no records."
+	}
+	if err != nil {
+		return csvProblem(err)
+	}
+	records := 0
+	for {
+		_, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return csvProblem(err)
+		}
+		records++
+	}
+	if records == 0 {
+		return "This file has a header line but no records."
+	}
+	have := map[string]bool{}
+	for _, h := range header {
+		have[strings.ToLower(strings.TrimSpace(h))] = true
+	}
+	var missing []string
+	for _, c := range required {
+		if !have[strings.ToLower(strings.TrimSpace(c))] {
+			missing = append(missing, strings.TrimSpace(c))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Sprintf("The header line lacks the required column%s %s.", plural(len(missing)), strings.Join(missing, ", "))
+	}
+	return ""
+}
 
-// FreeName returns a path in dir for name that nothing uses yet, adding
-// "-1", "-2"… before the extension; each of the extra suffixes must be free
-// too.
-func FreeName(dir, name string, extra ...string) string { return freeName(dir, name, extra...) }
+func csvProblem(err error) string {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		switch {
+		case errors.Is(pe.Err, csv.ErrFieldCount):
+			return fmt.Sprintf("Line %d does not have as many fields as the header line.", pe.Line)
+		case errors.Is(pe.Err, csv.ErrQuote), errors.Is(pe.Err, csv.ErrBareQuote):
+			return fmt.Sprintf("Line %d has a misplaced quote (\") at column %d.", pe.Line, pe.Column)
+		}
+		return fmt.Sprintf("Line %d cannot be read as CSV: %v.", pe.Line, pe.Err)
+	}
+	return "This file cannot be read as CSV: " + err.Error() + "."
+}
 
-// FormatTime is how listdrop writes a time for people: local, to the
-// second, with the zone.
-func FormatTime(t time.Time) string { return formatTime(t) }
+func firstInvalid(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
 
-// CallbackOf is a folder's callback_action as the API takes it.
-func CallbackOf(fc config.Folder) any { return callbackOf(fc) }
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -12,6 +12,8 @@ func TestCheckFile(t *testing.T) {
 	on, off := true, false
 	checked := config.Folder{RecordListID: "L", CSVCheck: &on, RequiredColumns: []string{"phone"}}
 	unchecked := config.Folder{RecordListID: "L", CSVCheck: &off, RequiredColumns: []string{"phone"}}
+	splits := config.Folder{RecordListID: "L", CSVCheck: &on, Split: &on, SplitMaxSize: 30000}
+	big := "name,phone\n" + strings.Repeat("x,1\n", MaxSize/4)
 	for _, c := range []struct {
 		name   string
 		data   string
@@ -21,7 +23,10 @@ func TestCheckFile(t *testing.T) {
 		{"good", "name,phone\nAda,+1\n", checked, ""},
 		{"empty", "", checked, "This file is empty (0 bytes)"},
 		{"empty, check off", "", unchecked, "This file is empty (0 bytes)"},
-		{"too large", "name,phone\n" + strings.Repeat("x,1\n", MaxSize/4), unchecked, "This file is 20011 bytes, larger than the 20000 bytes"},
+		{"too large", big, unchecked, "This file is 20011 bytes, larger than the 20000 bytes Talkdesk accepts in one upload; split it into smaller files, or set split: true for this folder"},
+		{"too large, split", big, splits, ""},
+		{"too large to split", big + big, splits, "This file is 40022 bytes, larger than split_max_size (30kB), the largest file this folder imports in parts"},
+		{"too large, split, ragged", big + "y\n", splits, "Line 5002 does not have as many fields"},
 		{"at the limit", "a,phone\n" + strings.Repeat("x", MaxSize-11) + ",1\n", checked, ""},
 		{"ragged", "name,phone\nAda\n", checked, "Line 2 does not have as many fields"},
 		{"ragged, check off", "name,phone\nAda\n", unchecked, ""},

@@ -44,7 +44,11 @@ type marker struct {
 	MD5      string    `json:"md5"`
 	UploadID string    `json:"upload_id"`
 	At       time.Time `json:"at"`
-	Sig      string    `json:"sig"`
+	// A split file's part being committed, and the parts before it.
+	Parts   int                `json:"parts,omitempty"`
+	Part    int                `json:"part,omitempty"`
+	PartsIn []state.PartUpload `json:"parts_in,omitempty"`
+	Sig     string             `json:"sig"`
 }
 
 // markerKeyOf is the key markers are signed with. Every process that may
@@ -69,7 +73,16 @@ func markerKeyOf(t config.Talkdesk) []byte {
 // sign returns the marker's signature over every field but itself.
 func (m marker) sign(key []byte) string {
 	mac := hmac.New(sha256.New, key)
-	for _, part := range []string{m.Name, m.ListID, m.MD5, m.UploadID, m.At.UTC().Format(time.RFC3339Nano)} {
+	fields := []string{m.Name, m.ListID, m.MD5, m.UploadID, m.At.UTC().Format(time.RFC3339Nano)}
+	if m.Parts > 0 {
+		// Signed only when there are parts, so a marker of one upload
+		// reads as before.
+		fields = append(fields, fmt.Sprintf("part %d of %d", m.Part, m.Parts))
+		for _, p := range m.PartsIn {
+			fields = append(fields, fmt.Sprintf("%s %d-%d %s", p.UploadID, p.First, p.Last, p.Outcome))
+		}
+	}
+	for _, part := range fields {
 		mac.Write([]byte(part))
 		mac.Write([]byte{0})
 	}
@@ -88,7 +101,8 @@ func markerPath(claimPath string) string {
 }
 
 func writeMarker(rec state.Record, key []byte) error {
-	m := marker{Name: filepath.Base(rec.Key), ListID: rec.ListID, MD5: rec.MD5, UploadID: rec.UploadID, At: time.Now().UTC()}
+	m := marker{Name: filepath.Base(rec.Key), ListID: rec.ListID, MD5: rec.MD5, UploadID: rec.UploadID, At: time.Now().UTC(),
+		Parts: rec.Parts, Part: rec.Part, PartsIn: rec.PartsIn}
 	m.Sig = m.sign(key)
 	data, err := json.Marshal(m)
 	if err != nil {
@@ -233,19 +247,23 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 		}
 		// That process may have committed the file: resume at the PATCH,
 		// whose 409 then means "already applied".
-		data, _, err := p.readDropped(to, MaxSize)
+		data, _, err := p.readDropped(to, f.readLimit(name))
 		if err != nil {
 			log.Error("cannot read an adopted file", "error", err)
 			continue
 		}
-		if sum := md5.Sum(data); hex.EncodeToString(sum[:]) != m.MD5 {
+		// The MD5 is the uploaded content's: after a conversion, not the
+		// bytes on disk.
+		upload, _, _ := p.prepare(f, name, data)
+		if sum := md5.Sum(upload); hex.EncodeToString(sum[:]) != m.MD5 {
 			// Not the bytes the upload request holds: a new file.
 			log.Warn("took over a file claimed by a listdrop process that stopped; its content is not what that process sent, so it is taken as a new file")
 			p.submit(item{f: f, path: to, claimed: true})
 			continue
 		}
 		rec := state.Record{Key: to, Folder: f.cfg.Path, Source: filepath.Join(f.cfg.Path, name), ListID: m.ListID,
-			Size: int64(len(data)), MD5: m.MD5, Phase: state.Patching, UploadID: m.UploadID, PatchUnknown: true, Claimed: time.Now()}
+			Size: int64(len(data)), MD5: m.MD5, Phase: state.Patching, UploadID: m.UploadID, PatchUnknown: true, Claimed: time.Now(),
+			Parts: m.Parts, Part: m.Part, PartsIn: m.PartsIn}
 		if fi, err := os.Lstat(to); err == nil {
 			rec.ModTime = fi.ModTime()
 		}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,7 +19,22 @@ func (p *Pipeline) fail(f *folder, rec state.Record, sentence, detail string) {
 	rec.Phase = state.Failing
 	rec.Reason, rec.Detail = sentence, detail
 	rec.Dest = freeName(f.cfg.Failed, filepath.Base(rec.Source), sidecarSuffix)
-	if err := p.store.Put(rec); err != nil {
+	write := p.store.Put
+	switch {
+	case len(rec.PartsIn) > 0:
+		// Some parts are in: the rest is written beside the file, and the
+		// file counts as committed, so that dropping it again whole is
+		// refused rather than imported twice.
+		rec.Remaining = freeName(f.cfg.Failed, filepath.Base(remainingName(rec.Dest)))
+		rec.Reason = partsFailed(rec, sentence)
+		if rec.Committed.IsZero() {
+			rec.Committed = time.Now()
+		}
+		write = p.store.Commit
+	case rec.Parts > 0:
+		rec.Reason = fmt.Sprintf("None of this file's %d parts was imported: %s", rec.Parts, lowerFirst(sentence))
+	}
+	if err := write(rec); err != nil {
 		f.log.Error("cannot write state; the file stays for the next start", "file", filepath.Base(rec.Source), "error", err)
 		return
 	}
@@ -34,6 +50,11 @@ func (p *Pipeline) finishFailed(f *folder, rec state.Record) {
 		ok := p.retryFS(f, &rec, func() error {
 			if err := os.MkdirAll(f.cfg.Failed, 0o755); err != nil {
 				return err
+			}
+			if rec.Remaining != "" {
+				if err := p.writeRemaining(f, &rec); err != nil {
+					return err
+				}
 			}
 			if ownNote(rec) {
 				// Its note was written before a crash: the file joins it
@@ -91,7 +112,9 @@ func (p *Pipeline) finishDone(f *folder, rec state.Record) {
 		crashpoint.At("done.moved")
 	}
 	f.fileLog(&rec).Info("file uploaded", "dest", rec.Dest, "size", rec.Size)
-	if key := p.finish(f, rec, state.Done, ""); p.cfg.Verify {
+	// A split file's parts were each followed before the next was sent:
+	// its verdict is known already.
+	if key := p.finish(f, rec, state.Done, ""); p.cfg.Verify && rec.Parts == 0 {
 		// Beside the lane: the list's next file is prepared meanwhile.
 		p.wg.Add(1)
 		go func() {
@@ -167,7 +190,19 @@ func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reas
 
 // entryOf is the history entry that ends a record's life.
 func entryOf(rec state.Record, result state.Result, reason string) state.Entry {
-	return state.NewEntry(rec, result, convertedReason(rec, result, reason))
+	e := state.NewEntry(rec, result, convertedReason(rec, result, reason))
+	e.Outcome = partsOutcome(rec, result)
+	return e
+}
+
+// partsOutcome is a split file's verdict once every part is in: the worst
+// of its parts'. Talkdesk's verdict on a file of one upload comes later,
+// from verify.
+func partsOutcome(rec state.Record, result state.Result) string {
+	if result != state.Done || rec.Parts == 0 {
+		return ""
+	}
+	return state.WorstOutcome(rec.PartsIn)
 }
 
 // awaitFinish waits until the end of the last file claimed at path is on

@@ -18,7 +18,7 @@ import (
 	"github.com/listdrop/listdrop/faketalkdesk"
 	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 func TestNetworkFaultsAreRetried(t *testing.T) {
@@ -123,8 +123,8 @@ func TestPersistentSignatureMismatchFailsClearly(t *testing.T) {
 	if !strings.Contains(s, "Storage code:    SignatureDoesNotMatch") {
 		t.Fatalf("explanation:\n%s", s)
 	}
-	if n := h.requests("POST", "upload-requests"); n != maxRefusedURLs {
-		t.Fatalf("upload requests = %d, want %d: a fresh URL for each refusal, then stop", n, maxRefusedURLs)
+	if n := h.requests("POST", "upload-requests"); n != talkdesk.MaxRefusedURLs {
+		t.Fatalf("upload requests = %d, want %d: a fresh URL for each refusal, then stop", n, talkdesk.MaxRefusedURLs)
 	}
 	if !strings.Contains(s, "Upload request:") {
 		t.Fatalf("the explanation does not name the last upload request:\n%s", s)
@@ -428,8 +428,8 @@ func TestClaimsOfAStoppedProcessAreAdopted(t *testing.T) {
 			if tt.marker {
 				api := h.client()
 				ctx := context.Background()
-				ur, err := api.CreateUploadRequest(ctx, uploader.CreateRequest{ListID: "L",
-					CSV: uploader.Metadata{Filename: "orphan.csv", ByteSize: len(body), Checksum: md5hex(body), ContentType: "text/csv"}})
+				ur, err := api.CreateUploadRequest(ctx, talkdesk.CreateRequest{ListID: "L",
+					CSV: talkdesk.Metadata{Filename: "orphan.csv", ByteSize: len(body), Checksum: md5hex(body), ContentType: "text/csv"}})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -17,7 +17,7 @@ import (
 	"github.com/listdrop/listdrop/internal/testutil"
 	"github.com/listdrop/listdrop/metrics"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 const (
@@ -105,7 +105,7 @@ func newHarness(t *testing.T, opts faketalkdesk.Options, lists []string, extra s
 }
 
 func (h *harness) client() API {
-	c, err := uploader.New(uploader.Options{
+	c, err := talkdesk.New(talkdesk.Options{
 		APIURL: h.cfg.Talkdesk.APIURL, TokenURL: h.cfg.Talkdesk.TokenURL,
 		ClientID: h.cfg.Talkdesk.ClientID, ClientSecret: h.cfg.Talkdesk.ClientSecret,
 		Timeout: h.cfg.Talkdesk.Timeout, MaxConns: h.cfg.Workers,

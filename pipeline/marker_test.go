@@ -13,7 +13,7 @@ import (
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/faketalkdesk"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // Finding: a user who can write in a drop folder planted a claim folder
@@ -50,8 +50,8 @@ func TestPlantedClaimMarkersAreRefused(t *testing.T) {
 			// these bytes: only the marker's trust stops the commit.
 			api := h.client()
 			ctx := context.Background()
-			ur, err := api.CreateUploadRequest(ctx, uploader.CreateRequest{ListID: tt.list,
-				CSV: uploader.Metadata{Filename: "planted.csv", ByteSize: len(body), Checksum: md5hex(body), ContentType: "text/csv"}})
+			ur, err := api.CreateUploadRequest(ctx, talkdesk.CreateRequest{ListID: tt.list,
+				CSV: talkdesk.Metadata{Filename: "planted.csv", ByteSize: len(body), Checksum: md5hex(body), ContentType: "text/csv"}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,20 +1,13 @@
 package pipeline
 
 import (
-	"bytes"
-	"encoding/csv"
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // call runs one request to Talkdesk in one of the `workers` slots, timing
@@ -32,8 +25,8 @@ func (p *Pipeline) call(step string, f func() error) error {
 	p.metrics.Step(step, time.Since(start))
 	contactOK := err == nil
 	if err != nil {
-		switch uploader.Classify(err) {
-		case uploader.Permanent, uploader.Conflict, uploader.Renew:
+		switch talkdesk.Classify(err) {
+		case talkdesk.Permanent, talkdesk.Conflict, talkdesk.Renew:
 			contactOK = true // Talkdesk answered; the answer was about the file
 		}
 	}
@@ -89,6 +82,17 @@ type HeldFile struct {
 	Attempts  int       `json:"attempts"`
 	LastError string    `json:"last_error,omitempty"`
 	Since     time.Time `json:"since"`
+	// Part of Parts is the part of a split file being imported; the ones
+	// before it are in.
+	Part  int `json:"part,omitempty"`
+	Parts int `json:"parts,omitempty"`
+}
+
+// HeldFileOf is how a held file's record reads in a status, the daemon's
+// or the one read from the state while it is stopped.
+func HeldFileOf(r state.Record) HeldFile {
+	return HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
+		Attempts: r.Attempts, LastError: r.LastError, Since: r.Claimed, Part: r.Part, Parts: r.Parts}
 }
 
 // recentResults is how many results per folder a Status shows.
@@ -135,8 +139,7 @@ func (p *Pipeline) Status() Status {
 				st.Problems = append(st.Problems, "file "+filepath.Base(r.Source)+" in folder "+fc.Path+" cannot be moved out of the claim folder: "+r.LastError)
 			}
 			if r.Folder == fc.Path {
-				fs.Held = append(fs.Held, HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
-					Attempts: r.Attempts, LastError: r.LastError, Since: r.Claimed})
+				fs.Held = append(fs.Held, HeldFileOf(r))
 			}
 		}
 		sort.Slice(fs.Held, func(i, j int) bool { return fs.Held[i].Since.Before(fs.Held[j].Since) })
@@ -169,173 +172,4 @@ func (p *Pipeline) updateGauges() {
 	for path := range p.folders {
 		p.metrics.Waiting(path, per[path])
 	}
-}
-
-// verify follows Talkdesk's validation of a committed file until the list
-// leaves VALIDATION_STARTED/UPLOADED, or verify_timeout passes, and records
-// the outcome. It runs beside the list's lane: the next file is prepared
-// meanwhile, and only its PATCH waits for the end this sees, since the
-// list refuses a PATCH while it validates.
-func (p *Pipeline) verify(f *folder, rec state.Record, written <-chan []byte) {
-	log := f.fileLog(&rec)
-	start := rec.Committed // the PATCH's answer: when the validation began
-	if start.IsZero() {
-		start = time.Now()
-	}
-	deadline := time.Now().Add(p.cfg.VerifyTimeout)
-	est := p.paceOf(rec.ListID).estimate
-	outcome := "unknown"
-	seen := start // the last answer that the list was validating
-	took := time.Duration(0)
-	for errs := 0; ; {
-		var l *uploader.RecordList
-		err := p.call("verify", func() (err error) {
-			l, err = p.api.GetRecordList(p.work, rec.ListID)
-			return err
-		})
-		now := time.Now()
-		if err == nil && !l.Validating() {
-			outcome = l.Status
-			// It ended between the last two answers.
-			took = max(seen.Add(now.Sub(seen)/2).Sub(start), time.Millisecond)
-			break
-		}
-		var d time.Duration
-		if err != nil {
-			log.Debug("cannot read the record list's status", "error", err)
-			errs++
-			d = p.backoff(errs, uploader.RetryAfter(err))
-		} else {
-			seen = now
-			d = pollDelay(now.Sub(start), est)
-		}
-		d = min(d, time.Until(deadline))
-		if d <= 0 || !p.wait(d) {
-			break
-		}
-	}
-	p.validationEnded(rec.ListID, rec.UploadID, took)
-	if outcome == "unknown" && p.stop.Err() != nil {
-		return // stopping: the outcome stays unrecorded rather than wrong
-	}
-	// A nil key: the entry could not be written, which is in the log.
-	if histKey := <-written; histKey != nil {
-		if err := p.store.SetOutcome(histKey, outcome); err != nil {
-			log.Error("cannot write state", "error", err)
-		} else {
-			crashpoint.At("verdict.recorded")
-		}
-		p.recentOutcome(rec.Folder, rec.UploadID, outcome)
-	}
-	p.metrics.Validation(outcome)
-	switch outcome {
-	case "ACCEPTED":
-		log.Info("Talkdesk accepted the file", "outcome", outcome)
-	case "REJECTED", "CORRUPTED":
-		log.Warn("Talkdesk did not accept the file", "outcome", outcome)
-		p.writeResult(f, rec, outcome)
-	case "unknown":
-		log.Warn("Talkdesk's validation did not end in time; outcome unknown", "outcome", outcome, "waited", p.cfg.VerifyTimeout)
-	default:
-		log.Warn("Talkdesk validated the file with problems", "outcome", outcome)
-	}
-}
-
-// writeResult puts <name>.result.txt beside a done file that Talkdesk
-// rejected, in plain words.
-func (p *Pipeline) writeResult(f *folder, rec state.Record, outcome string) {
-	var b strings.Builder
-	switch outcome {
-	case "REJECTED":
-		fmt.Fprintf(&b, "Talkdesk rejected this file after checking its content: none of its records were imported into record list %s.\n", rec.ListID)
-	default:
-		fmt.Fprintf(&b, "Talkdesk found this file corrupted and could not read it: none of its records were imported into record list %s.\n", rec.ListID)
-	}
-	fmt.Fprintf(&b, "\nFile:            %s\nRecord list:     %s\nUpload request:  %s\nList status:     %s\nChecked at:      %s\n",
-		filepath.Base(rec.Source), rec.ListID, rec.UploadID, outcome, formatTime(time.Now()))
-	b.WriteString("\nCheck the file against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form), fix it, and drop it again.\n")
-	if err := writeFileNew(rec.Dest+".result.txt", []byte(b.String())); err != nil {
-		f.fileLog(&rec).Error("cannot write the result note", "error", err)
-	}
-}
-
-// checkCSV returns, in plain words, what makes data unfit to import, or "".
-func checkCSV(data []byte, required []string) string {
-	if problem := dialectProblem(data); problem != "" {
-		return problem
-	}
-	body := bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
-	if !utf8.Valid(body) {
-		line := 1 + bytes.Count(body[:firstInvalid(body)], []byte("\n"))
-		return fmt.Sprintf("This file is not UTF-8 text (line %d has bytes that are not UTF-8); save it as \"CSV UTF-8\".", line)
-	}
-	r := csv.NewReader(bytes.NewReader(body))
-	r.FieldsPerRecord = 0 // the header sets it
-	header, err := r.Read()
-	if err == io.EOF {
-		return "This file has no header line and no records."
-	}
-	if err != nil {
-		return csvProblem(err)
-	}
-	records := 0
-	for {
-		_, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return csvProblem(err)
-		}
-		records++
-	}
-	if records == 0 {
-		return "This file has a header line but no records."
-	}
-	have := map[string]bool{}
-	for _, h := range header {
-		have[strings.ToLower(strings.TrimSpace(h))] = true
-	}
-	var missing []string
-	for _, c := range required {
-		if !have[strings.ToLower(strings.TrimSpace(c))] {
-			missing = append(missing, strings.TrimSpace(c))
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Sprintf("The header line lacks the required column%s %s.", plural(len(missing)), strings.Join(missing, ", "))
-	}
-	return ""
-}
-
-func csvProblem(err error) string {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		switch {
-		case errors.Is(pe.Err, csv.ErrFieldCount):
-			return fmt.Sprintf("Line %d does not have as many fields as the header line.", pe.Line)
-		case errors.Is(pe.Err, csv.ErrQuote), errors.Is(pe.Err, csv.ErrBareQuote):
-			return fmt.Sprintf("Line %d has a misplaced quote (\") at column %d.", pe.Line, pe.Column)
-		}
-		return fmt.Sprintf("Line %d cannot be read as CSV: %v.", pe.Line, pe.Err)
-	}
-	return "This file cannot be read as CSV: " + err.Error() + "."
-}
-
-func firstInvalid(b []byte) int {
-	for i := 0; i < len(b); {
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n <= 1 {
-			return i
-		}
-		i += n
-	}
-	return len(b)
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // Talkdesk validates each upload for a while after its PATCH (the list
@@ -179,7 +179,7 @@ func (p *Pipeline) awaitIdle(list string) bool {
 	start := time.Now()
 	errs := 0
 	for {
-		var l *uploader.RecordList
+		var l *talkdesk.RecordList
 		err := p.call("verify", func() (err error) {
 			l, err = p.api.GetRecordList(p.work, list)
 			return err
@@ -190,7 +190,7 @@ func (p *Pipeline) awaitIdle(list string) bool {
 		d := pollDelay(time.Since(start), p.paceOf(list).estimate)
 		if err != nil {
 			errs++
-			d = p.backoff(errs, uploader.RetryAfter(err))
+			d = p.backoff(errs, talkdesk.RetryAfter(err))
 		}
 		if !p.wait(d) {
 			return false

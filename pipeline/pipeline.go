@@ -1,8 +1,9 @@
 // Package pipeline owns the life of a dropped file: it takes the settled
 // files the watcher reports, claims each one, checks and hashes it, refuses
-// duplicates, uploads it through the uploader, and moves it to done/ or to
-// failed/ with an explanation beside it. Every step is written to the state
-// before it is taken, so a restart after a crash resumes where it stopped.
+// duplicates, uploads it through the Talkdesk client, and moves it to done/
+// or to failed/ with an explanation beside it. Every step is written to the
+// state before it is taken, so a restart after a crash resumes where it
+// stopped.
 package pipeline
 
 import (
@@ -21,22 +22,21 @@ import (
 	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/metrics"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 	"github.com/listdrop/listdrop/watcher"
 )
 
 // MaxSize is the largest file Talkdesk accepts in one upload request.
 const MaxSize = 20000
 
-// API is what the pipeline needs from Talkdesk.
+// API is what the pipeline needs from Talkdesk: the upload protocol's
+// requests, and the record list for verify.
 type API interface {
-	CreateUploadRequest(ctx context.Context, req uploader.CreateRequest) (*uploader.UploadRequest, error)
-	Put(ctx context.Context, signedURL string, body []byte, md5sum [16]byte) error
-	MarkUploaded(ctx context.Context, listID, uploadID string) error
-	GetRecordList(ctx context.Context, listID string) (*uploader.RecordList, error)
+	talkdesk.API
+	GetRecordList(ctx context.Context, listID string) (*talkdesk.RecordList, error)
 }
 
-var _ API = (*uploader.Client)(nil)
+var _ API = (*talkdesk.Client)(nil)
 
 // Options configure a Pipeline.
 type Options struct {
@@ -329,10 +329,13 @@ loop:
 	return nil
 }
 
-// fileLog is the logger for lines about one file: folder, list, file and,
-// once there is one, the upload request.
+// fileLog is the logger for lines about one file: folder, list, file, the
+// part of a split file and, once there is one, the upload request.
 func (f *folder) fileLog(rec *state.Record) *slog.Logger {
 	l := f.log.With("file", filepath.Base(rec.Source))
+	if rec.Parts > 0 {
+		l = l.With("part", fmt.Sprintf("%d/%d", rec.Part, rec.Parts))
+	}
 	if rec.UploadID != "" {
 		l = l.With("upload_id", rec.UploadID)
 	}

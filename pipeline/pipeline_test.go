@@ -15,7 +15,7 @@ import (
 
 	"github.com/listdrop/listdrop/faketalkdesk"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 func md5hex(b []byte) string {
@@ -175,7 +175,7 @@ func TestLongNameIsShortenedForTheAPIOnly(t *testing.T) {
 	h.drop(0, name, csvBody("u", 1))
 	h.waitDone(0, name) // the file keeps its own name
 	got := h.fake.Commits()[0].Filename
-	if got != uploader.APIFilename(name) || len([]rune(got)) != 35 || !strings.HasSuffix(got, ".csv") {
+	if got != talkdesk.APIFilename(name) || len([]rune(got)) != 35 || !strings.HasSuffix(got, ".csv") {
 		t.Fatalf("API filename = %q", got)
 	}
 }
@@ -497,14 +497,14 @@ func TestReallyExpiredURLIsRenewed(t *testing.T) {
 // that watch or alter calls; the others go to inner.
 type funcAPI struct {
 	inner  API
-	create func(context.Context, uploader.CreateRequest) (*uploader.UploadRequest, error)
+	create func(context.Context, talkdesk.CreateRequest) (*talkdesk.UploadRequest, error)
 	put    func(context.Context, string, []byte, [16]byte) error
 	patch  func(context.Context, string, string) error
 }
 
 var _ API = (*funcAPI)(nil)
 
-func (f *funcAPI) CreateUploadRequest(ctx context.Context, r uploader.CreateRequest) (*uploader.UploadRequest, error) {
+func (f *funcAPI) CreateUploadRequest(ctx context.Context, r talkdesk.CreateRequest) (*talkdesk.UploadRequest, error) {
 	if f.create == nil {
 		return f.inner.CreateUploadRequest(ctx, r)
 	}
@@ -525,7 +525,7 @@ func (f *funcAPI) MarkUploaded(ctx context.Context, l, id string) error {
 	return f.patch(ctx, l, id)
 }
 
-func (f *funcAPI) GetRecordList(ctx context.Context, l string) (*uploader.RecordList, error) {
+func (f *funcAPI) GetRecordList(ctx context.Context, l string) (*talkdesk.RecordList, error) {
 	return f.inner.GetRecordList(ctx, l)
 }
 
@@ -556,7 +556,7 @@ func TestBurstOverSeveralFoldersOneInFlightPerList(t *testing.T) {
 	}
 	h.api = &funcAPI{
 		inner: api,
-		create: func(ctx context.Context, r uploader.CreateRequest) (ur *uploader.UploadRequest, err error) {
+		create: func(ctx context.Context, r talkdesk.CreateRequest) (ur *talkdesk.UploadRequest, err error) {
 			err = track(r.ListID, func() error { ur, err = api.CreateUploadRequest(ctx, r); return err })
 			return ur, err
 		},
@@ -633,8 +633,8 @@ func crashAt(t *testing.T, h *harness, phase state.Phase, body []byte, patched b
 	if phase != state.Hashed {
 		api := h.client()
 		ctx := context.Background()
-		ur, err := api.CreateUploadRequest(ctx, uploader.CreateRequest{ListID: rec.ListID,
-			CSV: uploader.Metadata{Filename: "crash.csv", ByteSize: len(body), Checksum: rec.MD5, ContentType: "text/csv"}})
+		ur, err := api.CreateUploadRequest(ctx, talkdesk.CreateRequest{ListID: rec.ListID,
+			CSV: talkdesk.Metadata{Filename: "crash.csv", ByteSize: len(body), Checksum: rec.MD5, ContentType: "text/csv"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -793,7 +793,7 @@ func TestStopLetsTheUploadInFlightFinish(t *testing.T) {
 	release := make(chan struct{})
 	h.api = &funcAPI{
 		inner: api,
-		create: func(ctx context.Context, r uploader.CreateRequest) (*uploader.UploadRequest, error) {
+		create: func(ctx context.Context, r talkdesk.CreateRequest) (*talkdesk.UploadRequest, error) {
 			close(created)
 			<-release
 			return api.CreateUploadRequest(ctx, r)

@@ -17,7 +17,7 @@ func (p *Pipeline) failUnlessChanged(f *folder, rec state.Record, claimPath, sou
 	fi, err := os.Lstat(claimPath)
 	changed := err == nil && (fi.Size() != rec.Size || !fi.ModTime().Equal(rec.ModTime))
 	if !changed && err == nil {
-		again, _, rerr := p.readDropped(claimPath, MaxSize)
+		again, _, rerr := p.readDropped(claimPath, f.readLimit(claimPath))
 		changed = rerr == nil && !bytes.Equal(again, data)
 	}
 	if changed {

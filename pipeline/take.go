@@ -87,7 +87,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	// One open, without following links, and a read through the size
 	// limit: what is checked is what is read, and a file that grows is
 	// never read whole.
-	data, info, err := p.readDropped(claimPath, readLimit(name))
+	data, info, err := p.readDropped(claimPath, f.readLimit(name))
 	rec.Size, rec.ModTime = info.Size, info.ModTime
 	switch {
 	case errors.Is(err, fsutil.ErrTooBig) && info.Grew:
@@ -97,7 +97,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	case errors.Is(err, fsutil.ErrTooBig):
-		p.fail(f, rec, rawSizeProblem(name, info.Size), "")
+		p.fail(f, rec, f.rawSizeProblem(name, info.Size), "")
 		return rec, nil, false
 	case errors.Is(err, fsutil.ErrLink), errors.Is(err, fsutil.ErrHardLinked), errors.Is(err, fsutil.ErrNotRegular):
 		// Swapped in after the check: given back, never read.
@@ -122,7 +122,7 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		p.release(f, claimPath, source)
 		return rec, nil, false
 	}
-	if problem := rawSizeProblem(name, info.Size); problem != "" {
+	if problem := f.rawSizeProblem(name, info.Size); problem != "" {
 		p.failUnlessChanged(f, rec, claimPath, source, data, problem)
 		return rec, nil, false
 	}
@@ -168,6 +168,17 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 		rec.Duplicate = true
 		p.failUnlessChanged(f, rec, claimPath, source, data, DuplicateReason(c))
 		return rec, nil, false
+	}
+	if len(upload) > MaxSize {
+		// The folder splits (CheckFile refused it otherwise): a record that
+		// cannot fit a part fails the file before anything is sent.
+		s, problem := splitCSV(upload, MaxSize)
+		if problem != "" {
+			p.failUnlessChanged(f, rec, claimPath, source, data, problem)
+			return rec, nil, false
+		}
+		rec.Parts, rec.Part, rec.LastLine = len(s.parts), 1, s.parts[len(s.parts)-1].last
+		log.Info("file over one upload's size; importing it in parts", "parts", rec.Parts, "size", len(upload))
 	}
 	// Not written to the state yet: until its PATCH nothing sent for it
 	// counts, and a claimed file without a record is taken afresh after a
@@ -281,8 +292,8 @@ func (p *Pipeline) abandon(f *folder, rec state.Record, why string) {
 		return
 	}
 	log.Warn("file changed while it was uploaded; its old content was not imported, the new one will be")
-	rec.Dest = ""
-	e := state.NewEntry(rec, state.Failed, "The file changed while it was being uploaded; the old content was not imported and the file was taken again.")
+	e := state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: rec.ListID, Size: rec.Size, MD5: rec.MD5,
+		Result: state.Failed, Reason: "The file changed while it was being uploaded; the old content was not imported and the file was taken again.", UploadID: rec.UploadID, Attempts: rec.Attempts}
 	if _, err := p.store.Finish(rec.Key, e); err != nil {
 		log.Error("cannot write state", "error", err)
 		return
@@ -341,7 +352,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		}
 		return
 	}
-	data, _, err := p.readDropped(rec.Key, readLimit(rec.Key))
+	data, _, err := p.readDropped(rec.Key, f.readLimit(rec.Key))
 	// Another program may hold it for a while (on Windows, also a process
 	// of ours that has just been ended): tried again with a growing wait,
 	// not left until the next start.
@@ -352,7 +363,7 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 		if !p.wait(p.backoff(attempt, 0)) {
 			return
 		}
-		data, _, err = p.readDropped(rec.Key, readLimit(rec.Key))
+		data, _, err = p.readDropped(rec.Key, f.readLimit(rec.Key))
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Error("a file listdrop held has disappeared from the claim folder", "file", rec.Key)
@@ -366,6 +377,18 @@ func (p *Pipeline) resume(f *folder, rec state.Record) {
 	data, _, _ = p.prepare(f, rec.Key, data)
 	sum := md5.Sum(data)
 	if hex.EncodeToString(sum[:]) != rec.MD5 {
+		if len(rec.PartsIn) > 0 || (rec.Parts > 0 && rec.Phase == state.Patching) {
+			// Parts of it may be in: taken afresh it would import them
+			// twice, and what is left of the file as it was cannot be cut
+			// from what is there now.
+			log.Error("a split file changed in the claim folder while its parts were imported; the rest is not sent")
+			why := "The file changed in listdrop's claim folder while its parts were imported, so the rest could not be sent."
+			if rec.Phase == state.Patching {
+				why += fmt.Sprintf(" Part %d (upload request %s) may be in record list %s too: check the list before importing those lines again.", rec.Part, rec.UploadID, rec.ListID)
+			}
+			p.fail(f, rec, why, "")
+			return
+		}
 		if rec.Phase == state.Hashed {
 			// Changed while held and never committed: take it as a new file.
 			if _, err := p.store.Finish(rec.Key, state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: rec.ListID, Result: state.Failed, Reason: "content changed while held; taken again"}); err != nil {
@@ -397,11 +420,12 @@ func (p *Pipeline) sameFile(rec state.Record) bool {
 	if rec.MD5 == "" {
 		return true
 	}
-	data, _, err := p.readDropped(rec.Key, readLimit(rec.Key))
+	f := p.folders[rec.Folder]
+	data, _, err := p.readDropped(rec.Key, f.readLimit(rec.Key))
 	if err != nil {
 		return true
 	}
-	data, _, _ = p.prepare(p.folders[rec.Folder], rec.Key, data)
+	data, _, _ = p.prepare(f, rec.Key, data)
 	sum := md5.Sum(data)
 	return hex.EncodeToString(sum[:]) == rec.MD5
 }

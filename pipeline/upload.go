@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/md5"
 	"errors"
 	"fmt"
@@ -12,209 +13,261 @@ import (
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/internal/crashpoint"
 	"github.com/listdrop/listdrop/state"
-	"github.com/listdrop/listdrop/uploader"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
-// maxRefusedURLs is how many fresh signed URLs a file may have refused
-// (other than for expiry) before it is failed.
-const maxRefusedURLs = 3
-
-// upload drives a file from Hashed or Patching to Committed, retrying what
-// can be retried. It returns when the file is done, failed, or left for the
-// next run because listdrop is stopping.
+// upload drives a file from Hashed or Patching to Committed through the
+// upload protocol, retrying what can be retried. It returns when the file
+// is done, failed, or left for the next run because listdrop is stopping.
+// A split file goes part by part (uploadParts).
 func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
-	sum := md5.Sum(data)
+	if rec.Parts > 0 {
+		p.uploadParts(f, rec, data)
+		return
+	}
 	name := filepath.Base(rec.Source)
-	var signed string // a credential: kept in memory only, never in the state
-	var signedAt time.Time
-	refused := 0    // signed URLs refused for another reason than expiry
-	stateFails := 0 // write-ahead records the state could not write in a row
+	if !p.send(f, &rec, data, uploadName(name)) {
+		return
+	}
+	rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
+	rec.Dest = freeName(f.cfg.Done, name)
+	if !p.commit(f.fileLog(&rec), rec) {
+		return
+	}
+	crashpoint.At("commit.written")
+	p.finishDone(f, rec)
+}
+
+// send takes one upload of rec's, the file or the part of it that
+// rec.Part names, through the upload protocol until its PATCH is applied,
+// keeping rec in step. It returns false when the file has failed, is kept
+// for the next start or waits: the hooks did what that needed.
+func (p *Pipeline) send(f *folder, rec *state.Record, data []byte, name string) bool {
+	var start talkdesk.Phase
+	switch rec.Phase {
+	case state.Hashed:
+		start = talkdesk.Unsent
+	case state.Patching:
+		start = talkdesk.Stored
+	default:
+		f.fileLog(rec).Error("unknown phase in state", "phase", string(rec.Phase))
+		return false
+	}
+	h := &daemonHooks{p: p, f: f, rec: rec}
+	t := &talkdesk.Transfer{
+		API: callingAPI{p},
+		Unit: talkdesk.Unit{
+			ListID: rec.ListID, Name: name, Data: data, MD5: md5.Sum(data),
+			Callback:              (*talkdesk.Callback)(f.cfg.CallbackAction),
+			SendAtlasNotification: f.cfg.SendAtlasNotification,
+		},
+		Hooks:    h,
+		Progress: talkdesk.Progress{Phase: start, UploadID: rec.UploadID, PatchUnknown: rec.PatchUnknown},
+		Log:      f.fileLog(rec),
+	}
+	err := t.Run(p.work)
+	h.sync(t.Progress)
+	if errors.Is(err, talkdesk.ErrURLsRefused) {
+		rec.Attempts++
+		sentence, detail := talkdesk.Explain(err, rec.ListID)
+		p.fail(f, *rec, sentence, detail)
+		return false
+	}
+	if err != nil {
+		// A hook that stopped the upload has done what its reason asks.
+		if !errors.Is(err, errStopped) {
+			f.fileLog(rec).Error("upload stopped", "error", err)
+		}
+		return false
+	}
+	now := time.Now()
+	if !h.lastBusy.IsZero() {
+		p.busyEnded(rec.ListID, h.lastBusy, now)
+	}
+	p.validationStarted(rec.ListID, rec.UploadID, now)
+	return true
+}
+
+// errStopped stops an upload whose file is failed, kept for the next
+// start, or left waiting: what to do was done where it was decided.
+var errStopped = errors.New("upload stopped")
+
+// callingAPI runs each request of an upload in one of the workers' slots
+// (Pipeline.call).
+type callingAPI struct{ p *Pipeline }
+
+var _ talkdesk.API = callingAPI{}
+
+func (a callingAPI) CreateUploadRequest(ctx context.Context, req talkdesk.CreateRequest) (ur *talkdesk.UploadRequest, err error) {
+	err = a.p.call("create", func() error { ur, err = a.p.api.CreateUploadRequest(ctx, req); return err })
+	return ur, err
+}
+
+func (a callingAPI) Put(ctx context.Context, signedURL string, body []byte, md5sum [16]byte) error {
+	return a.p.call("put", func() error { return a.p.api.Put(ctx, signedURL, body, md5sum) })
+}
+
+func (a callingAPI) MarkUploaded(ctx context.Context, listID, uploadID string) error {
+	return a.p.call("patch", func() error { return a.p.api.MarkUploaded(ctx, listID, uploadID) })
+}
+
+// daemonHooks are the daemon's decisions in the upload protocol: waits
+// paced by the list's validations, the error backoff until
+// retry.give_up_after, and the write-ahead record with its claim marker.
+type daemonHooks struct {
+	p   *Pipeline
+	f   *folder
+	rec *state.Record // kept in step with the upload's progress
+
+	stateFails int // write-ahead records the state could not write in a row
 	// 409s because the list validates another upload: since when, and the
 	// last one.
-	var busySince, lastBusy time.Time
-	ahead := false     // the state already says this upload's PATCH may be applied
-	confirmed := false // the list was seen idle after a 409 that followed a lost answer
-	for {
-		log := f.fileLog(&rec)
-		switch rec.Phase {
-		case state.Hashed:
-			if signed == "" {
-				if p.paceOf(rec.ListID).createWaits {
-					// The list refuses upload requests while it validates.
-					if _, ok := p.awaitFree(rec.ListID); !ok {
-						return
-					}
-				}
-				var ur *uploader.UploadRequest
-				err := p.call("create", func() (err error) {
-					ur, err = p.api.CreateUploadRequest(p.work, uploader.CreateRequest{
-						ListID: rec.ListID,
-						CSV: uploader.Metadata{
-							Filename: uploader.APIFilename(uploadName(name)), ByteSize: len(data),
-							Checksum: rec.MD5, ContentType: "text/csv",
-						},
-						CallbackAction:        callbackOf(f.cfg),
-						SendAtlasNotification: f.cfg.SendAtlasNotification,
-					})
-					return err
-				})
-				if err != nil {
-					if uploader.Classify(err) == uploader.Conflict {
-						if !p.busy(f, &rec, err, &busySince, &lastBusy, nil) {
-							return
-						}
-						continue
-					}
-					if !p.retry(f, &rec, err) {
-						return
-					}
-					continue
-				}
-				rec.UploadID, signed, signedAt, ahead = ur.ID, ur.SignedURL, time.Now(), false
-				crashpoint.At("upload.created")
-				f.fileLog(&rec).Debug("upload request created") // names the new request once
-			}
-			if err := p.call("put", func() error { return p.api.Put(p.work, signed, data, sum) }); err != nil {
-				if uploader.Classify(err) == uploader.Renew {
-					signed = "" // the next try asks for a fresh upload request
-					var se *uploader.S3Error
-					if errors.As(err, &se) && !se.Expired() {
-						// A refusal that a fresh URL does not cure (a bad
-						// signature) would otherwise leave an abandoned upload
-						// request at Talkdesk on every try until give_up_after.
-						if refused++; refused >= maxRefusedURLs {
-							rec.Attempts++
-							sentence, detail := explain(err, rec.ListID)
-							p.fail(f, rec, sentence, detail)
-							return
-						}
-					}
-				}
-				if !p.retry(f, &rec, err) {
-					return
-				}
-				continue
-			}
-			crashpoint.At("upload.put")
-			rec.Phase, rec.PatchUnknown = state.Patching, false
-		case state.Patching:
-			// Write down that a PATCH may be applied before sending it: that
-			// is what lets a restart read a 409 as "already applied".
-			prevUnknown := rec.PatchUnknown
-			if !rec.PatchUnknown {
-				// Talkdesk refuses a PATCH while the list validates: wait for
-				// the end of the validation the list's last PATCH began.
-				waited, ok := p.awaitFree(rec.ListID)
-				if !ok {
-					return
-				}
-				if (waited || !busySince.IsZero()) && signed != "" && urlExpiring(signedAt, urlLife(signed)) {
-					log.Info("the signed URL expired while the list validated; asking for a fresh upload request")
-					rec.Phase, rec.UploadID, signed = state.Hashed, "", ""
-					continue
-				}
-				// Last chance to back out: a file removed or rewritten while
-				// it was sent must not be committed with its old bytes. A
-				// file whose folder went away is not removed: it waits.
-				if p.parkIfAway(f, rec) {
-					return
-				}
-				if why := changedSince(rec); why != "" && !(why == "removed" && p.parkIfAway(f, rec)) {
-					p.abandon(f, rec, why)
-					return
-				}
-				rec.PatchUnknown = true
-				if !ahead {
-					// The record and the claim marker both go to disk before
-					// the PATCH; written side by side, their syncs overlap.
-					marked := make(chan error, 1)
-					go func(r state.Record) {
-						err := writeMarker(r, p.markerKey)
-						if err == nil {
-							crashpoint.At("patch.marker-written")
-						}
-						marked <- err
-					}(rec)
-					err := p.stateFault("write-ahead")
-					if err == nil {
-						err = p.store.Put(rec)
-					}
-					if err == nil {
-						crashpoint.At("patch.record-written")
-					}
-					if merr := <-marked; merr != nil {
-						log.Warn("cannot write the claim marker", "error", merr)
-					}
-					if err != nil {
-						// No PATCH while the state cannot say it may be
-						// applied; the wait grows like any retry's.
-						stateFails++
-						d := p.backoff(stateFails, 0)
-						log.Error("cannot write state; trying again later", "error", err, "retry_in", d.Round(time.Millisecond))
-						if !p.wait(d) {
-							return
-						}
-						rec.PatchUnknown = false
-						continue
-					}
-					stateFails = 0
-					ahead = true
-				}
-			}
-			crashpoint.At("patch.sending")
-			err := p.call("patch", func() error { return p.api.MarkUploaded(p.work, rec.ListID, rec.UploadID) })
-			if err != nil && uploader.Classify(err) == uploader.Conflict && prevUnknown {
-				if !confirmed && (!p.cfg.Verify || p.paceOf(rec.ListID).unsure) {
-					// The 409 may be the list validating another upload:
-					// once the list is idle, a 409 can only mean "applied".
-					log.Info("a PATCH whose answer was lost met 409; asking again once the list is not validating", "error", err)
-					if !p.awaitIdle(rec.ListID) {
-						return
-					}
-					confirmed = true
-					continue
-				}
-				log.Info("an earlier attempt to start validation was applied", "error", err)
-				err = nil
-			}
-			if err != nil && uploader.Classify(err) == uploader.Conflict {
-				// Not applied: the list is validating another upload. The
-				// state keeps saying "may be applied", which stays safe.
-				rec.PatchUnknown = false
-				if !p.busy(f, &rec, err, &busySince, &lastBusy, &ahead) {
-					return
-				}
-				continue
-			}
-			if err != nil {
-				// Once any attempt's outcome is unknown, it stays so: a later
-				// 503 says nothing about whether that attempt was applied.
-				rec.PatchUnknown = prevUnknown || (uploader.Classify(err) != uploader.Conflict && uploader.OutcomeUnknown(err))
-				ahead = false // retry writes the record as it now is
-				if !p.retry(f, &rec, err) {
-					return
-				}
-				continue
-			}
-			crashpoint.At("patch.answered")
-			now := time.Now()
-			if !lastBusy.IsZero() {
-				p.busyEnded(rec.ListID, lastBusy, now)
-			}
-			p.validationStarted(rec.ListID, rec.UploadID, now)
-			rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, now
-			rec.Dest = freeName(f.cfg.Done, name)
-			if !p.commit(log, rec) {
-				return
-			}
-			crashpoint.At("commit.written")
-			p.finishDone(f, rec)
-			return
-		default:
-			log.Error("unknown phase in state", "phase", string(rec.Phase))
-			return
+	busySince, lastBusy time.Time
+	ahead               bool // the state already says this upload's PATCH may be applied
+	confirmed           bool // the list was seen idle after a 409 that followed a lost answer
+}
+
+var _ talkdesk.Hooks = (*daemonHooks)(nil)
+
+// sync brings the record in step with the upload's progress.
+func (h *daemonHooks) sync(pr talkdesk.Progress) {
+	if pr.UploadID != h.rec.UploadID {
+		h.ahead = false // a fresh upload request: nothing says its PATCH may be applied
+	}
+	h.rec.UploadID, h.rec.PatchUnknown = pr.UploadID, pr.PatchUnknown
+	switch pr.Phase {
+	case talkdesk.Unsent:
+		h.rec.Phase = state.Hashed
+	case talkdesk.Stored:
+		h.rec.Phase = state.Patching
+	}
+}
+
+func (h *daemonHooks) BeforeCreate(_ context.Context, pr talkdesk.Progress) error {
+	h.sync(pr)
+	if h.p.paceOf(h.rec.ListID).createWaits {
+		// The list refuses upload requests while it validates.
+		if _, ok := h.p.awaitFree(h.rec.ListID); !ok {
+			return errStopped
 		}
 	}
+	return nil
+}
+
+func (h *daemonHooks) BeforePatch(_ context.Context, pr talkdesk.Progress, u talkdesk.SignedURL) error {
+	h.sync(pr)
+	p, f, rec := h.p, h.f, *h.rec
+	// Talkdesk refuses a PATCH while the list validates: wait for the end
+	// of the validation the list's last PATCH began.
+	waited, ok := p.awaitFree(rec.ListID)
+	if !ok {
+		return errStopped
+	}
+	if (waited || !h.busySince.IsZero()) && u.URL != "" && urlExpiring(u.At, urlLife(u.URL)) {
+		f.fileLog(&rec).Info("the signed URL expired while the list validated; asking for a fresh upload request")
+		return talkdesk.ErrRenew
+	}
+	// Last chance to back out: a file removed or rewritten while it was
+	// sent must not be committed with its old bytes. A file whose folder
+	// went away is not removed: it waits.
+	if p.parkIfAway(f, rec) {
+		return errStopped
+	}
+	// Once parts of a split file are in, the rest is sent as it was read:
+	// taken afresh, the file would import those parts twice.
+	if why := changedSince(rec); why != "" && len(rec.PartsIn) == 0 && !(why == "removed" && p.parkIfAway(f, rec)) {
+		p.abandon(f, rec, why)
+		return errStopped
+	}
+	return nil
+}
+
+// WriteAhead writes the record and the claim marker, both saying that the
+// PATCH may be applied, unless the state says so already.
+func (h *daemonHooks) WriteAhead(_ context.Context, pr talkdesk.Progress) error {
+	h.sync(pr)
+	if h.ahead {
+		return nil
+	}
+	p := h.p
+	// Written side by side, their syncs overlap.
+	marked := make(chan error, 1)
+	go func(r state.Record) {
+		err := writeMarker(r, p.markerKey)
+		if err == nil {
+			crashpoint.At("patch.marker-written")
+		}
+		marked <- err
+	}(*h.rec)
+	err := p.stateFault("write-ahead")
+	if err == nil {
+		err = p.store.Put(*h.rec)
+	}
+	if err == nil {
+		crashpoint.At("patch.record-written")
+	}
+	if merr := <-marked; merr != nil {
+		h.f.fileLog(h.rec).Warn("cannot write the claim marker", "error", merr)
+	}
+	if err != nil {
+		return err
+	}
+	h.stateFails = 0
+	h.ahead = true
+	return nil
+}
+
+// Busy waits after a 409 that says the list validates another upload
+// (Pipeline.busy).
+func (h *daemonHooks) Busy(_ context.Context, fl talkdesk.Failure) error {
+	h.sync(fl.Progress)
+	var ahead *bool
+	if fl.Step == talkdesk.StepPatch {
+		ahead = &h.ahead
+	}
+	if !h.p.busy(h.f, h.rec, fl.Err, &h.busySince, &h.lastBusy, ahead) {
+		return errStopped
+	}
+	return nil
+}
+
+func (h *daemonHooks) ConfirmApplied(_ context.Context, pr talkdesk.Progress, err error) error {
+	h.sync(pr)
+	p, log := h.p, h.f.fileLog(h.rec)
+	if !h.confirmed && (!p.cfg.Verify || p.paceOf(h.rec.ListID).unsure) {
+		// The 409 may be the list validating another upload: once the
+		// list is idle, a 409 can only mean "applied".
+		log.Info("a PATCH whose answer was lost met 409; asking again once the list is not validating", "error", err)
+		if !p.awaitIdle(h.rec.ListID) {
+			return errStopped
+		}
+		h.confirmed = true
+		return talkdesk.ErrAskAgain
+	}
+	log.Info("an earlier attempt to start validation was applied", "error", err)
+	return nil
+}
+
+func (h *daemonHooks) Retry(_ context.Context, fl talkdesk.Failure) error {
+	h.sync(fl.Progress)
+	if fl.Step == talkdesk.StepWriteAhead {
+		// No PATCH while the state cannot say it may be applied; the wait
+		// grows like any retry's.
+		h.stateFails++
+		d := h.p.backoff(h.stateFails, 0)
+		h.f.fileLog(h.rec).Error("cannot write state; trying again later", "error", fl.Err, "retry_in", d.Round(time.Millisecond))
+		if !h.p.wait(d) {
+			return errStopped
+		}
+		return nil
+	}
+	if fl.Step == talkdesk.StepPatch {
+		h.ahead = false // retry writes the record as it now is
+	}
+	if !h.p.retry(h.f, h.rec, fl.Err) {
+		return errStopped
+	}
+	return nil
 }
 
 // commit writes that Talkdesk has the file. While the state cannot record
@@ -294,19 +347,19 @@ func (p *Pipeline) retry(f *folder, rec *state.Record, err error) bool {
 		p.persist(log, rec)
 		return false
 	}
-	class := uploader.Classify(err)
-	if class != uploader.Permanent {
+	class := talkdesk.Classify(err)
+	if class != talkdesk.Permanent {
 		p.metrics.Retry(class.String())
 	}
 	rec.Attempts++
 	rec.LastError = err.Error()
 	now := time.Now()
 	switch class {
-	case uploader.Permanent:
-		sentence, detail := explain(err, rec.ListID)
+	case talkdesk.Permanent:
+		sentence, detail := talkdesk.Explain(err, rec.ListID)
 		p.fail(f, *rec, sentence, detail)
 		return false
-	case uploader.Auth:
+	case talkdesk.Auth:
 		// Not the file's fault: it waits however long this takes.
 		log.Error("Talkdesk refused listdrop's credentials; the file waits", "error", err)
 	default:
@@ -314,13 +367,13 @@ func (p *Pipeline) retry(f *folder, rec *state.Record, err error) bool {
 			rec.FirstFailure = now
 		}
 		if giveUp := p.cfg.Retry.GiveUpAfter; giveUp > 0 && now.Sub(rec.FirstFailure) >= giveUp {
-			sentence, detail := explain(err, rec.ListID)
+			sentence, detail := talkdesk.Explain(err, rec.ListID)
 			p.fail(f, *rec, fmt.Sprintf("listdrop tried for %s and gave up: %s", giveUp, lowerFirst(sentence)), detail)
 			return false
 		}
 	}
-	d := p.backoff(rec.Attempts, uploader.RetryAfter(err))
-	if class != uploader.Auth {
+	d := p.backoff(rec.Attempts, talkdesk.RetryAfter(err))
+	if class != talkdesk.Auth {
 		log.Warn("upload failed; will try again", "error", err, "retry_in", d.Round(time.Millisecond), "attempts", rec.Attempts)
 	}
 	p.persist(log, rec)
@@ -360,18 +413,4 @@ func (p *Pipeline) wait(d time.Duration) bool {
 	case <-p.stop.Done():
 		return false
 	}
-}
-
-func callbackOf(fc config.Folder) any {
-	if fc.CallbackAction == nil {
-		return nil
-	}
-	cb := map[string]any{"endpoint": fc.CallbackAction.Endpoint, "method": fc.CallbackAction.Method}
-	if fc.CallbackAction.Headers != nil {
-		cb["headers"] = fc.CallbackAction.Headers
-	}
-	if fc.CallbackAction.Body != nil {
-		cb["body"] = fc.CallbackAction.Body
-	}
-	return cb
 }

@@ -25,23 +25,28 @@ const workbookUnzipLimit = 64 << 20
 func isWorkbook(name string) bool { return strings.EqualFold(filepath.Ext(name), ".xlsx") }
 
 // readLimit is how much of a dropped file is read.
-func readLimit(name string) int64 {
-	if isWorkbook(name) {
+func (f *folder) readLimit(name string) int64 {
+	switch {
+	case f == nil:
+		return MaxSize
+	case isWorkbook(name):
 		return MaxWorkbookSize
+	case f.cfg.Splits():
+		return int64(f.cfg.SplitLimit())
 	}
 	return MaxSize
 }
 
 // rawSizeProblem is sizeProblem for the file as dropped: a workbook's size
 // is checked on its CSV.
-func rawSizeProblem(name string, n int64) string {
+func (f *folder) rawSizeProblem(name string, n int64) string {
 	if isWorkbook(name) && n > 0 && n <= MaxWorkbookSize {
 		return ""
 	}
 	if isWorkbook(name) && n > MaxWorkbookSize {
 		return fmt.Sprintf("This workbook is %d bytes, larger than the %d bytes listdrop reads of a workbook; its CSV could not fit the %d bytes Talkdesk accepts in one upload: split it into smaller files.", n, MaxWorkbookSize, MaxSize)
 	}
-	return sizeProblem(n)
+	return sizeProblem(n, f.cfg)
 }
 
 // workbookCSV converts a sheet of an .xlsx workbook (the named one, or the

@@ -192,7 +192,20 @@ func encodeEntry(e Entry) []byte {
 	b = appendToken(b, e.Reason)
 	b = appendToken(b, e.UploadID)
 	b = binary.AppendVarint(b, int64(e.Attempts))
-	return appendToken(b, e.Outcome)
+	b = appendToken(b, e.Outcome)
+	if e.Parts == 0 {
+		return b
+	}
+	// A split file's parts follow; an entry of one upload ends here.
+	b = binary.AppendVarint(b, int64(e.Parts))
+	b = binary.AppendVarint(b, int64(len(e.PartsIn)))
+	for _, p := range e.PartsIn {
+		b = appendToken(b, p.UploadID)
+		b = binary.AppendVarint(b, int64(p.First))
+		b = binary.AppendVarint(b, int64(p.Last))
+		b = appendToken(b, p.Outcome)
+	}
+	return b
 }
 
 // within gives path relative to folder when it is inside it, in a form that
@@ -246,6 +259,16 @@ func decodeEntry(key, v []byte) (Entry, error) {
 	e.UploadID = r.token()
 	e.Attempts = int(r.varint())
 	e.Outcome = r.token()
+	if r.err == nil && len(r.b) != 0 {
+		e.Parts = int(r.varint())
+		n := r.varint()
+		if r.err == nil && (e.Parts < 0 || n < 0 || n > int64(e.Parts) || n > int64(len(r.b))) {
+			r.fail(fmt.Errorf("%d parts in of %d", n, e.Parts))
+		}
+		for i := int64(0); r.err == nil && i < n; i++ {
+			e.PartsIn = append(e.PartsIn, PartUpload{UploadID: r.token(), First: int(r.varint()), Last: int(r.varint()), Outcome: r.token()})
+		}
+	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(errors.New("trailing bytes"))
 	}

@@ -32,6 +32,14 @@ func TestEntryRoundTrip(t *testing.T) {
 			UploadID: "0f6e1b9a9c1d4c398f7e2d4f1c9b7a10", Result: Done, Size: -1},
 		"source outside the folder": {Folder: folder, Source: filepath.Join(string(filepath.Separator)+"elsewhere", "x.csv"),
 			Dest: filepath.Join(string(filepath.Separator)+"elsewhere", "done", "x.csv"), ListID: "L", Result: Done},
+		"split, every part in": {Folder: folder, Source: filepath.Join(folder, "big.csv"), Dest: filepath.Join(folder, "done", "big.csv"),
+			ListID: "L", Size: 60000, MD5: "0123456789abcdef0123456789abcdef", Result: Done, UploadID: "0f6e1b9a-9c1d-4c39-8f7e-2d4f1c9b7a12",
+			Outcome: "INCOMPLETE", Parts: 3, PartsIn: []PartUpload{
+				{UploadID: "0f6e1b9a-9c1d-4c39-8f7e-2d4f1c9b7a10", First: 2, Last: 301, Outcome: "ACCEPTED"},
+				{UploadID: "0f6e1b9a-9c1d-4c39-8f7e-2d4f1c9b7a11", First: 302, Last: 600, Outcome: "INCOMPLETE"},
+				{UploadID: "0f6e1b9a-9c1d-4c39-8f7e-2d4f1c9b7a12", First: 601, Last: 700}}},
+		"split, failed part-way": {Folder: folder, Source: filepath.Join(folder, "big.csv"), ListID: "L", Result: Failed, Reason: "part 2 refused",
+			Parts: 40, PartsIn: []PartUpload{{UploadID: "U1", First: 2, Last: 301, Outcome: "ACCEPTED"}}},
 		"destination a level down": {Folder: folder, Source: filepath.Join(folder, "x.csv"),
 			Dest: filepath.Join(folder, "failed", "2026", "x.csv"), ListID: "L", Result: Failed},
 	}

@@ -61,6 +61,26 @@ type Record struct {
 	Detail       string    `json:"detail,omitempty"` // the rest of the sidecar
 	Duplicate    bool      `json:"duplicate,omitempty"`
 	Converted    string    `json:"converted,omitempty"` // what was converted before the upload, in words
+	// Parts is how many parts a file over one upload's size is imported
+	// in (0: one upload). Part (from 1) is the part UploadID, Phase and
+	// PatchUnknown are about; the parts before it are in, as PartsIn says.
+	Parts   int          `json:"parts,omitempty"`
+	Part    int          `json:"part,omitempty"`
+	PartsIn []PartUpload `json:"parts_in,omitempty"`
+	// LastLine is the line of a split file's last record.
+	LastLine int `json:"last_line,omitempty"`
+	// Remaining is where the records not imported of a split file that
+	// failed part-way are written, beside it in failed/.
+	Remaining string `json:"remaining,omitempty"`
+}
+
+// PartUpload is one part of a split file that Talkdesk took: its upload
+// request, its lines in the file, and the verdict of its validation.
+type PartUpload struct {
+	UploadID string `json:"upload_id"`
+	First    int    `json:"first_line"`
+	Last     int    `json:"last_line"`
+	Outcome  string `json:"outcome,omitempty"`
 }
 
 // Commit is one file committed to a record list: the duplicate check.
@@ -70,6 +90,9 @@ type Commit struct {
 	File     string // the committed file's name, without its folder
 	UploadID string
 	At       time.Time
+	// PartsIn of Parts: a split file of which only the first parts were
+	// imported (PartsIn < Parts) before it failed.
+	PartsIn, Parts int
 }
 
 // commitV1 is a commit as format 1 stored it, read only to upgrade it.
@@ -104,8 +127,16 @@ type Entry struct {
 	// REJECTED, CORRUPTED, or "unknown" when it did not come in time);
 	// empty while it is awaited or when it is not followed up.
 	Outcome string `json:"outcome,omitempty"`
-	Key     []byte `json:"-"`
+	// Parts is how many parts a split file was cut into, and PartsIn the
+	// ones Talkdesk took, in order (fewer when the file failed part-way).
+	Parts   int          `json:"parts,omitempty"`
+	PartsIn []PartUpload `json:"parts_in,omitempty"`
+	Key     []byte       `json:"-"`
 }
+
+// Partial reports whether the entry is a split file of which some parts,
+// not all, were imported.
+func (e Entry) Partial() bool { return len(e.PartsIn) > 0 && len(e.PartsIn) < e.Parts }
 
 // The state file's buckets. The ledger holds one bucket per record list,
 // keyed by the 16 bytes of each committed MD5; a value is the key of the
@@ -337,9 +368,12 @@ func commitKey(listID, md5 string) []byte { return []byte(listID + "\x00" + md5)
 
 // Commit records, in one transaction, that Talkdesk has the file: the record
 // moves to Committed and the list's ledger gains its content, pointing at
-// the history entry that Finish will write.
+// the history entry that Finish will write. A split file that fails after
+// some of its parts were imported is committed too, as Failing: the same
+// file dropped again is then refused, since those parts are in.
 func (s *Store) Commit(r Record) error {
-	if r.Phase != Committed || r.Committed.IsZero() {
+	partial := r.Phase == Failing && len(r.PartsIn) > 0
+	if (r.Phase != Committed && !partial) || r.Committed.IsZero() {
 		return fmt.Errorf("commit %s: record is not marked committed", r.Key)
 	}
 	return s.write(func(tx *bolt.Tx) error {
@@ -393,12 +427,17 @@ func resolveCommit(tx *bolt.Tx, listID, md5 string, hk []byte) (Commit, error) {
 			return c, err
 		}
 		c.File, c.UploadID = filepath.Base(e.Source), e.UploadID
+		c.PartsIn, c.Parts = len(e.PartsIn), e.Parts
 		return c, nil
 	}
 	err := tx.Bucket(bucketActive).ForEach(func(_, v []byte) error {
 		var r Record
-		if json.Unmarshal(v, &r) == nil && r.Phase == Committed && r.ListID == listID && r.MD5 == md5 {
+		if json.Unmarshal(v, &r) == nil && (r.Phase == Committed || len(r.PartsIn) > 0) && r.ListID == listID && r.MD5 == md5 {
 			c.File, c.UploadID, c.At = filepath.Base(r.Source), r.UploadID, r.Committed
+			c.PartsIn, c.Parts = len(r.PartsIn), r.Parts
+			if r.Phase == Committed {
+				c.PartsIn = r.Parts
+			}
 		}
 		return nil
 	})
@@ -437,7 +476,7 @@ func (s *Store) FinishAsync(key string, e Entry) <-chan Finished {
 		// random inserts need, halve the history's size.
 		h.FillPercent = 0.95
 		k = nil
-		if e.Result == Done && e.MD5 != "" {
+		if (e.Result == Done || len(e.PartsIn) > 0) && e.MD5 != "" {
 			if l := tx.Bucket(bucketLedger).Bucket([]byte(e.ListID)); l != nil {
 				if hk := l.Get(digestKey(e.MD5)); hk != nil && h.Get(hk) == nil {
 					k = append([]byte(nil), hk...)
@@ -476,8 +515,43 @@ func (s *Store) SetOutcome(key []byte, outcome string) error {
 			return err
 		}
 		e.Outcome = outcome
+		if n := len(e.PartsIn); n > 0 {
+			// The verdict followed is the last part's; the file's is the
+			// worst of its parts'.
+			if e.PartsIn[n-1].Outcome == "" {
+				e.PartsIn[n-1].Outcome = outcome
+			}
+			e.Outcome = WorstOutcome(e.PartsIn)
+		}
 		return h.Put(key, encodeEntry(e))
 	})
+}
+
+// WorstOutcome is a split file's verdict: the worst of its parts' (a part
+// not followed counts as unknown).
+func WorstOutcome(parts []PartUpload) string {
+	rank := func(o string) int {
+		switch o {
+		case "ACCEPTED":
+			return 0
+		case "REJECTED", "CORRUPTED":
+			return 3
+		case "INCOMPLETE":
+			return 2
+		}
+		return 1
+	}
+	worst := ""
+	for i, p := range parts {
+		o := p.Outcome
+		if o == "" {
+			o = "unknown"
+		}
+		if i == 0 || rank(o) > rank(worst) {
+			worst = o
+		}
+	}
+	return worst
 }
 
 // AllowOnce lets one more file with this content through the duplicate

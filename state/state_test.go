@@ -190,3 +190,42 @@ func TestInstanceIsStableAcrossReopen(t *testing.T) {
 		t.Fatal("two state files share an instance name")
 	}
 }
+
+// A split file that failed part-way is in the ledger: dropped again, it is
+// known, with how many of its parts are in; its verdict is the worst of
+// its parts'.
+func TestPartlyImportedSplitFileIsCommitted(t *testing.T) {
+	s, _ := openTemp(t)
+	md5 := "0123456789abcdef0123456789abcdef"
+	rec := Record{Key: "/in/.listdrop/x/big.csv", Folder: "/in", Source: "/in/big.csv", ListID: "L", MD5: md5, Phase: Failing,
+		Parts: 5, Part: 3, Committed: time.Now(), PartsIn: []PartUpload{{UploadID: "U1", First: 2, Last: 300, Outcome: "INCOMPLETE"}, {UploadID: "U2", First: 301, Last: 600}}}
+	if err := s.Commit(Record{Key: "k", ListID: "L", MD5: md5, Phase: Failing, Committed: time.Now()}); err == nil {
+		t.Fatal("Commit accepted a failing record without parts in")
+	}
+	if err := s.Commit(rec); err != nil {
+		t.Fatal(err)
+	}
+	c, ok, err := s.LookupCommit("L", md5)
+	if err != nil || !ok || c.PartsIn != 2 || c.Parts != 5 || c.File != "big.csv" {
+		t.Fatalf("before its entry: LookupCommit = %+v, %v, %v; want 2 of 5 parts of big.csv", c, ok, err)
+	}
+	key, err := s.Finish(rec.Key, Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: "L", MD5: md5, Result: Failed,
+		Reason: "part 2 rejected", Parts: rec.Parts, PartsIn: rec.PartsIn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok, err = s.LookupCommit("L", md5)
+	if err != nil || !ok || c.PartsIn != 2 || c.Parts != 5 || c.At.IsZero() {
+		t.Fatalf("after its entry: LookupCommit = %+v, %v, %v", c, ok, err)
+	}
+	if err := s.SetOutcome(key, "ACCEPTED"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.History(time.Time{})
+	if err != nil || len(h) != 1 {
+		t.Fatalf("history %v, %v", h, err)
+	}
+	if h[0].Outcome != "INCOMPLETE" || h[0].PartsIn[1].Outcome != "ACCEPTED" || !h[0].Partial() {
+		t.Errorf("entry %+v: want the worst verdict (INCOMPLETE), the last part's verdict set, partial", h[0])
+	}
+}

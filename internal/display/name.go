@@ -1,6 +1,7 @@
-// Package display makes text that came from outside (file names, record
-// list ids, Talkdesk's messages) safe to show: on a terminal, in a note
-// beside a failed file, in the history, in a log line.
+// Package display is how listdrop shows things to people: text that came
+// from outside (file names, record list ids, Talkdesk's messages) made safe
+// to show on a terminal, in a note beside a failed file, in the history, in
+// a log line; and times.
 package display
 
 import (

@@ -1,4 +1,4 @@
-package uploader
+package talkdesk
 
 import (
 	"crypto"
@@ -32,18 +32,18 @@ type assertionSigner struct {
 
 func newAssertionSigner(key crypto.Signer, keyID string) (*assertionSigner, error) {
 	if keyID == "" {
-		return nil, errors.New("uploader: a private key needs its key id")
+		return nil, errors.New("talkdesk: a private key needs its key id")
 	}
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
 		if k.Curve != elliptic.P256() {
-			return nil, fmt.Errorf("uploader: EC key on curve %s: ES256 needs P-256", k.Curve.Params().Name)
+			return nil, fmt.Errorf("talkdesk: EC key on curve %s: ES256 needs P-256", k.Curve.Params().Name)
 		}
 		return &assertionSigner{method: jwt.SigningMethodES256, key: k, keyID: keyID}, nil
 	case *rsa.PrivateKey:
 		return &assertionSigner{method: jwt.SigningMethodRS256, key: k, keyID: keyID}, nil
 	}
-	return nil, fmt.Errorf("uploader: a %T key cannot sign ES256 or RS256", key)
+	return nil, fmt.Errorf("talkdesk: a %T key cannot sign ES256 or RS256", key)
 }
 
 // Algorithm is the JWS algorithm of the assertions: ES256 or RS256.

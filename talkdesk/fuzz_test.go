@@ -1,4 +1,4 @@
-package uploader
+package talkdesk
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 // testdata/fuzz/<name>; .ci/run fuzzes each one briefly. Run one longer
 // with, for example:
 //
-//	go test -run '^$' -fuzz '^FuzzParseCreateAnswer$' -fuzztime 5m ./uploader
+//	go test -run '^$' -fuzz '^FuzzParseCreateAnswer$' -fuzztime 5m ./talkdesk
 
 // maxErrorLen bounds the text of any error made from an answer, however
 // large the answer.

@@ -1,4 +1,4 @@
-package uploader
+package talkdesk
 
 import (
 	"crypto/tls"
@@ -17,7 +17,7 @@ func tlsConfig(caFile string) (*tls.Config, error) {
 	}
 	pool, err := capool.Load(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("uploader: ca file: %w", err)
+		return nil, fmt.Errorf("talkdesk: ca file: %w", err)
 	}
 	tc.RootCAs = pool
 	return tc, nil

@@ -1,7 +1,7 @@
-// Package uploader is the Talkdesk client: access tokens, upload requests,
+// Package talkdesk is the Talkdesk client: access tokens, upload requests,
 // the PUT of a file's bytes to its signed URL, and the PATCH that starts
 // Talkdesk's validation. It knows nothing of folders or files on disk.
-package uploader
+package talkdesk
 
 import (
 	"bytes"
@@ -78,16 +78,16 @@ type Client struct {
 // New returns a client. It makes no request.
 func New(opts Options) (*Client, error) {
 	if opts.APIURL == "" || opts.TokenURL == "" {
-		return nil, errors.New("uploader: api and token URLs are required")
+		return nil, errors.New("talkdesk: api and token URLs are required")
 	}
 	api, err := url.Parse(opts.APIURL)
 	if err != nil {
-		return nil, fmt.Errorf("uploader: api url: %w", err)
+		return nil, fmt.Errorf("talkdesk: api url: %w", err)
 	}
 	var signer *assertionSigner
 	if opts.PrivateKey != nil {
 		if opts.ClientSecret != "" {
-			return nil, errors.New("uploader: set a client secret or a private key, not both")
+			return nil, errors.New("talkdesk: set a client secret or a private key, not both")
 		}
 		if signer, err = newAssertionSigner(opts.PrivateKey, opts.KeyID); err != nil {
 			return nil, err

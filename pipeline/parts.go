@@ -1,0 +1,182 @@
+package pipeline
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/listdrop/listdrop/internal/crashpoint"
+	"github.com/listdrop/listdrop/state"
+)
+
+// A split file's parts go one after the other, each an upload with the
+// guarantees of a file: a write-ahead record before its PATCH, and its
+// progress written once the PATCH is answered and Talkdesk's validation of
+// it has ended. The next part is sent only then: a part Talkdesk rejects
+// stops the file, and what was not imported is written beside it in
+// failed/ as NAME.remaining.csv, which completes the import when dropped
+// back. The file counts as one for the duplicate check, as it was
+// dropped; its parts are not compared with anything.
+
+// remainingSuffix names the records of a split file not imported.
+const remainingSuffix = ".remaining.csv"
+
+// remainingName is the name of the remaining records of a file that fails
+// at dest: contacts.csv gives contacts.remaining.csv.
+func remainingName(dest string) string {
+	ext := filepath.Ext(dest)
+	if !strings.EqualFold(ext, ".csv") && !strings.EqualFold(ext, ".xlsx") {
+		ext = ""
+	}
+	return strings.TrimSuffix(dest, ext) + remainingSuffix
+}
+
+// partsFailed says, for a split file failing with some parts in, what was
+// imported, what was not and why, and where the rest is.
+func partsFailed(rec state.Record, why string) string {
+	n := len(rec.PartsIn)
+	in := fmt.Sprintf("Part 1 (lines %d–%d) was", rec.PartsIn[0].First, rec.PartsIn[0].Last)
+	if n > 1 {
+		in = fmt.Sprintf("Parts 1–%d (lines %d–%d) were", n, rec.PartsIn[0].First, rec.PartsIn[n-1].Last)
+	}
+	rest := fmt.Sprintf("lines %d–%d", rec.PartsIn[n-1].Last+1, rec.LastLine)
+	return fmt.Sprintf("Part %d of %d of this file was not imported: %s. %s imported into record list %s; %s were not. They are in %s beside this note, after the header line: fix the cause, then drop that file into the folder to import them (the lines already imported are not in it).",
+		n+1, rec.Parts, lowerFirst(strings.TrimSuffix(why, ".")), in, rec.ListID, rest, filepath.Base(rec.Remaining))
+}
+
+// writeRemaining writes, before a split file that failed part-way is moved
+// to failed/, the header and the records not imported beside where it goes.
+// A file already there with the same bytes was written by an earlier try;
+// another one is never replaced: the records go to a free name, and the
+// note says which. It reports false when the file must stay held.
+func (p *Pipeline) writeRemaining(f *folder, rec *state.Record) error {
+	log := f.fileLog(rec)
+	data, _, err := p.readDropped(rec.Key, f.readLimit(rec.Key))
+	if err == nil {
+		data, _, _ = p.prepare(f, rec.Key, data)
+	}
+	if sum := md5.Sum(data); err == nil && hex.EncodeToString(sum[:]) != rec.MD5 {
+		err = errors.New("the held file changed")
+	}
+	var s *split
+	problem := ""
+	if err == nil {
+		s, problem = splitCSV(data, MaxSize)
+	}
+	if err != nil || problem != "" || len(s.parts) != rec.Parts {
+		// Changed while held: the records are in the file itself, which
+		// goes to failed/ with a note that says which lines are in.
+		log.Error("cannot write the records not imported; the note names their lines instead", "error", err, "problem", problem)
+		rec.Reason = strings.Replace(rec.Reason, "They are in "+filepath.Base(rec.Remaining)+" beside this note, after the header line", "They could not be written apart (the held file changed), so cut them from the file by hand", 1)
+		rec.Remaining = ""
+		return nil
+	}
+	rest := s.remaining(len(rec.PartsIn))
+	for range maxNameTries {
+		if old, err := os.ReadFile(rec.Remaining); err == nil && bytes.Equal(old, rest) {
+			return nil
+		}
+		err := writeFileNew(rec.Remaining, rest)
+		if err == nil {
+			crashpoint.At("remaining.written")
+			return nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("write the records not imported: %w", err)
+		}
+		// Another file took the name: a free one, said in the note.
+		was := filepath.Base(rec.Remaining)
+		rec.Remaining = freeName(filepath.Dir(rec.Remaining), was)
+		rec.Reason = strings.Replace(rec.Reason, was, filepath.Base(rec.Remaining), 1)
+		if err := p.store.Put(*rec); err != nil {
+			return fmt.Errorf("write state: %w", err)
+		}
+	}
+	return fmt.Errorf("write the records not imported: %d names in a row were taken", maxNameTries)
+}
+
+// uploadParts imports a split file from the part its record names to the
+// last, one at a time: each through the upload protocol, then followed
+// until Talkdesk's validation of it has ended (whether verify is on or
+// not), then its progress written, before the next part is sent.
+func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
+	s, problem := splitCSV(data, MaxSize)
+	if problem == "" && len(s.parts) != rec.Parts {
+		problem = fmt.Sprintf("This file is now cut into %d parts, not the %d its import began with, so the rest could not be sent.", len(s.parts), rec.Parts)
+	}
+	if problem != "" {
+		p.fail(f, rec, problem, "")
+		return
+	}
+	name := uploadName(filepath.Base(rec.Source))
+	for {
+		part := s.parts[rec.Part-1]
+		if !p.send(f, &rec, s.bytes(rec.Part-1), partName(name, rec.Part, rec.Parts)) {
+			return
+		}
+		crashpoint.At("part.answered")
+		log := f.fileLog(&rec)
+		outcome := p.followValidation(f, rec, time.Now())
+		if outcome == "unknown" && p.stop.Err() != nil {
+			// The record says the part's PATCH may be applied: the next
+			// start sends it again, reads its 409 as applied, and follows
+			// the validation again.
+			return
+		}
+		if outcome == "REJECTED" || outcome == "CORRUPTED" {
+			log.Warn("Talkdesk did not accept a part; the parts after it are not sent", "outcome", outcome)
+			rec.Attempts++
+			p.fail(f, rec, fmt.Sprintf("Talkdesk's validation did not accept part %d (%s): check the records on lines %d–%d against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form).",
+				rec.Part, outcome, part.first, part.last), fmt.Sprintf("Part rejected:   %d of %d, lines %d–%d, upload request %s, %s\n", rec.Part, rec.Parts, part.first, part.last, rec.UploadID, outcome))
+			return
+		}
+		rec.PartsIn = append(rec.PartsIn, state.PartUpload{UploadID: rec.UploadID, First: part.first, Last: part.last, Outcome: outcome})
+		p.metrics.PartIn(rec.Folder)
+		log.Info("part imported", "outcome", outcome, "lines", fmt.Sprintf("%d-%d", part.first, part.last))
+		if rec.Part == rec.Parts {
+			break
+		}
+		rec.Part++
+		rec.Phase, rec.UploadID, rec.PatchUnknown = state.Hashed, "", false
+		rec.Attempts, rec.FirstFailure, rec.LastError = 0, time.Time{}, ""
+		if !p.recordPart(log, rec) {
+			return
+		}
+		crashpoint.At("part.recorded")
+	}
+	rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
+	rec.Dest = freeName(f.cfg.Done, filepath.Base(rec.Source))
+	if !p.commit(f.fileLog(&rec), rec) {
+		return
+	}
+	crashpoint.At("commit.written")
+	p.finishDone(f, rec)
+}
+
+// recordPart writes that a part is in and the next is to be sent. Like a
+// commit, it alone is tried again while the state cannot write it; it
+// returns false when listdrop is stopping, and the record on disk then
+// still says the part's PATCH may be applied.
+func (p *Pipeline) recordPart(log *slog.Logger, rec state.Record) bool {
+	for attempt := 1; ; attempt++ {
+		err := p.stateFault("part")
+		if err == nil {
+			if err = p.store.Put(rec); err == nil {
+				return true
+			}
+		}
+		d := p.backoff(attempt, 0)
+		log.Error("cannot write state; trying again later", "error", err, "retry_in", d.Round(time.Millisecond))
+		if !p.wait(d) {
+			return false
+		}
+	}
+}

@@ -1,0 +1,214 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/state"
+)
+
+// template is the fake's record-list template: a part without the header
+// is REJECTED.
+var template = []string{"first_name", "last_name", "mobile_phone"}
+
+// imported is every record the fake's list took, in the order of the
+// commits, leaving out uploads Talkdesk did not accept; each commit's body
+// must start with the header.
+func imported(t *testing.T, fake *faketalkdesk.Server, list string, header string) []string {
+	t.Helper()
+	rejected := map[string]bool{}
+	for _, v := range fake.Validations() {
+		if v.Verdict == "REJECTED" || v.Verdict == "CORRUPTED" {
+			rejected[v.UploadID] = true
+		}
+	}
+	var recs []string
+	for _, c := range fake.CommitsFor(list) {
+		if len(c.Body) > MaxSize {
+			t.Errorf("upload %s is %d bytes", c.UploadID, len(c.Body))
+		}
+		if !bytes.HasPrefix(c.Body, []byte(header)) {
+			t.Errorf("upload %s does not start with the header: %.40q", c.UploadID, c.Body)
+		}
+		if rejected[c.UploadID] {
+			continue
+		}
+		r := csv.NewReader(bytes.NewReader(c.Body))
+		all, err := r.ReadAll()
+		if err != nil {
+			t.Fatalf("upload %s: %v", c.UploadID, err)
+		}
+		for _, rec := range all[1:] {
+			recs = append(recs, strings.Join(rec, ","))
+		}
+	}
+	return recs
+}
+
+func recordsOf(t *testing.T, body []byte) []string {
+	t.Helper()
+	all, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, rec := range all[1:] {
+		out = append(out, strings.Join(rec, ","))
+	}
+	return out
+}
+
+// noOverlap checks that no validation of the list began before the one
+// before it ended: a PATCH is never sent while the list validates.
+func noOverlap(t *testing.T, fake *faketalkdesk.Server) {
+	t.Helper()
+	v := fake.Validations()
+	for i := 1; i < len(v); i++ {
+		if v[i].ListID == v[i-1].ListID && v[i].Start.Before(v[i-1].End) {
+			t.Errorf("validation %d began at %s, before the one before ended at %s", i, v[i].Start, v[i-1].End)
+		}
+	}
+}
+
+func TestSplitFileIsImportedInPartsInOrder(t *testing.T) {
+	for _, verify := range []bool{true, false} {
+		t.Run(fmt.Sprintf("verify %t", verify), func(t *testing.T) {
+			h := newHarness(t, faketalkdesk.Options{Validation: 30 * time.Millisecond, Columns: template}, []string{"L1"},
+				fmt.Sprintf("split: true\nverify: %t\n", verify))
+			h.start()
+			body := csvBody("Ann", 2500) // about 80 kB
+			h.drop(0, "contacts.csv", body)
+			h.waitDone(0, "contacts.csv")
+
+			if got, want := imported(t, h.fake, "L1", "first_name,last_name,mobile_phone\n"), recordsOf(t, body); !slices.Equal(got, want) {
+				t.Fatalf("imported %d records, want the file's %d in order", len(got), len(want))
+			}
+			s, _ := splitCSV(body, MaxSize)
+			commits := h.fake.CommitsFor("L1")
+			if len(commits) != len(s.parts) || len(s.parts) < 4 {
+				t.Fatalf("%d commits for %d parts", len(commits), len(s.parts))
+			}
+			for k, c := range commits {
+				if want := partName("contacts.csv", k+1, len(s.parts)); c.Filename != want {
+					t.Errorf("part %d is named %q, want %q", k+1, c.Filename, want)
+				}
+			}
+			noOverlap(t, h.fake)
+			hist, err := h.store.History(time.Time{})
+			if err != nil || len(hist) != 1 {
+				t.Fatalf("history %+v, %v: want one entry for the file", hist, err)
+			}
+			e := hist[0]
+			if e.Result != state.Done || e.Parts != len(s.parts) || len(e.PartsIn) != len(s.parts) || e.Outcome != "ACCEPTED" {
+				t.Errorf("history entry %+v", e)
+			}
+			for k, pi := range e.PartsIn {
+				if pi.UploadID != commits[k].UploadID || pi.First != s.parts[k].first || pi.Last != s.parts[k].last || pi.Outcome != "ACCEPTED" {
+					t.Errorf("part %d in the history: %+v", k+1, pi)
+				}
+			}
+			if !strings.Contains(h.logBuf.String(), fmt.Sprintf("part=%d/%d", len(s.parts), len(s.parts))) {
+				t.Error("the log does not name the part")
+			}
+		})
+	}
+}
+
+// A part Talkdesk rejects stops the file: the parts after it are not sent,
+// the note says which lines are in and which are not, and the
+// .remaining.csv, fixed and dropped back, completes the list with every
+// record imported once.
+func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
+	for _, verify := range []bool{true, false} {
+		t.Run(fmt.Sprintf("verify %t", verify), func(t *testing.T) {
+			h := newHarness(t, faketalkdesk.Options{Validation: 30 * time.Millisecond, Columns: template}, []string{"L1"},
+				fmt.Sprintf("split: true\nverify: %t\n", verify))
+			h.fake.SetVerdict(func(b []byte) string {
+				if bytes.Contains(b, []byte("Bad,")) {
+					return "REJECTED"
+				}
+				return ""
+			})
+			h.start()
+			body := csvBody("Ann", 2500)
+			s, _ := splitCSV(body, MaxSize)
+			// A record of part 3 Talkdesk will not take.
+			bad := s.parts[2].start + 10
+			lineStart := bytes.LastIndexByte(body[:bad], '\n') + 1
+			body = slices.Concat(body[:lineStart], []byte("Bad,"), body[lineStart+4:])
+			s, _ = splitCSV(body, MaxSize)
+			h.drop(0, "contacts.csv", body)
+			note := h.waitFailed(0, "contacts.csv")
+
+			first := strings.SplitN(note, "\n", 2)[0]
+			want := fmt.Sprintf("Part 3 of %d of this file was not imported: Talkdesk's validation did not accept part 3 (REJECTED): check the records on lines %d–%d against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form). Parts 1–2 (lines 2–%d) were imported into record list L1; lines %d–%d were not. They are in contacts.remaining.csv beside this note, after the header line: fix the cause, then drop that file into the folder to import them (the lines already imported are not in it).",
+				len(s.parts), s.parts[2].first, s.parts[2].last, s.parts[1].last, s.parts[1].last+1, s.parts[len(s.parts)-1].last)
+			if first != want {
+				t.Errorf("the note's sentence:\n got %s\nwant %s", first, want)
+			}
+			if n := len(h.fake.CommitsFor("L1")); n != 3 {
+				t.Errorf("%d parts were sent, want 3: none after the rejected one", n)
+			}
+			remaining, err := os.ReadFile(filepath.Join(h.folder(0).Failed, "contacts.remaining.csv"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(remaining) != string(s.remaining(2)) {
+				t.Errorf("contacts.remaining.csv is not the header and the records from part 3 on")
+			}
+			// The same file again is refused: its first parts are in.
+			h.drop(0, "contacts-again.csv", body)
+			if again := h.waitFailed(0, "contacts-again.csv"); !strings.Contains(again, "whose first 2 of "+fmt.Sprint(len(s.parts))+" parts were imported into record list L1") {
+				t.Errorf("the same file dropped again: %s", again)
+			}
+			// Fixed and dropped back, the rest goes in.
+			fixed := bytes.Replace(remaining, []byte("Bad,"), []byte("Ann,"), 1)
+			h.drop(0, "contacts.remaining.csv", fixed)
+			h.waitDone(0, "contacts.remaining.csv")
+			want2 := recordsOf(t, bytes.Replace(body, []byte("Bad,"), []byte("Ann,"), 1))
+			if got := imported(t, h.fake, "L1", "first_name,last_name,mobile_phone\n"); !slices.Equal(got, want2) {
+				t.Errorf("imported %d records, want the file's %d, each once, in order", len(got), len(want2))
+			}
+			noOverlap(t, h.fake)
+			hist, _ := h.store.History(time.Time{})
+			var partial *state.Entry
+			for i := range hist {
+				if filepath.Base(hist[i].Source) == "contacts.csv" {
+					partial = &hist[i]
+				}
+			}
+			if partial == nil || !partial.Partial() || len(partial.PartsIn) != 2 || partial.Result != state.Failed {
+				t.Errorf("history of contacts.csv: %+v", partial)
+			}
+		})
+	}
+}
+
+// A record that cannot fit a part fails the file before anything is sent;
+// without split, a big file is refused as before.
+func TestSplitRefusalsSendNothing(t *testing.T) {
+	h := newHarness(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
+	h.cfg.Folders[0].Split = new(bool)
+	*h.cfg.Folders[0].Split = true
+	h.start()
+	huge := "first_name,last_name,mobile_phone\nAnn,\"" + strings.Repeat("x", MaxSize) + "\",+12025550000\n"
+	h.drop(0, "huge.csv", append(csvBody("Bob", 10), huge[len("first_name,last_name,mobile_phone\n"):]...))
+	if note := h.waitFailed(0, "huge.csv"); !strings.HasPrefix(note, "The record on line 12 is too big to import") {
+		t.Errorf("note: %s", note)
+	}
+	h.drop(1, "big.csv", csvBody("Cy", 2000))
+	if note := h.waitFailed(1, "big.csv"); !strings.Contains(note, "set split: true for this folder") {
+		t.Errorf("note: %s", note)
+	}
+	if n := h.requests("POST", "upload-requests"); n != 0 {
+		t.Errorf("%d upload requests for files that cannot be imported", n)
+	}
+}
