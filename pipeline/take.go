@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/internal/crashpoint"
+	"github.com/listdrop/listdrop/internal/csvsplit"
 	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 )
@@ -172,12 +173,12 @@ func (p *Pipeline) take(it item) (state.Record, []byte, bool) {
 	if len(upload) > MaxSize {
 		// The folder splits (CheckFile refused it otherwise): a record that
 		// cannot fit a part fails the file before anything is sent.
-		s, problem := splitCSV(upload, MaxSize)
+		s, problem := csvsplit.Cut(upload, MaxSize)
 		if problem != "" {
 			p.failUnlessChanged(f, rec, claimPath, source, data, problem)
 			return rec, nil, false
 		}
-		rec.Parts, rec.Part, rec.LastLine = len(s.parts), 1, s.parts[len(s.parts)-1].last
+		rec.Parts, rec.Part, rec.LastLine = len(s.Parts), 1, s.Parts[len(s.Parts)-1].Last
 		log.Info("file over one upload's size; importing it in parts", "parts", rec.Parts, "size", len(upload))
 	}
 	// Not written to the state yet: until its PATCH nothing sent for it
