@@ -1493,6 +1493,7 @@ func TestCreateWhileValidatingCanBeRefused(t *testing.T) {
 // The verdict follows the content: with the template's columns, an upload
 // without them as its header is REJECTED, and SetVerdict decides first.
 func TestVerdictFromContent(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, Options{Lists: []string{list}, Columns: []string{"first_name", "phone"}, Validation: time.Millisecond, SignContentMD5: true})
 	tok := getToken(t, srv.URL())
 	status := func() string {

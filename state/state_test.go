@@ -195,6 +195,7 @@ func TestInstanceIsStableAcrossReopen(t *testing.T) {
 // known, with how many of its parts are in; its verdict is the worst of
 // its parts'.
 func TestPartlyImportedSplitFileIsCommitted(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t)
 	md5 := "0123456789abcdef0123456789abcdef"
 	rec := Record{Key: "/in/.listdrop/x/big.csv", Folder: "/in", Source: "/in/big.csv", ListID: "L", MD5: md5, Phase: Failing,

@@ -32,6 +32,7 @@ func TestAPIFilename(t *testing.T) {
 }
 
 func TestPartName(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		k, n int
