@@ -201,12 +201,7 @@ folders:
 
 func writeSvcFile(t *testing.T, path, content string) {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, path, []byte(content))
 }
 
 // stuckDaemon is a daemon that notices cancellation but does not return

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 // Building blocks for inline configs: a valid talkdesk block and a valid
@@ -30,14 +32,7 @@ const (
 
 func writeFile(t testing.TB, dir, name, content string) string {
 	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testutil.WriteFile(t, filepath.Join(dir, name), []byte(content))
 }
 
 // unsetEnv unsets name for the test and restores it afterwards.
