@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/internal/capool"
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"gopkg.in/yaml.v3"
 )
 
@@ -288,7 +289,7 @@ func load(path string, noSecrets bool) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	data, err := readLimited(abs, maxFileSize)
+	data, err := fsutil.ReadLimited(abs, maxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -485,7 +486,7 @@ func (c *Config) resolveSecret(dir string, p *problems) {
 	}
 	// Cover the secret too, so a failure here is not reported twice.
 	p.cover("talkdesk.client_secret")
-	data, err := readLimited(t.ClientSecretFile, maxSecretSize)
+	data, err := fsutil.ReadLimited(t.ClientSecretFile, maxSecretSize)
 	if err != nil {
 		p.failErr(key, err)
 		return
@@ -511,31 +512,6 @@ func (c *Config) resolveCAFile(dir string, p *problems) {
 	if _, err := capool.Load(t.CAFile); err != nil {
 		p.failErr(key, err)
 	}
-}
-
-// readLimited reads a regular file of at most limit bytes. A FIFO or a
-// device would block or never end, so they are refused before opening.
-func readLimited(path string, limit int64) ([]byte, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // resolvePath makes p absolute against dir and cleans it; "" stays "".

@@ -7,8 +7,8 @@ package capool
 import (
 	"crypto/x509"
 	"fmt"
-	"io"
-	"os"
+
+	"github.com/listdrop/listdrop/internal/fsutil"
 )
 
 // MaxSize bounds the file read; a bundle of every public root is about
@@ -20,24 +20,9 @@ const MaxSize = 4 << 20
 // device would block or never end), is larger than MaxSize, cannot be read
 // or holds no PEM certificate.
 func Load(path string) (*x509.CertPool, error) {
-	info, err := os.Stat(path)
+	pem, err := fsutil.ReadLimited(path, MaxSize)
 	if err != nil {
 		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	pem, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(pem) > MaxSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, MaxSize)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
