@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 // smbBed is one Samba server and its FUSE mounts.
@@ -107,7 +108,7 @@ func newSMBBed(t *testing.T) *smbBed {
 		t.Fatal(err)
 	}
 	// Samba must be told its port: one the system picked a moment ago.
-	_, port, _ := net.SplitHostPort(freeAddr(t))
+	_, port, _ := net.SplitHostPort(testutil.UnusedAddr(t))
 	b.port, _ = strconv.Atoi(port)
 	conf := fmt.Sprintf(`[global]
   server role = standalone server
@@ -325,18 +326,6 @@ func startSMBDaemon(t *testing.T, fake *faketalkdesk.Server, folder, list, extra
 	e := &e2e{t: t, fake: fake, config: cfg, folders: []string{folder}}
 	d := e.start()
 	return &smbDaemon{daemon: d, config: cfg, admin: e.admin}
-}
-
-// freeAddr is a loopback address with a port nothing listens on now, for
-// a program that cannot be told to pick its own.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func startSMBFake(t *testing.T) *faketalkdesk.Server {

@@ -1,14 +1,12 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +33,7 @@ type harness struct {
 	api      API
 	metrics  *metrics.Metrics
 	pipeline *Pipeline
-	logBuf   *syncBuffer
+	logBuf   *testutil.LockedBuffer
 
 	// tweak, when set, adjusts the pipeline before it runs: test seams.
 	tweak func(*Pipeline)
@@ -45,23 +43,6 @@ type harness struct {
 	store  *state.Store
 	// retryBase is the pipeline's first backoff (default 5ms).
 	retryBase time.Duration
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // newHarness writes a configuration with one folder per list (in0, in1…)
@@ -94,7 +75,7 @@ func newHarness(t *testing.T, opts faketalkdesk.Options, lists []string, extra s
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, b.String())
 	}
-	h := &harness{t: t, fake: fake, dir: dir, cfg: cfg, logBuf: &syncBuffer{}}
+	h := &harness{t: t, fake: fake, dir: dir, cfg: cfg, logBuf: &testutil.LockedBuffer{}}
 	t.Cleanup(func() {
 		h.stop()
 		if t.Failed() {

@@ -3,9 +3,11 @@ package testutil
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os/exec"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // GoTool is the go command on PATH, or "go", whose failure to run then
@@ -50,4 +52,18 @@ func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// UnusedAddr is a loopback address whose port nothing listened on a moment
+// ago, for a program that must be told its port before it starts. Another
+// program may take the port meanwhile: where the program can listen on
+// port 0 and say which port it got, that is better.
+func UnusedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
