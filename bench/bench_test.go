@@ -423,6 +423,7 @@ func checkReport(t *testing.T, md string, o options) {
 }
 
 func TestParseSizes(t *testing.T) {
+	t.Parallel()
 	got, err := parseSizes("1MB, 5 MB,100kB,20001,2.5MB")
 	if err != nil {
 		t.Fatal(err)
@@ -438,6 +439,7 @@ func TestParseSizes(t *testing.T) {
 }
 
 func TestContactsCSV(t *testing.T) {
+	t.Parallel()
 	for _, size := range []int{20001, 100_000, 1_000_000} {
 		data, n := contactsCSV(size)
 		if len(data) > size || len(data) < size-60 {
@@ -473,6 +475,7 @@ func TestContactsCSV(t *testing.T) {
 // TestSplitTarget judges the split part's target on the rows at 1 s or
 // more only.
 func TestSplitTarget(t *testing.T) {
+	t.Parallel()
 	row := func(v time.Duration, parts int, elapsed time.Duration) splitResult {
 		return splitResult{size: 1_000_000, validation: v, parts: parts, elapsed: elapsed}
 	}
