@@ -109,8 +109,7 @@ func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr i
 	if held && !resumed {
 		reason := fmt.Sprintf("An earlier upload of this file (upload request %s) was interrupted after its commit was sent; the file changed since, so it was not tried again. Check record list %s for it.", earlier.UploadID, earlier.ListID)
 		fmt.Fprintf(stdout, "warning: %s\n", reason)
-		if _, err := store.Finish(earlier.Key, state.Entry{At: time.Now(), Source: earlier.Source, Dest: earlier.Dest, ListID: earlier.ListID,
-			Size: earlier.Size, MD5: earlier.MD5, Result: state.Failed, Reason: reason, UploadID: earlier.UploadID, Attempts: earlier.Attempts}); err != nil {
+		if _, err := store.Finish(earlier.Key, state.NewEntry(earlier, state.Failed, reason)); err != nil {
 			return fmt.Errorf("write state: %w", err)
 		}
 	}
@@ -148,8 +147,9 @@ func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr i
 		}
 		crashpoint.At("oneshot.committed")
 	}
-	if _, err := store.Finish(rec.Key, state.Entry{At: rec.Committed, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
-		Size: rec.Size, MD5: rec.MD5, Result: state.Done, UploadID: rec.UploadID, Attempts: rec.Attempts}); err != nil {
+	done := state.NewEntry(rec, state.Done, "")
+	done.At = rec.Committed
+	if _, err := store.Finish(rec.Key, done); err != nil {
 		return fmt.Errorf("the file reached Talkdesk (upload request %s), but the history could not record it: %w", rec.UploadID, err)
 	}
 	crashpoint.At("oneshot.history-written")
@@ -198,8 +198,7 @@ func (uc uploadCommand) send(ctx context.Context, api talkdesk.API, out io.Write
 	if h.aheadFor != "" {
 		// Written down before a PATCH that was refused or not sent:
 		// nothing to finish by a later run.
-		if _, ferr := store.Finish(rec.Key, state.Entry{At: time.Now(), Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
-			Size: rec.Size, MD5: rec.MD5, Result: state.Failed, Reason: err.Error(), UploadID: rec.UploadID, Attempts: rec.Attempts}); ferr != nil {
+		if _, ferr := store.Finish(rec.Key, state.NewEntry(*rec, state.Failed, err.Error())); ferr != nil {
 			return fmt.Errorf("%w (and the state could not record that it failed: %v)", err, ferr)
 		}
 	}

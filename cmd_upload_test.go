@@ -20,6 +20,7 @@ import (
 // duplicates; bad files are refused before any call to Talkdesk; with the
 // daemon running, the command refuses and names the folder to use.
 func TestUploadOneFile(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{Lists: []string{"L1", "L2"}}, []string{"L1"}, "")
 	files := filepath.Join(e.dir, "files")
 	put := func(name string, data []byte) { writeFile(t, filepath.Join(files, name), data) }
@@ -76,6 +77,7 @@ func TestUploadOneFile(t *testing.T) {
 // whose answer was lost, answered 409 when sent again, is taken as
 // applied: one commit, exit 0.
 func TestUploadTriesAgain(t *testing.T) {
+	t.Parallel()
 	fake, err := faketalkdesk.Start(faketalkdesk.Options{ClientID: "id", ClientSecret: "secret"})
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +123,7 @@ func TestUploadTriesAgain(t *testing.T) {
 }
 
 func TestUploadUsage(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"upload"}, {"upload", "a.csv"}, {"upload", "--list", "L"}, {"upload", "a.csv", "b.csv", "--list", "L"}} {
 		var stdout, stderr strings.Builder
 		if err := run(context.Background(), args, &stdout, &stderr); !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), "give one FILE and --list ID") {

@@ -17,6 +17,7 @@ import (
 )
 
 func TestParseBursts(t *testing.T) {
+	t.Parallel()
 	got, err := parseBursts("1000x20000x8@50ms, 10x200x1@0s+verify")
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +34,7 @@ func TestParseBursts(t *testing.T) {
 }
 
 func TestCSVBody(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for _, size := range []int{minFileSize, 201, 999, 1000, 4096, maxFileSize} {
 		for _, id := range []string{"tp-00-000000.csv", "rawlat-07-012345.csv"} {
@@ -58,6 +60,7 @@ func TestCSVBody(t *testing.T) {
 }
 
 func TestPercentile(t *testing.T) {
+	t.Parallel()
 	var ds []time.Duration
 	for i := 100; i >= 1; i-- {
 		ds = append(ds, time.Duration(i))
@@ -76,6 +79,7 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestProcParsing(t *testing.T) {
+	t.Parallel()
 	// A command name may hold spaces and parentheses.
 	stat := []byte("4242 (list drop) (x)) S 1 4242 4242 0 -1 4194560 500 0 0 0 123 45 0 0 20 0 7 0 100 0 0\n")
 	got, err := parseStatCPU(stat)
@@ -94,6 +98,7 @@ func TestProcParsing(t *testing.T) {
 // TestSmokeRun runs every part of the benchmark at its smoke size against
 // the real binary and checks the report it writes, cell by cell.
 func TestSmokeRun(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds listdrop and runs it")
 	}
@@ -418,6 +423,7 @@ func checkReport(t *testing.T, md string, o options) {
 }
 
 func TestParseSizes(t *testing.T) {
+	t.Parallel()
 	got, err := parseSizes("1MB, 5 MB,100kB,20001,2.5MB")
 	if err != nil {
 		t.Fatal(err)
@@ -433,6 +439,7 @@ func TestParseSizes(t *testing.T) {
 }
 
 func TestContactsCSV(t *testing.T) {
+	t.Parallel()
 	for _, size := range []int{20001, 100_000, 1_000_000} {
 		data, n := contactsCSV(size)
 		if len(data) > size || len(data) < size-60 {
@@ -468,6 +475,7 @@ func TestContactsCSV(t *testing.T) {
 // TestSplitTarget judges the split part's target on the rows at 1 s or
 // more only.
 func TestSplitTarget(t *testing.T) {
+	t.Parallel()
 	row := func(v time.Duration, parts int, elapsed time.Duration) splitResult {
 		return splitResult{size: 1_000_000, validation: v, parts: parts, elapsed: elapsed}
 	}

@@ -81,6 +81,7 @@ func noOverlap(t *testing.T, fake *faketalkdesk.Server) {
 }
 
 func TestSplitFileIsImportedInPartsInOrder(t *testing.T) {
+	t.Parallel()
 	for _, verify := range []bool{true, false} {
 		t.Run(fmt.Sprintf("verify %t", verify), func(t *testing.T) {
 			h := newHarness(t, faketalkdesk.Options{Validation: 30 * time.Millisecond, Columns: template}, []string{"L1"},
@@ -129,6 +130,7 @@ func TestSplitFileIsImportedInPartsInOrder(t *testing.T) {
 // .remaining.csv, fixed and dropped back, completes the list with every
 // record imported once.
 func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
+	t.Parallel()
 	for _, verify := range []bool{true, false} {
 		t.Run(fmt.Sprintf("verify %t", verify), func(t *testing.T) {
 			h := newHarness(t, faketalkdesk.Options{Validation: 30 * time.Millisecond, Columns: template}, []string{"L1"},
@@ -197,6 +199,7 @@ func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
 // A record that cannot fit a part fails the file before anything is sent;
 // without split, a big file is refused as before.
 func TestSplitRefusalsSendNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 	h.cfg.Folders[0].Split = new(bool)
 	*h.cfg.Folders[0].Split = true

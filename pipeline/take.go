@@ -11,10 +11,6 @@ import (
 	"github.com/listdrop/listdrop/state"
 )
 
-// renameFile is renameNoReplace; tests replace it to make cross-volume
-// moves without a second volume.
-var renameFile = renameNoReplace
-
 // refuseLink leaves alone a file that is a link, has other hard links or
 // is not a regular file, and says so once: a service running as root in a
 // folder others write to must read only what was dropped there.

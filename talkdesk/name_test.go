@@ -7,6 +7,7 @@ import (
 )
 
 func TestAPIFilename(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"contacts.csv", "contacts.csv"},
 		{strings.Repeat("a", 31) + ".csv", strings.Repeat("a", 31) + ".csv"}, // exactly 35
@@ -31,6 +32,7 @@ func TestAPIFilename(t *testing.T) {
 }
 
 func TestPartName(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		k, n int

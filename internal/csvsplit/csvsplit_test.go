@@ -59,6 +59,7 @@ func contactList(n int, eol string) []byte {
 }
 
 func TestSplitKeepsRecordsWholeAndInOrder(t *testing.T) {
+	t.Parallel()
 	quoted := []byte("name,note\r\n" +
 		"\"Ann\",\"line one\r\nline two, with a comma\"\r\n" +
 		"Bob,plain\r\n" +
@@ -95,6 +96,7 @@ func TestSplitKeepsRecordsWholeAndInOrder(t *testing.T) {
 }
 
 func TestSplitFillsEachPart(t *testing.T) {
+	t.Parallel()
 	data := contactList(3000, "\r\n")
 	s, problem := Cut(data, maxSize)
 	if problem != "" {
@@ -111,6 +113,7 @@ func TestSplitFillsEachPart(t *testing.T) {
 }
 
 func TestSplitAtExactBoundaries(t *testing.T) {
+	t.Parallel()
 	header := "h\n"
 	rec := strings.Repeat("x", 97) + "\n" // 98 bytes
 	// A part of exactly the limit: the header and two records.
@@ -132,6 +135,7 @@ func TestSplitAtExactBoundaries(t *testing.T) {
 }
 
 func TestSplitLineNumbers(t *testing.T) {
+	t.Parallel()
 	data := []byte("name,note\n" + // 1
 		"a,\"x\ny\"\n" + // 2-3
 		"b,z\n" + // 4
@@ -154,6 +158,7 @@ func TestSplitLineNumbers(t *testing.T) {
 }
 
 func TestSplitRefusals(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("y", 200)
 	tests := []struct {
 		name, data, want string
