@@ -58,7 +58,7 @@ func DuplicateReason(c state.Commit) string {
 		earlier = filepath.Base(c.File)
 	}
 	if c.PartsIn > 0 && c.PartsIn < c.Parts {
-		return fmt.Sprintf("This file has the same content as %s, whose first %d of %d parts were imported into record list %s on %s before it failed, so it was not imported again: the records not imported are in its .remaining.csv in the failed folder; drop that file instead. To import the whole file again anyway: listdrop retry --force.",
+		return fmt.Sprintf("This file has the same content as %s, whose first %d of %d parts were imported into record list %s on %s before it failed, so it was not imported again: import the rest from the .remaining.csv written beside it then (in the failed folder, or beside the file given to listdrop upload). To import the whole file again anyway: listdrop retry --force.",
 			earlier, c.PartsIn, c.Parts, c.ListID, display.Time(c.At))
 	}
 	return fmt.Sprintf("This file has the same content as %s, which was already imported into record list %s on %s (upload request %s), so it was not imported again.",
