@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -211,74 +212,84 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 			os.Remove(filepath.Join(dir, name))
 			continue
 		}
-		if !e.Type().IsRegular() || !f.eligible(name) {
-			continue
-		}
-		from := filepath.Join(dir, name)
-		to := filepath.Join(f.claimDir, name)
-		p.awaitFinish(to)
-		if exists(to) {
+		if e.Type().IsRegular() && f.eligible(name) && !p.adoptOne(f, dir, name) {
 			left++
-			continue
 		}
-		m, hasMarker, err := readMarker(from)
-		log := f.log.With("file", display.Name(name), "from", filepath.Base(dir))
-		if err == nil && hasMarker {
-			err = p.trustMarker(f, m)
-		}
-		if err != nil {
-			// Left where it is, for a person to look at: taken over, it
-			// could be committed to a list or upload request it never had.
-			left++
-			if p.noteTrouble(from) {
-				log.Warn("claim marker refused; the file is left where it is: move it back into the drop folder to import it", "error", err)
-			}
-			continue
-		}
-		if err := renameNoReplace(from, to); err != nil {
-			left++ // another process adopted it first, or it is locked
-			continue
-		}
-		removeMarker(from)
-		if !hasMarker {
-			log.Warn("took over a file claimed by a listdrop process that stopped")
-			p.submit(item{f: f, path: to, claimed: true})
-			continue
-		}
-		// That process may have committed the file: resume at the PATCH,
-		// whose 409 then means "already applied".
-		data, _, err := p.readDropped(to, f.readLimit(name))
-		if err != nil {
-			log.Error("cannot read an adopted file", "error", err)
-			continue
-		}
-		// The MD5 is the uploaded content's: after a conversion, not the
-		// bytes on disk.
-		upload, _, _ := p.prepare(f, name, data)
-		if sum := md5.Sum(upload); hex.EncodeToString(sum[:]) != m.MD5 {
-			// Not the bytes the upload request holds: a new file.
-			log.Warn("took over a file claimed by a listdrop process that stopped; its content is not what that process sent, so it is taken as a new file")
-			p.submit(item{f: f, path: to, claimed: true})
-			continue
-		}
-		rec := state.Record{Key: to, Folder: f.cfg.Path, Source: filepath.Join(f.cfg.Path, name), ListID: m.ListID,
-			Size: int64(len(data)), MD5: m.MD5, Phase: state.Patching, UploadID: m.UploadID, PatchUnknown: true, Claimed: time.Now(),
-			Parts: m.Parts, Part: m.Part, PartsIn: m.PartsIn}
-		if fi, err := os.Lstat(to); err == nil {
-			rec.ModTime = fi.ModTime()
-		}
-		if err := p.store.Put(rec); err != nil {
-			log.Error("cannot write state", "error", err)
-			continue
-		}
-		if err := writeMarker(rec, p.markerKey); err != nil {
-			log.Warn("cannot write the claim marker", "error", err)
-		}
-		log.Warn("took over a file a stopped listdrop process was committing", "upload_id", m.UploadID)
-		p.submit(item{f: f, path: to, claimed: true, rec: &rec})
 	}
 	if left == 0 {
 		os.Remove(filepath.Join(dir, heartbeatName))
 		os.Remove(dir) // fails harmlessly if anything is left
 	}
+}
+
+// adoptOne moves a file another process claimed into this one's claim
+// folder and queues it. It reports false when the file is left where it
+// is.
+func (p *Pipeline) adoptOne(f *folder, dir, name string) bool {
+	from := filepath.Join(dir, name)
+	to := filepath.Join(f.claimDir, name)
+	p.awaitFinish(to)
+	if exists(to) {
+		return false
+	}
+	m, hasMarker, err := readMarker(from)
+	log := f.log.With("file", display.Name(name), "from", filepath.Base(dir))
+	if err == nil && hasMarker {
+		err = p.trustMarker(f, m)
+	}
+	if err != nil {
+		// Left where it is, for a person to look at: taken over, it could
+		// be committed to a list or upload request it never had.
+		if p.noteTrouble(from) {
+			log.Warn("claim marker refused; the file is left where it is: move it back into the drop folder to import it", "error", err)
+		}
+		return false
+	}
+	if err := renameNoReplace(from, to); err != nil {
+		return false // another process adopted it first, or it is locked
+	}
+	removeMarker(from)
+	if !hasMarker {
+		log.Warn("took over a file claimed by a listdrop process that stopped")
+		p.submit(item{f: f, path: to, claimed: true})
+		return true
+	}
+	p.adoptCommitting(f, to, m, log)
+	return true
+}
+
+// adoptCommitting queues an adopted file whose marker says its process
+// was committing it: that process may have, so the file resumes at the
+// PATCH, whose 409 then means "already applied".
+func (p *Pipeline) adoptCommitting(f *folder, path string, m marker, log *slog.Logger) {
+	name := filepath.Base(path)
+	data, _, err := p.readDropped(path, f.readLimit(name))
+	if err != nil {
+		log.Error("cannot read an adopted file", "error", err)
+		return
+	}
+	// The MD5 is the uploaded content's: after a conversion, not the bytes
+	// on disk.
+	upload, _, _ := p.prepare(f, name, data)
+	if sum := md5.Sum(upload); hex.EncodeToString(sum[:]) != m.MD5 {
+		// Not the bytes the upload request holds: a new file.
+		log.Warn("took over a file claimed by a listdrop process that stopped; its content is not what that process sent, so it is taken as a new file")
+		p.submit(item{f: f, path: path, claimed: true})
+		return
+	}
+	rec := state.Record{Key: path, Folder: f.cfg.Path, Source: filepath.Join(f.cfg.Path, name), ListID: m.ListID,
+		Size: int64(len(data)), MD5: m.MD5, Phase: state.Patching, UploadID: m.UploadID, PatchUnknown: true, Claimed: time.Now(),
+		Parts: m.Parts, Part: m.Part, PartsIn: m.PartsIn}
+	if fi, err := os.Lstat(path); err == nil {
+		rec.ModTime = fi.ModTime()
+	}
+	if err := p.store.Put(rec); err != nil {
+		log.Error("cannot write state", "error", err)
+		return
+	}
+	if err := writeMarker(rec, p.markerKey); err != nil {
+		log.Warn("cannot write the claim marker", "error", err)
+	}
+	log.Warn("took over a file a stopped listdrop process was committing", "upload_id", m.UploadID)
+	p.submit(item{f: f, path: path, claimed: true, rec: &rec})
 }

@@ -262,23 +262,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer cancelWork()
 	p.stop, p.work = ctx, work
 
-	paths := make([]string, 0, len(p.folders))
-	for _, fc := range p.cfg.Folders {
-		f := p.folders[fc.Path]
-		if err := p.ensureDirs(f); err != nil {
-			f.log.Error("cannot prepare folder; will try again when a file arrives", "error", err)
-		}
-		paths = append(paths, fc.Path)
-	}
-	// What is there now is each folder as it should be: its identity is
-	// recorded, and a change of it later means the folder went away.
-	p.probeAll()
-	p.seedRecent()
-	p.heartbeat()
-	if err := p.recover(); err != nil {
+	paths, err := p.startUp()
+	if err != nil {
 		return err
 	}
-	p.adopt()
 
 	w, err := watcher.New(watcher.Options{
 		Folders: paths, Settle: p.cfg.Settle, EmptyGrace: p.cfg.EmptyGrace, Rescan: p.cfg.Rescan, Logger: p.log,
@@ -327,6 +314,29 @@ loop:
 		return fmt.Errorf("watcher: %w", werr)
 	}
 	return nil
+}
+
+// startUp prepares the folders and queues what an earlier run, or another
+// listdrop that stopped, left; it returns the folders to watch.
+func (p *Pipeline) startUp() ([]string, error) {
+	paths := make([]string, 0, len(p.folders))
+	for _, fc := range p.cfg.Folders {
+		f := p.folders[fc.Path]
+		if err := p.ensureDirs(f); err != nil {
+			f.log.Error("cannot prepare folder; will try again when a file arrives", "error", err)
+		}
+		paths = append(paths, fc.Path)
+	}
+	// What is there now is each folder as it should be: its identity is
+	// recorded, and a change of it later means the folder went away.
+	p.probeAll()
+	p.seedRecent()
+	p.heartbeat()
+	if err := p.recover(); err != nil {
+		return nil, err
+	}
+	p.adopt()
+	return paths, nil
 }
 
 // fileLog is the logger for lines about one file: folder, list, file, the
