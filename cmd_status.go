@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -125,22 +124,17 @@ func offlineStatus(cfg *config.Config, store *state.Store) (pipeline.Status, err
 		}
 	}
 	for _, fc := range cfg.Folders {
-		fs := pipeline.FolderStatus{Path: fc.Path, ListID: fc.RecordListID}
+		var recent []state.Entry
+		for i := len(hist) - 1; i >= 0; i-- {
+			if hist[i].Folder == fc.Path {
+				recent = append(recent, hist[i])
+			}
+		}
+		fs := pipeline.FolderStatusOf(fc, active, recent)
 		if fi, err := os.Stat(fc.Path); err == nil && fi.IsDir() {
 			fs.Available = true
 		} else {
 			st.Problems = append(st.Problems, "folder "+fc.Path+" is not available")
-		}
-		for _, r := range active {
-			if r.Folder == fc.Path {
-				fs.Held = append(fs.Held, pipeline.HeldFileOf(r))
-			}
-		}
-		sort.Slice(fs.Held, func(i, j int) bool { return fs.Held[i].Since.Before(fs.Held[j].Since) })
-		for i := len(hist) - 1; i >= 0 && len(fs.Recent) < 10; i-- {
-			if hist[i].Folder == fc.Path {
-				fs.Recent = append(fs.Recent, hist[i])
-			}
 		}
 		st.Folders = append(st.Folders, fs)
 	}

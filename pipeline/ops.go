@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/talkdesk"
 )
@@ -88,6 +89,22 @@ type HeldFile struct {
 	Parts int `json:"parts,omitempty"`
 }
 
+// FolderStatusOf is a folder's status as the state tells it: its held
+// files, oldest first, and its last results (recent, newest first, at most
+// ten kept). The daemon's Status and the status read from the state while
+// it is stopped are both built on it; the daemon adds what only it knows.
+func FolderStatusOf(fc config.Folder, active []state.Record, recent []state.Entry) FolderStatus {
+	fs := FolderStatus{Path: fc.Path, ListID: fc.RecordListID, Held: []HeldFile{}, Recent: []state.Entry{}}
+	for _, r := range active {
+		if r.Folder == fc.Path {
+			fs.Held = append(fs.Held, HeldFileOf(r))
+		}
+	}
+	sort.Slice(fs.Held, func(i, j int) bool { return fs.Held[i].Since.Before(fs.Held[j].Since) })
+	fs.Recent = append(fs.Recent, recent[:min(len(recent), recentResults)]...)
+	return fs
+}
+
 // HeldFileOf is how a held file's record reads in a status, the daemon's
 // or the one read from the state while it is stopped.
 func HeldFileOf(r state.Record) HeldFile {
@@ -124,8 +141,8 @@ func (p *Pipeline) Status() Status {
 		st.Problems = append(st.Problems, "cannot read the state: "+err.Error())
 	}
 	for _, fc := range p.cfg.Folders {
-		fs := FolderStatus{Path: fc.Path, ListID: fc.RecordListID, Waiting: waiting[fc.Path], Held: []HeldFile{}, Recent: []state.Entry{},
-			Validating: validating[fc.RecordListID]}
+		fs := FolderStatusOf(fc, active, p.recentOf(fc.Path))
+		fs.Waiting, fs.Validating = waiting[fc.Path], validating[fc.RecordListID]
 		if problem, down := p.unavailable(fc.Path); down {
 			st.Problems = append(st.Problems, problem)
 		} else {
@@ -138,12 +155,7 @@ func (p *Pipeline) Status() Status {
 			if r.Folder == fc.Path && stuck(r) {
 				st.Problems = append(st.Problems, "file "+filepath.Base(r.Source)+" in folder "+fc.Path+" cannot be moved out of the claim folder: "+r.LastError)
 			}
-			if r.Folder == fc.Path {
-				fs.Held = append(fs.Held, HeldFileOf(r))
-			}
 		}
-		sort.Slice(fs.Held, func(i, j int) bool { return fs.Held[i].Since.Before(fs.Held[j].Since) })
-		fs.Recent = p.recentOf(fc.Path)
 		st.Folders = append(st.Folders, fs)
 	}
 	if st.LastError != "" {
