@@ -168,17 +168,5 @@ func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
 // returns false when listdrop is stopping, and the record on disk then
 // still says the part's PATCH may be applied.
 func (p *Pipeline) recordPart(log *slog.Logger, rec state.Record) bool {
-	for attempt := 1; ; attempt++ {
-		err := p.stateFault("part")
-		if err == nil {
-			if err = p.store.Put(rec); err == nil {
-				return true
-			}
-		}
-		d := p.backoff(attempt, 0)
-		log.Error("cannot write state; trying again later", "error", err, "retry_in", d.Round(time.Millisecond))
-		if !p.wait(d) {
-			return false
-		}
-	}
+	return p.writeAfterPatch(log, "part", func() error { return p.store.Put(rec) })
 }

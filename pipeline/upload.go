@@ -277,10 +277,17 @@ func (h *daemonHooks) Retry(_ context.Context, fl talkdesk.Failure) error {
 // be applied, and the next start sends it again and reads its 409 as
 // "applied".
 func (p *Pipeline) commit(log *slog.Logger, rec state.Record) bool {
+	return p.writeAfterPatch(log, "commit", func() error { return p.store.Commit(rec) })
+}
+
+// writeAfterPatch writes what follows an applied PATCH (op names it for
+// the tests' faults), trying it alone again while the state cannot write
+// it. It returns false when listdrop is stopping first.
+func (p *Pipeline) writeAfterPatch(log *slog.Logger, op string, write func() error) bool {
 	for attempt := 1; ; attempt++ {
-		err := p.stateFault("commit")
+		err := p.stateFault(op)
 		if err == nil {
-			if err = p.store.Commit(rec); err == nil {
+			if err = write(); err == nil {
 				return true
 			}
 		}
