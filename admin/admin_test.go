@@ -31,7 +31,7 @@ var _ Pipeline = fakePipeline{}
 
 func healthy() pipeline.Status {
 	return pipeline.Status{Healthy: true, Folders: []pipeline.FolderStatus{{Path: "/drop", ListID: "L1", Available: true, Waiting: 2,
-		Held: []pipeline.HeldFile{{File: "a.csv", Phase: "patching", Attempts: 3, LastError: "busy"}}, Recent: []state.Entry{},
+		Held: []pipeline.HeldFile{{File: "a.csv", Phase: "patching", Attempts: 3, LastError: "busy"}, {File: "big.csv", Phase: "hashed", Part: 7, Parts: 40}}, Recent: []state.Entry{},
 		Validating: &pipeline.Validating{UploadID: "U-77", Since: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)}}}}
 }
 
@@ -118,12 +118,12 @@ func TestStatus(t *testing.T) {
 	if r.Version != "1.2.3" || r.Started.Before(before.Add(-time.Second)) || r.Started.After(time.Now()) || !r.Healthy {
 		t.Fatalf("report: %+v", r)
 	}
-	if len(r.Folders) != 1 || r.Folders[0].ListID != "L1" || r.Folders[0].Waiting != 2 || len(r.Folders[0].Held) != 1 ||
-		r.Folders[0].Held[0].Attempts != 3 || r.Folders[0].Held[0].Phase != "patching" {
+	if len(r.Folders) != 1 || r.Folders[0].ListID != "L1" || r.Folders[0].Waiting != 2 || len(r.Folders[0].Held) != 2 ||
+		r.Folders[0].Held[0].Attempts != 3 || r.Folders[0].Held[0].Phase != "patching" || r.Folders[0].Held[1].Part != 7 || r.Folders[0].Held[1].Parts != 40 {
 		t.Fatalf("folders: %+v", r.Folders)
 	}
 	// The keys the status command and other readers rely on.
-	for _, k := range []string{`"version"`, `"started"`, `"healthy"`, `"folders"`, `"held"`, `"recent"`, `"waiting"`, `"list"`} {
+	for _, k := range []string{`"version"`, `"started"`, `"healthy"`, `"folders"`, `"held"`, `"recent"`, `"waiting"`, `"list"`, `"part"`, `"parts"`} {
 		if !strings.Contains(body, k) {
 			t.Errorf("/status lacks %s:\n%s", k, body)
 		}

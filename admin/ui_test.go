@@ -331,6 +331,9 @@ func TestPageShowsAValidationInProgress(t *testing.T) {
 	if !strings.Contains(page, "Talkdesk is validating upload request U-77 since") {
 		t.Fatalf("the page does not show the validation in progress:\n%s", page)
 	}
+	if !strings.Contains(page, "<bdi>big.csv</bdi>: part 7 of 40, hashed since") {
+		t.Fatalf("the page does not show the split file's part:\n%s", page)
+	}
 }
 
 func TestChart(t *testing.T) {
