@@ -152,13 +152,7 @@ func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
 		}
 		crashpoint.At("part.recorded")
 	}
-	rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
-	rec.Dest = freeName(f.cfg.Done, filepath.Base(rec.Source))
-	if !p.commit(f.fileLog(&rec), rec) {
-		return
-	}
-	crashpoint.At("commit.written")
-	p.finishDone(f, rec)
+	p.commitDone(f, rec)
 }
 
 // recordPart writes that a part is in and the next is to be sent. Like a
