@@ -116,6 +116,9 @@ func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
 		p.fail(f, rec, problem, "")
 		return
 	}
+	// A record adopted from another process's claim marker lacks it; the
+	// cut, which depends only on the bytes, says it.
+	rec.LastLine = s.parts[len(s.parts)-1].last
 	name := uploadName(filepath.Base(rec.Source))
 	for {
 		part := s.parts[rec.Part-1]
