@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,13 +33,13 @@ func (e *e2e) setAdmin(section string) {
 // start, with the sentence that says how to enable TLS and a password;
 // so is a web configuration that turns on only one of them.
 func TestAdminOffLoopbackRefusesToStartWithoutTLSAndAuth(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
-	_, port, _ := net.SplitHostPort(e.admin)
-	e.setAdmin("admin:\n  listen: \"0.0.0.0:" + port + "\"\n")
+	e.setAdmin("admin:\n  listen: \"0.0.0.0:0\"\n")
 	env := []string{"E2E_SECRET=" + e2eSecret}
 	for _, cmd := range []string{"validate", "run"} {
 		_, stderr, code := runCLI(t, env, cmd, "--config", e.config)
-		if code != 1 || !strings.Contains(stderr, "admin.listen: 0.0.0.0:"+port+" can be reached from other machines") ||
+		if code != 1 || !strings.Contains(stderr, "admin.listen: 0.0.0.0:0 can be reached from other machines") ||
 			!strings.Contains(stderr, "set admin.web_config_file") {
 			t.Errorf("%s without a web configuration: exit %d, stderr %q", cmd, code, stderr)
 		}
@@ -48,7 +47,7 @@ func TestAdminOffLoopbackRefusesToStartWithoutTLSAndAuth(t *testing.T) {
 	dir := filepath.Dir(e.config)
 	writeTestCert(t, dir)
 	writeFile(t, filepath.Join(dir, "web.yml"), []byte("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n"))
-	e.setAdmin("admin:\n  listen: \"0.0.0.0:" + port + "\"\n  web_config_file: web.yml\n")
+	e.setAdmin("admin:\n  listen: \"0.0.0.0:0\"\n  web_config_file: web.yml\n")
 	for _, cmd := range []string{"validate", "run"} {
 		_, stderr, code := runCLI(t, env, cmd, "--config", e.config)
 		if code != 1 || !strings.Contains(stderr, "admin.web_config_file: ") || !strings.Contains(stderr, "add basic_auth_users") {
@@ -64,6 +63,7 @@ func TestAdminOffLoopbackRefusesToStartWithoutTLSAndAuth(t *testing.T) {
 // a token that is not the daemon's, or none, is refused with a sentence
 // that says why; a clean stop removes the file.
 func TestCommandsSendTheDaemonsToken(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	d := e.start()
 	tokenFile := admin.TokenPath(filepath.Join(e.dir, "state", "listdrop.db"))
@@ -125,7 +125,7 @@ func TestCommandsOverTLSAndBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "web.yml"), []byte("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  ops: "+string(hash)+"\n"))
-	e.setAdmin("admin:\n  listen: \"" + e.admin + "\"\n  web_config_file: web.yml\n")
+	e.setAdmin("admin:\n  listen: \"" + e2eListen + "\"\n  web_config_file: web.yml\n")
 	e.start()
 	t.Setenv(envAdminUser, "")
 	var stderr string
@@ -162,6 +162,7 @@ func writeTestCert(t *testing.T, dir string) {
 // A callback endpoint over plain http is warned about at validate and at
 // start, naming the key and not the header's value.
 func TestPlainHTTPCallbackIsWarnedAbout(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	cfg, err := os.ReadFile(e.config)
 	if err != nil {
@@ -186,6 +187,7 @@ func TestPlainHTTPCallbackIsWarnedAbout(t *testing.T) {
 
 // listdrop open needs the running daemon, and says so.
 func TestOpenWithoutTheDaemon(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	if _, stderr, code := e.cli("open"); code != 1 || !strings.Contains(stderr, "nothing answers at the admin endpoint "+e.admin) {
 		t.Fatalf("open without the daemon: exit %d, %q", code, stderr)

@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
@@ -173,7 +171,7 @@ func retryOne(t retryTarget, force bool, allow func(list, sum string) error) (st
 		}
 		extra = fmt.Sprintf("; record list %s will take its content once more", t.folder.RecordListID)
 	}
-	dst, err := moveNoClobber(t.path, t.folder.Path)
+	dst, _, err := fsutil.MoveToFree(t.path, t.folder.Path, filepath.Base(t.path))
 	if err != nil {
 		return "", err
 	}
@@ -181,78 +179,6 @@ func retryOne(t retryTarget, force bool, allow func(list, sum string) error) (st
 		return "", fmt.Errorf("put back as %s, but the note stays: %w", dst, err)
 	}
 	return fmt.Sprintf("%s -> %s%s", t.path, dst, extra), nil
-}
-
-// moveNoClobber moves src into dir under its own name or, when that is
-// taken, a free one (NAME-1.csv…), never replacing a file: a hard link
-// fails rather than replace, and the name is checked again before a plain
-// rename or a copy where links are not possible.
-func moveNoClobber(src, dir string) (string, error) {
-	name := filepath.Base(src)
-	taken := map[string]bool{}
-	for range 100 {
-		dst := pipeline.FreeNameSkipping(dir, name, taken)
-		err := os.Link(src, dst)
-		if errors.Is(err, fs.ErrExist) {
-			taken[dst] = true
-			continue // dropped there meanwhile: take the next name
-		}
-		if err == nil {
-			if err := os.Remove(src); err != nil {
-				return "", fmt.Errorf("linked as %s, but cannot remove it from the failed folder: %w", dst, err)
-			}
-			return dst, nil
-		}
-		// No hard links here (another volume, some file systems).
-		if fileExists(dst) {
-			continue
-		}
-		if _, rerr := fsutil.MoveNoReplace(src, dst); rerr == nil {
-			return dst, nil
-		} else if errors.Is(rerr, fs.ErrExist) {
-			taken[dst] = true // taken in another spelling (a case-insensitive share)
-			continue
-		}
-		if err := copyInto(src, dst); err != nil {
-			return "", err
-		}
-		if err := os.Remove(src); err != nil {
-			return "", fmt.Errorf("copied to %s, but cannot remove it from the failed folder: %w", dst, err)
-		}
-		return dst, nil
-	}
-	return "", fmt.Errorf("no free name for %s in %s", name, dir)
-}
-
-// copyInto copies src to dst through a hidden temporary name, which the
-// daemon ignores, so that it never takes a half-copied file.
-func copyInto(src, dst string) error {
-	tmp := filepath.Join(filepath.Dir(dst), ".listdrop-retry-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".tmp")
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	if serr := f.Sync(); werr == nil {
-		werr = serr
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil && fileExists(dst) {
-		werr = fmt.Errorf("%s appeared meanwhile", dst)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, dst)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-	}
-	return werr
 }
 
 // allower records allowances through the daemon when it answers, else in

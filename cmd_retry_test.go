@@ -19,6 +19,7 @@ import (
 // the allowance goes through the running daemon or, with the daemon
 // stopped, into the state file.
 func TestRetryPutsFailedFilesBack(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	drop, failed := e.folders[0], filepath.Join(e.folders[0], "failed")
 	content := rows("retry")
@@ -81,18 +82,19 @@ func TestRetryPutsFailedFilesBack(t *testing.T) {
 	golden(t, "retry.golden", tr.String())
 }
 
-// retryConfig writes a configuration of two folders, nothing listening on
-// its admin address, and returns its path and the folders.
+// retryConfig writes a configuration of two folders and no admin endpoint
+// (no daemon to ask), and returns its path and the folders.
 func retryConfig(t *testing.T) (string, []string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "listdrop.yaml")
 	writeFile(t, cfg, []byte("talkdesk: {api_url: 'http://127.0.0.1:1', token_url: 'http://127.0.0.1:1/t', client_id: a, client_secret: b}\n"+
-		"state_file: state.db\nadmin: {listen: '"+freeAddr(t)+"'}\nfolders:\n  - {path: a, record_list_id: LA}\n  - {path: b, record_list_id: LB}\n"))
+		"state_file: state.db\nadmin: {listen: ''}\nfolders:\n  - {path: a, record_list_id: LA}\n  - {path: b, record_list_id: LB}\n"))
 	return cfg, []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")}
 }
 
 func TestRetryArguments(t *testing.T) {
+	t.Parallel()
 	cfg, folders := retryConfig(t)
 	fail := func(folder, name string) string {
 		p := filepath.Join(folders[folder[0]-'a'], "failed", name)

@@ -38,10 +38,10 @@ type statusView struct {
 	failed    map[string]int // files in each failed folder, without their notes
 }
 
-// serviceState is what the service manager says of the listdrop service:
-// running, stopped or not installed; "" when there is no service manager
-// to ask. A variable for tests.
-var serviceState = func() string {
+// serviceStateOf is what the service manager says of the listdrop
+// service: running, stopped or not installed; "" when there is no service
+// manager to ask.
+func serviceStateOf() string {
 	s, err := service.New(nil, &service.Config{Name: serviceName})
 	if err != nil {
 		return ""
@@ -56,8 +56,9 @@ var serviceState = func() string {
 	return text + " (" + s.Platform() + ")"
 }
 
-// statusCommand runs `listdrop status`.
-func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// statusCommand runs `listdrop status`; serviceState is serviceStateOf
+// but in tests.
+func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer, serviceState func() string) error {
 	fs, cfgPath := newFlagSet("status", stderr)
 	if err := fs.Parse(args); err != nil {
 		return errUsage

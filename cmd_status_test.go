@@ -17,6 +17,7 @@ import (
 // against a running daemon (through its admin endpoint), then against the
 // state file once it has stopped. History prints the same either way.
 func TestStatusAndHistoryWithAndWithoutTheDaemon(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 
 	out := e.transcript("status")
@@ -100,12 +101,13 @@ func TestStatusAndHistoryWithAndWithoutTheDaemon(t *testing.T) {
 // and has no admin endpoint cannot be asked; the commands say so instead
 // of hanging or printing a wrong "not running".
 func TestStatusWhenTheAdminEndpointIsOff(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	cfg, err := os.ReadFile(e.config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	off := strings.Replace(string(cfg), `listen: "`+e.admin+`"`, `listen: ""`, 1)
+	off := strings.Replace(string(cfg), `listen: "`+e2eListen+`"`, `listen: ""`, 1)
 	if off == string(cfg) {
 		t.Fatal("the test config has no admin.listen line to change")
 	}
@@ -127,20 +129,20 @@ func TestStatusWhenTheAdminEndpointIsOff(t *testing.T) {
 // TestStatusNamesTheServiceManagersWord: status says what the service
 // manager says of the service: running, stopped or not installed.
 func TestStatusNamesTheServiceManagersWord(t *testing.T) {
-	saved := serviceState
-	t.Cleanup(func() { serviceState = saved })
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "listdrop.yaml")
 	writeFile(t, cfg, []byte("talkdesk: {api_url: 'http://127.0.0.1:1', token_url: 'http://127.0.0.1:1/t', client_id: a, client_secret: b}\n"+
-		"state_file: state.db\nadmin: {listen: '"+freeAddr(t)+"'}\nfolders:\n  - {path: in, record_list_id: L}\n"))
+		"state_file: state.db\nadmin: {listen: ''}\nfolders:\n  - {path: in, record_list_id: L}\n"))
 	for _, tt := range []struct{ state, want string }{
 		{"stopped (linux-systemd)", "Service: stopped (linux-systemd)\n"},
 		{"not installed", "Service: not installed\n"},
 		{"", ""}, // no service manager to ask
 	} {
-		serviceState = func() string { return tt.state }
+		m := thisMachine
+		m.serviceState = func() string { return tt.state }
 		var stdout, stderr strings.Builder
-		if err := run(context.Background(), []string{"status", "--config", cfg}, &stdout, &stderr); err != nil {
+		if err := m.run(context.Background(), []string{"status", "--config", cfg}, &stdout, &stderr); err != nil {
 			t.Fatalf("status: %v\n%s", err, stderr.String())
 		}
 		if got := strings.Contains(stdout.String(), "Service:"); got != (tt.want != "") || !strings.Contains(stdout.String(), tt.want) {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/internal/crashpoint"
+	"github.com/listdrop/listdrop/internal/csvsplit"
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/talkdesk"
@@ -30,11 +32,15 @@ type uploadCommand struct {
 	// firstWait is the first wait between tries (a second when zero); it
 	// doubles. Tests shorten it.
 	firstWait time.Duration
+	// verifyFor bounds how long a part's validation is followed
+	// (verify_timeout).
+	verifyFor time.Duration
 }
 
 func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset, cfgPath := newFlagSet("upload", stderr)
 	list := fset.String("list", "", "the record list to upload to (required)")
+	split := fset.Bool("split", false, "import a file over 20000 bytes in parts, each the header line and whole records (as split: true does for a folder)")
 	files, err := parseInterspersed(fset, args)
 	if err != nil {
 		return errUsage
@@ -61,6 +67,10 @@ func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr i
 			break
 		}
 	}
+	if *split {
+		on := true
+		folder.Split = &on
+	}
 	// The daemon would take a file of a drop folder too, and fail it then
 	// as a duplicate of this upload.
 	for _, f := range cfg.Folders {
@@ -81,6 +91,12 @@ func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr i
 	}
 	name := filepath.Base(path)
 	fmt.Fprintf(stdout, "checking %s (%d bytes)...\n", name, len(data))
+	if len(data) > pipeline.MaxSize && !folder.Splits() {
+		return fmt.Errorf("%s is %d bytes, larger than the %d bytes Talkdesk accepts in one upload: add --split to import it in parts", name, len(data), pipeline.MaxSize)
+	}
+	if uc.verifyFor <= 0 {
+		uc.verifyFor = cfg.VerifyTimeout
+	}
 	if problem := pipeline.CheckFile(data, folder); problem != "" {
 		return errors.New(problem)
 	}
@@ -99,6 +115,16 @@ func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr i
 	sum := md5.Sum(data)
 	rec := state.Record{Key: "upload:" + path, Source: path, Dest: path, ListID: *list, Size: int64(len(data)),
 		ModTime: fi.ModTime(), MD5: hex.EncodeToString(sum[:]), Phase: state.Hashed, Claimed: time.Now()}
+	var parts *csvsplit.File
+	if len(data) > pipeline.MaxSize {
+		// CheckFile refused it unless it is to be split.
+		var problem string
+		if parts, problem = csvsplit.Cut(data, pipeline.MaxSize); problem != "" {
+			return errors.New(problem)
+		}
+		rec.Parts, rec.Part, rec.LastLine = len(parts.Parts), 1, parts.Parts[len(parts.Parts)-1].Last
+		fmt.Fprintf(stdout, "%s is over one upload's %d bytes: importing it in %d parts, one after the other\n", name, pipeline.MaxSize, rec.Parts)
+	}
 	// An earlier upload of this path that was interrupted after it was
 	// written down (before its PATCH) is finished, not started again.
 	earlier, held, err := store.Get(rec.Key)
@@ -109,8 +135,7 @@ func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr i
 	if held && !resumed {
 		reason := fmt.Sprintf("An earlier upload of this file (upload request %s) was interrupted after its commit was sent; the file changed since, so it was not tried again. Check record list %s for it.", earlier.UploadID, earlier.ListID)
 		fmt.Fprintf(stdout, "warning: %s\n", reason)
-		if _, err := store.Finish(earlier.Key, state.Entry{At: time.Now(), Source: earlier.Source, Dest: earlier.Dest, ListID: earlier.ListID,
-			Size: earlier.Size, MD5: earlier.MD5, Result: state.Failed, Reason: reason, UploadID: earlier.UploadID, Attempts: earlier.Attempts}); err != nil {
+		if _, err := store.Finish(earlier.Key, state.NewEntry(earlier, state.Failed, reason)); err != nil {
 			return fmt.Errorf("write state: %w", err)
 		}
 	}
@@ -137,9 +162,19 @@ func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	if rec.Phase != state.Committed && parts != nil {
+		if err := uc.sendParts(ctx, client, stdout, folder, parts, &rec, store); err != nil {
+			return err
+		}
+		rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
+		if err := store.Commit(rec); err != nil {
+			return fmt.Errorf("every part reached Talkdesk, but the state could not record it, so the duplicate check will not know the file: %w", err)
+		}
+		crashpoint.At("oneshot.committed")
+	}
 	if rec.Phase != state.Committed {
 		fmt.Fprintf(stdout, "uploading to record list %s...\n", rec.ListID)
-		if err := uc.send(ctx, client, stdout, folder, data, &rec, store); err != nil {
+		if err := uc.send(ctx, client, stdout, folder, data, filepath.Base(rec.Source), &rec, store); err != nil {
 			return err
 		}
 		rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
@@ -148,8 +183,9 @@ func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr i
 		}
 		crashpoint.At("oneshot.committed")
 	}
-	if _, err := store.Finish(rec.Key, state.Entry{At: rec.Committed, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
-		Size: rec.Size, MD5: rec.MD5, Result: state.Done, UploadID: rec.UploadID, Attempts: rec.Attempts}); err != nil {
+	done := state.NewEntry(rec, state.Done, "")
+	done.At, done.Outcome = rec.Committed, partsVerdict(rec)
+	if _, err := store.Finish(rec.Key, done); err != nil {
 		return fmt.Errorf("the file reached Talkdesk (upload request %s), but the history could not record it: %w", rec.UploadID, err)
 	}
 	crashpoint.At("oneshot.history-written")
@@ -160,7 +196,7 @@ func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr i
 // send takes the file through the upload protocol until its PATCH is
 // applied. When it fails after the state was told that the PATCH may be
 // applied, the state is told that it was not, unless that is unknown.
-func (uc uploadCommand) send(ctx context.Context, api talkdesk.API, out io.Writer, folder config.Folder, data []byte, rec *state.Record, store *state.Store) error {
+func (uc uploadCommand) send(ctx context.Context, api talkdesk.API, out io.Writer, folder config.Folder, data []byte, name string, rec *state.Record, store *state.Store) error {
 	h := &oneShot{out: out, rec: rec, store: store, firstWait: uc.firstWait}
 	if h.firstWait <= 0 {
 		h.firstWait = time.Second
@@ -175,7 +211,7 @@ func (uc uploadCommand) send(ctx context.Context, api talkdesk.API, out io.Write
 	t := &talkdesk.Transfer{
 		API: api,
 		Unit: talkdesk.Unit{
-			ListID: rec.ListID, Name: filepath.Base(rec.Source), Data: data, MD5: md5.Sum(data),
+			ListID: rec.ListID, Name: name, Data: data, MD5: md5.Sum(data),
 			Callback:              (*talkdesk.Callback)(folder.CallbackAction),
 			SendAtlasNotification: folder.SendAtlasNotification,
 		},
@@ -195,11 +231,11 @@ func (uc uploadCommand) send(ctx context.Context, api talkdesk.API, out io.Write
 		// Talkdesk may be importing the file.
 		return fmt.Errorf("%w; whether Talkdesk started importing the file (upload request %s) is unknown: check record list %s before uploading it again", err, rec.UploadID, rec.ListID)
 	}
-	if h.aheadFor != "" {
+	if h.aheadFor != "" && rec.Parts == 0 {
 		// Written down before a PATCH that was refused or not sent:
-		// nothing to finish by a later run.
-		if _, ferr := store.Finish(rec.Key, state.Entry{At: time.Now(), Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
-			Size: rec.Size, MD5: rec.MD5, Result: state.Failed, Reason: err.Error(), UploadID: rec.UploadID, Attempts: rec.Attempts}); ferr != nil {
+		// nothing to finish by a later run. (A split file's end is
+		// written by sendParts, with its parts.)
+		if _, ferr := store.Finish(rec.Key, state.NewEntry(*rec, state.Failed, err.Error())); ferr != nil {
 			return fmt.Errorf("%w (and the state could not record that it failed: %v)", err, ferr)
 		}
 	}
@@ -301,4 +337,125 @@ func (u *oneShot) Retry(ctx context.Context, f talkdesk.Failure) error {
 func explained(err error, listID, prefix string) error {
 	sentence, detail := talkdesk.Explain(err, listID)
 	return errors.New(strings.TrimRight(prefix+sentence+"\n"+detail, "\n"))
+}
+
+// sendParts imports a split file from the part its record names to the
+// last, as the daemon does: each part through the upload protocol, then
+// followed until Talkdesk's validation of it ends, then its progress
+// written, before the next one. A part that fails or that Talkdesk does
+// not accept stops the file: what was not imported is written beside it,
+// and the error says which lines are in.
+func (uc uploadCommand) sendParts(ctx context.Context, api *talkdesk.Client, out io.Writer, folder config.Folder, parts *csvsplit.File, rec *state.Record, store *state.Store) error {
+	name := filepath.Base(rec.Source)
+	for {
+		part := parts.Parts[rec.Part-1]
+		fmt.Fprintf(out, "part %d of %d (lines %d–%d) to record list %s...\n", rec.Part, rec.Parts, part.First, part.Last, rec.ListID)
+		if err := uc.send(ctx, api, out, folder, parts.Bytes(rec.Part-1), talkdesk.PartName(name, rec.Part, rec.Parts), rec, store); err != nil {
+			if rec.PatchUnknown {
+				return err // the next run finishes it
+			}
+			return uc.partFailed(out, parts, rec, store, err.Error())
+		}
+		crashpoint.At("oneshot.part-answered")
+		outcome, err := followValidation(ctx, api, rec.ListID, uc.verifyFor)
+		if err != nil {
+			return fmt.Errorf("part %d (upload request %s) reached Talkdesk, but its validation could not be followed: %w; run the same command again to go on", rec.Part, rec.UploadID, err)
+		}
+		if outcome == "REJECTED" || outcome == "CORRUPTED" {
+			return uc.partFailed(out, parts, rec, store, fmt.Sprintf("Talkdesk's validation did not accept part %d (%s): check the records on lines %d–%d against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form).",
+				rec.Part, outcome, part.First, part.Last))
+		}
+		rec.PartsIn = append(rec.PartsIn, state.PartUpload{UploadID: rec.UploadID, First: part.First, Last: part.Last, Outcome: outcome})
+		fmt.Fprintf(out, "part %d of %d imported (%s)\n", rec.Part, rec.Parts, outcome)
+		if rec.Part == rec.Parts {
+			return nil
+		}
+		rec.Part++
+		rec.Phase, rec.UploadID, rec.PatchUnknown = state.Hashed, "", false
+		if err := store.Put(*rec); err != nil {
+			return fmt.Errorf("part %d reached Talkdesk, but the state could not record it: %w; run the same command again to go on", rec.Part-1, err)
+		}
+		crashpoint.At("oneshot.part-recorded")
+	}
+}
+
+// partFailed ends a split file whose part could not be imported: with
+// parts in, the rest is written beside the file and the file counts as
+// committed (the same file uploaded again is refused); the error says
+// what is in and what is not.
+func (uc uploadCommand) partFailed(out io.Writer, parts *csvsplit.File, rec *state.Record, store *state.Store, why string) error {
+	why = strings.TrimSuffix(strings.TrimSpace(why), ".")
+	e := state.NewEntry(*rec, state.Failed, "")
+	n := len(rec.PartsIn)
+	if n == 0 {
+		e.Reason = fmt.Sprintf("None of this file's %d parts was imported: %s.", rec.Parts, why)
+		if _, err := store.Finish(rec.Key, e); err != nil {
+			return fmt.Errorf("%s (and the state could not record that it failed: %v)", e.Reason, err)
+		}
+		return errors.New(e.Reason)
+	}
+	rest := parts.Remaining(n)
+	remaining, err := writeBeside(rec.Source, ".remaining.csv", rest)
+	where := "They are in " + remaining + ", after the header line: fix the cause, then upload that file (the lines already imported are not in it)."
+	if err != nil {
+		where = fmt.Sprintf("They could not be written apart (%v): cut them from the file by hand.", err)
+	}
+	e.Reason = fmt.Sprintf("Part %d of %d of this file was not imported: %s. Lines %d–%d (parts 1–%d) were imported into record list %s; lines %d–%d were not. %s",
+		n+1, rec.Parts, why, rec.PartsIn[0].First, rec.PartsIn[n-1].Last, n, rec.ListID, rec.PartsIn[n-1].Last+1, rec.LastLine, where)
+	rec.Phase, rec.Committed = state.Failing, time.Now()
+	if err := store.Commit(*rec); err != nil {
+		return fmt.Errorf("%s (and the state could not record the parts imported: %v)", e.Reason, err)
+	}
+	if _, err := store.Finish(rec.Key, e); err != nil {
+		return fmt.Errorf("%s (and the history could not record it: %v)", e.Reason, err)
+	}
+	return errors.New(e.Reason)
+}
+
+// writeBeside writes data next to path, named after it with suffix
+// instead of its extension (contacts.csv: contacts.remaining.csv), at a
+// free name: nothing is replaced.
+func writeBeside(path, suffix string, data []byte) (string, error) {
+	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)) + suffix
+	dst := fsutil.FreeName(filepath.Dir(path), name, nil)
+	_, err := fsutil.WriteFileNew(dst, data)
+	return dst, err
+}
+
+// followValidation looks at a list until it is not validating, at most
+// for limit, and returns its verdict ("unknown" when it did not end).
+func followValidation(ctx context.Context, api *talkdesk.Client, listID string, limit time.Duration) (string, error) {
+	deadline := time.Now().Add(limit)
+	wait := 50 * time.Millisecond
+	for errs := 0; ; {
+		l, err := api.GetRecordList(ctx, listID)
+		if err == nil && !l.Validating() {
+			return l.Status, nil
+		}
+		if err != nil {
+			if errs++; errs >= uploadTries || talkdesk.Classify(err) == talkdesk.Permanent {
+				return "", err
+			}
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return "unknown", nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return "", errInterrupted
+		}
+		wait = min(wait*3/2, time.Second)
+	}
+}
+
+// partsVerdict is a split file's verdict: the worst of its parts'; for a
+// file of one upload, none (the command does not follow it).
+func partsVerdict(rec state.Record) string {
+	if rec.Parts == 0 {
+		return ""
+	}
+	return state.WorstOutcome(rec.PartsIn)
 }

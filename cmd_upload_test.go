@@ -20,6 +20,7 @@ import (
 // duplicates; bad files are refused before any call to Talkdesk; with the
 // daemon running, the command refuses and names the folder to use.
 func TestUploadOneFile(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{Lists: []string{"L1", "L2"}}, []string{"L1"}, "")
 	files := filepath.Join(e.dir, "files")
 	put := func(name string, data []byte) { writeFile(t, filepath.Join(files, name), data) }
@@ -76,6 +77,7 @@ func TestUploadOneFile(t *testing.T) {
 // whose answer was lost, answered 409 when sent again, is taken as
 // applied: one commit, exit 0.
 func TestUploadTriesAgain(t *testing.T) {
+	t.Parallel()
 	fake, err := faketalkdesk.Start(faketalkdesk.Options{ClientID: "id", ClientSecret: "secret"})
 	if err != nil {
 		t.Fatal(err)
@@ -121,10 +123,92 @@ func TestUploadTriesAgain(t *testing.T) {
 }
 
 func TestUploadUsage(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"upload"}, {"upload", "a.csv"}, {"upload", "--list", "L"}, {"upload", "a.csv", "b.csv", "--list", "L"}} {
 		var stdout, stderr strings.Builder
 		if err := run(context.Background(), args, &stdout, &stderr); !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), "give one FILE and --list ID") {
 			t.Errorf("%q: %v, %q", args, err, stderr.String())
+		}
+	}
+}
+
+// TestUploadSplit: `listdrop upload --split` imports a big file part by
+// part, each after the one before was validated; without --split it is
+// refused with what to do; a part Talkdesk rejects stops the file, the
+// rest is written beside it, and uploading that completes the list with
+// every record once.
+func TestUploadSplit(t *testing.T) {
+	t.Parallel()
+	fake, err := faketalkdesk.Start(faketalkdesk.Options{ClientID: "id", ClientSecret: "secret", Validation: 20 * time.Millisecond,
+		Columns: []string{"first_name", "last_name", "phone"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "listdrop.yaml")
+	writeFile(t, cfg, []byte(fmt.Sprintf("talkdesk: {api_url: %q, token_url: %q, client_id: id, client_secret: secret, timeout: 5s}\n"+
+		"state_file: state.db\nadmin: {listen: ''}\nfolders:\n  - {path: in, record_list_id: L}\n", fake.URL(), fake.TokenURL())))
+	var b strings.Builder
+	b.WriteString("first_name,last_name,phone\r\n")
+	for i := range 1500 {
+		fmt.Fprintf(&b, "Ann%d,\"Lee, Jr\",+35191%07d\r\n", i, i)
+	}
+	file := filepath.Join(dir, "contacts.csv")
+	writeFile(t, file, []byte(b.String()))
+	upload := uploadCommand{firstWait: time.Millisecond}
+	run := func(args ...string) (string, error) {
+		var stdout, stderr strings.Builder
+		err := upload.run(context.Background(), append(args, "--config", cfg, "--list", "L"), &stdout, &stderr)
+		return stdout.String(), err
+	}
+
+	if _, err := run(file); err == nil || !strings.HasSuffix(err.Error(), "add --split to import it in parts") {
+		t.Fatalf("without --split: %v", err)
+	}
+	// Part 2 is rejected.
+	fake.SetVerdict(func(body []byte) string {
+		if strings.Contains(string(body), "Ann700,") {
+			return "REJECTED"
+		}
+		return ""
+	})
+	out, err := run(file, "--split")
+	if err == nil || !strings.HasPrefix(err.Error(), "Part 2 of 3 of this file was not imported: Talkdesk's validation did not accept part 2 (REJECTED)") ||
+		!strings.Contains(err.Error(), "They are in "+filepath.Join(dir, "contacts.remaining.csv")) {
+		t.Fatalf("a rejected part: %v\n%s", err, out)
+	}
+	if n := len(fake.CommitsFor("L")); n != 2 {
+		t.Fatalf("%d parts sent, want 2: none after the rejected one", n)
+	}
+	if _, err := run(file, "--split"); err == nil || !strings.Contains(err.Error(), "whose first 1 of 3 parts were imported") {
+		t.Fatalf("the same file again: %v", err)
+	}
+	fake.SetVerdict(nil)
+	out, err = run(filepath.Join(dir, "contacts.remaining.csv"), "--split")
+	if err != nil {
+		t.Fatalf("the rest: %v\n%s", err, out)
+	}
+	var got []string
+	rejected := map[string]bool{}
+	for _, v := range fake.Validations() {
+		rejected[v.UploadID] = v.Verdict == "REJECTED"
+	}
+	for _, c := range fake.CommitsFor("L") {
+		if len(c.Body) > 20000 || !strings.HasPrefix(string(c.Body), "first_name,last_name,phone\r\n") {
+			t.Errorf("part %s: %d bytes, starting %.30q", c.Filename, len(c.Body), c.Body)
+		}
+		if !rejected[c.UploadID] {
+			got = append(got, strings.SplitAfter(string(c.Body), "\r\n")[1:]...)
+		}
+	}
+	if want := strings.SplitAfter(b.String(), "\r\n")[1:]; strings.Join(got, "") != strings.Join(want, "") {
+		t.Errorf("the list holds %d lines, want the file's %d records once each, in order", len(got), len(want))
+	}
+	v := fake.Validations()
+	for i := 1; i < len(v); i++ {
+		if v[i].Start.Before(v[i-1].End) {
+			t.Errorf("validation %d began before the one before ended", i)
 		}
 	}
 }

@@ -15,11 +15,11 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -32,6 +32,7 @@ import (
 
 	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -181,10 +182,7 @@ func crashBinary(t *testing.T) string {
 		if runtime.GOOS == "windows" {
 			crashBin += ".exe"
 		}
-		out, err := exec.Command(goTool(), "build", "-tags", "crashpoints", "-o", crashBin, ".").CombinedOutput()
-		if err != nil {
-			crashBinErr = fmt.Errorf("build listdrop -tags crashpoints: %v\n%s", err, out)
-		}
+		crashBinErr = testutil.BuildListdrop(".", crashBin, "crashpoints")
 	})
 	if crashBinErr != nil {
 		t.Fatal(crashBinErr)
@@ -288,9 +286,10 @@ func (c *crashCase) cli(env []string, args ...string) (string, string, int) {
 // returns once it answers on its admin address or has ended.
 func (c *crashCase) startWith(env ...string) *daemon {
 	c.t.Helper()
+	c.freshListen()
 	cmd := exec.Command(c.bin, "run", "--config", c.config)
 	cmd.Env = append(os.Environ(), append([]string{"E2E_SECRET=" + e2eSecret}, env...)...)
-	d := &daemon{cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
+	d := &daemon{cmd: cmd, out: &testutil.LockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
@@ -309,18 +308,7 @@ func (c *crashCase) startWith(env ...string) *daemon {
 	})
 	// It holds the state file before it listens: until then, the history
 	// command can neither ask it nor read the file.
-	c.eventually("listdrop to listen on "+c.admin, func() bool {
-		select {
-		case <-d.exited:
-			return true
-		default:
-		}
-		conn, err := net.Dial("tcp", c.admin)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	})
+	c.learnAdmin(d)
 	return d
 }
 
@@ -551,16 +539,15 @@ func (c *crashCase) otherServer() {
 		c.t.Fatal(err)
 	}
 	s := strings.Replace(string(b), "state_file: state/listdrop.db", "state_file: state-b/listdrop.db", 1)
-	admin := freeAddr(c.t)
-	s = strings.Replace(s, strconv.Quote(c.admin), strconv.Quote(admin), 1)
 	if s == string(b) {
 		c.t.Fatal("the configuration has no state_file line to change")
 	}
+	s = listenLine.ReplaceAllLiteralString(s, "  listen: "+strconv.Quote(e2eListen))
 	p := filepath.Join(c.dir, "listdrop-b.yaml")
 	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
-	c.config, c.admin = p, admin
+	c.config, c.admin = p, ""
 }
 
 func mustStat(t *testing.T, p string) fs.FileInfo {
@@ -718,12 +705,12 @@ func (c *crashCase) offline() string {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	listen := "admin:\n  listen: " + strconv.Quote(c.admin) + "\n"
-	if !strings.Contains(string(b), listen) {
-		c.t.Fatalf("%s has no %q", c.config, listen)
+	listen := regexp.MustCompile(`(?m)^admin:\n  listen: ".*"\n`)
+	if !listen.Match(b) {
+		c.t.Fatalf("%s has no admin.listen", c.config)
 	}
 	p := filepath.Join(c.dir, "offline-"+filepath.Base(c.config))
-	if err := os.WriteFile(p, []byte(strings.Replace(string(b), listen, "", 1)), 0o600); err != nil {
+	if err := os.WriteFile(p, listen.ReplaceAll(b, nil), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
 	return p
@@ -762,6 +749,7 @@ func runBinary(t *testing.T, bin string, env []string, args ...string) (stdout, 
 // TestCrashPointTableMatchesTheCode reads the sources for crash points:
 // each one must be in crashTable, and each row of it in the code.
 func TestCrashPointTableMatchesTheCode(t *testing.T) {
+	t.Parallel()
 	inCode := map[string]string{} // point -> where
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(p string, de fs.DirEntry, err error) error {
@@ -836,6 +824,7 @@ func TestCrashPointTableMatchesTheCode(t *testing.T) {
 // TestReleaseBinaryHasNoCrashPoints: the binary built without the tag
 // ignores LISTDROP_CRASH_AT.
 func TestReleaseBinaryHasNoCrashPoints(t *testing.T) {
+	t.Parallel()
 	c := newCrashCase(t, binary, fresh)
 	var all []string
 	for _, row := range crashTable {

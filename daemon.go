@@ -97,7 +97,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onFinish f
 			return fmt.Errorf("admin endpoint (admin.listen): %w", err)
 		}
 		adminOpts = admin.Options{Pipeline: p, Store: store, Registry: m.Registry, Version: version(),
-			Token: token, TokenFile: tokenFile, Listen: cfg.Admin.Listen, WebConfigFile: cfg.Admin.WebConfigFile,
+			Token: token, TokenFile: tokenFile, Listen: boundListen(cfg.Admin.Listen, adminL.Addr()), WebConfigFile: cfg.Admin.WebConfigFile,
 			VerdictWindow: cfg.VerifyTimeout + 5*time.Minute}
 		adminOpts.FailedFiles, adminOpts.Retry = pageActions(cfg, store)
 	}
@@ -186,4 +186,20 @@ func prune(store *state.Store, cfg *config.Config, log *slog.Logger, atStart boo
 	}
 	after, _, _ := store.Size()
 	log.Info("compacted the state file", "before_bytes", total, "after_bytes", after)
+}
+
+// boundListen is admin.listen with port 0 (the system picks one, as the
+// tests ask) replaced by the port it picked, so that what the endpoint
+// says of its own address is where it answers. The host stays as
+// configured: the Host check accepts the name given there.
+func boundListen(listen string, bound net.Addr) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port != "0" {
+		return listen
+	}
+	_, boundPort, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return listen
+	}
+	return net.JoinHostPort(host, boundPort)
 }

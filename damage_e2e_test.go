@@ -17,6 +17,7 @@ import (
 // start on the damaged file refuses with it; the commands print it; no
 // stack trace anywhere.
 func TestDamagedStateStopsCleanlyWithASentence(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	d := e.start()
 	e.drop(0, "good.csv", rows("good"))

@@ -21,6 +21,7 @@ import (
 // file is moved and health is ok. done/ is on a small tmpfs, filled up, so
 // the test needs root (to mount it).
 func TestE2EHealthReportsADiskFull(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to mount a small tmpfs")
 	}

@@ -132,6 +132,7 @@ func documentedKeys(t *testing.T, page string) map[string]bool {
 }
 
 func TestDocsConfigurationKeys(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join("docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -240,6 +241,7 @@ func anchors(text string) map[string]bool {
 }
 
 func TestDocsGithubAnchor(t *testing.T) {
+	t.Parallel()
 	for heading, want := range map[string]string{
 		"Quick start": "quick-start",
 		"Signed-key credentials (private_key_jwt)":                          "signed-key-credentials-private_key_jwt",
@@ -253,6 +255,7 @@ func TestDocsGithubAnchor(t *testing.T) {
 }
 
 func TestDocsRelativeLinksResolve(t *testing.T) {
+	t.Parallel()
 	checked := 0
 	for _, page := range markdownPages(t) {
 		b, err := os.ReadFile(page)
@@ -298,6 +301,7 @@ func TestDocsRelativeLinksResolve(t *testing.T) {
 const readmeLimit = 12288
 
 func TestDocsReadmeIsAFrontPage(t *testing.T) {
+	t.Parallel()
 	fi, err := os.Stat("README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -13,14 +13,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 var binary string
@@ -41,22 +43,13 @@ func TestMain(m *testing.M) {
 	if runtime.GOOS == "windows" {
 		binary += ".exe"
 	}
-	build := exec.Command(goTool(), "build", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build listdrop:", err)
+	if err := testutil.BuildListdrop(".", binary); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return "go" // not on PATH: running it says so
 }
 
 const (
@@ -77,37 +70,26 @@ type e2e struct {
 	sys *syscall.SysProcAttr
 }
 
-// freeAddr is a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// e2eListen is the admin address the tests configure: port 0, so that the
+// system picks a port nothing uses and no test depends on one being free.
+// start reads the port the daemon got from its log.
+const e2eListen = "127.0.0.1:0"
 
 // newE2E writes a configuration with one folder per list.
 func newE2E(t *testing.T, opts faketalkdesk.Options, lists []string, extra string) *e2e {
 	t.Helper()
 	opts.ClientID, opts.ClientSecret = e2eClientID, e2eSecret
-	fake, err := faketalkdesk.Start(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
+	fake := faketalkdesk.StartForTest(t, opts)
 	dir := t.TempDir()
 	var b strings.Builder
 	fmt.Fprintf(&b, "talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: ${E2E_SECRET}\n  timeout: 5s\n",
 		fake.URL(), fake.TokenURL(), e2eClientID)
-	admin := freeAddr(t)
-	fmt.Fprintf(&b, "state_file: state/listdrop.db\nsettle: 100ms\nrescan: 1s\nworkers: 4\nadmin:\n  listen: %q\n", admin)
+	fmt.Fprintf(&b, "state_file: state/listdrop.db\nsettle: 100ms\nrescan: 1s\nworkers: 4\nadmin:\n  listen: %q\n", e2eListen)
 	if !strings.Contains(extra, "empty_grace:") {
 		b.WriteString("empty_grace: 1s\n") // empty files are failed soon; writers_e2e_test.go sets it
 	}
 	fmt.Fprintf(&b, "retry:\n  max_backoff: 200ms\n  give_up_after: 1h\n%s\nfolders:\n", extra)
-	e := &e2e{t: t, fake: fake, dir: dir, config: filepath.Join(dir, "listdrop.yaml"), admin: admin}
+	e := &e2e{t: t, fake: fake, dir: dir, config: filepath.Join(dir, "listdrop.yaml")}
 	for i, l := range lists {
 		fmt.Fprintf(&b, "  - path: drop%d\n    record_list_id: %q\n", i, l)
 		fmt.Fprintf(&b, "    callback_action: {endpoint: \"https://hooks.example.com/x\", method: POST, headers: {x-api-key: %q}}\n", e2eHookKey)
@@ -116,37 +98,15 @@ func newE2E(t *testing.T, opts faketalkdesk.Options, lists []string, extra strin
 	if err := os.WriteFile(e.config, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if v := fake.Violations(); len(v) > 0 {
-			t.Errorf("the fake Talkdesk saw rule violations:\n%s", strings.Join(v, "\n"))
-		}
-	})
 	return e
 }
 
 // daemon is one running `listdrop run`.
 type daemon struct {
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *testutil.LockedBuffer
 	exited chan struct{}
 	err    error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func (e *e2e) start(args ...string) *daemon {
@@ -156,16 +116,79 @@ func (e *e2e) start(args ...string) *daemon {
 	for _, f := range e.folders {
 		e.eventually("the daemon to prepare "+f, func() bool { return exists(filepath.Join(f, ".listdrop")) })
 	}
+	e.learnAdmin(d)
 	return d
+}
+
+var (
+	listenLine    = regexp.MustCompile(`(?m)^  listen: "(.*)"$`)
+	listeningLine = regexp.MustCompile(`msg="admin endpoint listening" addr=(\S+)`)
+)
+
+// learnAdmin sets e.admin to the address the daemon's admin endpoint
+// answers at and, when the configuration asked for port 0, writes that
+// address into it, so that the commands run against it find the daemon.
+func (e *e2e) learnAdmin(d *daemon) {
+	e.t.Helper()
+	m := listenLine.FindSubmatch(e.readConfig())
+	if m == nil || string(m[1]) == "" {
+		e.admin = ""
+		return
+	}
+	if _, port, _ := net.SplitHostPort(string(m[1])); port != "0" {
+		e.admin = string(m[1])
+		return
+	}
+	e.eventually("the daemon to say where its admin endpoint listens", func() bool {
+		if m := listeningLine.FindStringSubmatch(d.out.String()); m != nil {
+			e.admin = m[1]
+			e.setListen(e.admin)
+			return true
+		}
+		select {
+		case <-d.exited:
+			return true // before it listened: the test says what it expected
+		default:
+			return false
+		}
+	})
+}
+
+// freshListen asks for port 0 again where the configuration names the port
+// an earlier daemon got: that port may be anyone's by now.
+func (e *e2e) freshListen() {
+	e.t.Helper()
+	if m := listenLine.FindSubmatch(e.readConfig()); e.admin != "" && m != nil && string(m[1]) == e.admin {
+		e.setListen(e2eListen)
+	}
+}
+
+// setListen writes listen as admin.listen into the configuration.
+func (e *e2e) setListen(listen string) {
+	e.t.Helper()
+	cfg := listenLine.ReplaceAllLiteral(e.readConfig(), []byte("  listen: "+strconv.Quote(listen)))
+	if err := os.WriteFile(e.config, cfg, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *e2e) readConfig() []byte {
+	e.t.Helper()
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cfg
 }
 
 // launch starts the daemon without waiting for it to be up.
 func (e *e2e) launch(args ...string) *daemon {
 	e.t.Helper()
+	e.freshListen()
 	cmd := exec.Command(binary, append([]string{"run", "--config", e.config}, args...)...)
 	cmd.SysProcAttr = e.sys
 	cmd.Env = append(os.Environ(), "E2E_SECRET="+e2eSecret)
-	d := &daemon{cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
+	d := &daemon{cmd: cmd, out: &testutil.LockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -203,13 +226,7 @@ func (d *daemon) stop(t *testing.T) {
 
 func (e *e2e) eventually(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(e.t, 60*time.Second, what, cond)
 }
 
 func exists(p string) bool {
@@ -268,6 +285,7 @@ func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, 
 }
 
 func TestCLIValidate(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 	out, errOut, code := runCLI(t, []string{"E2E_SECRET=" + e2eSecret}, "validate", "--config", e.config)
 	if code != 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "2 folders") {
@@ -297,6 +315,7 @@ func TestCLIValidate(t *testing.T) {
 }
 
 func TestCLIVersionAndUsage(t *testing.T) {
+	t.Parallel()
 	out, _, code := runCLI(t, nil, "version")
 	if code != 0 || !strings.HasPrefix(out, "listdrop ") {
 		t.Fatalf("version: %d %q", code, out)
@@ -312,6 +331,7 @@ func TestCLIVersionAndUsage(t *testing.T) {
 }
 
 func TestRunUploadsAndStopsCleanlyOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows has no SIGTERM to send; TestWindowsStopsCleanlyOnCtrlBreak stops the daemon there")
 	}
@@ -366,6 +386,7 @@ func TestRunUploadsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 }
 
 func TestSecondDaemonOnTheSameStateFailsClearly(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	e.start()
 	start := time.Now()
@@ -382,6 +403,7 @@ func TestSecondDaemonOnTheSameStateFailsClearly(t *testing.T) {
 // the middle of a burst: after each restart every file still ends in done/,
 // and no content is committed twice.
 func TestKill9MidBurstThenRestart(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("it ends with SIGTERM, which Windows lacks; TestWindowsKillMidBurstThenRestart is this test there")
 	}
@@ -439,6 +461,7 @@ func TestKill9MidBurstThenRestart(t *testing.T) {
 // --force is imported even when the daemon is killed after it took the
 // file (and used up its allowance) and before the file's PATCH.
 func TestForcedDuplicateSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("kills with SIGKILL")
 	}
@@ -477,6 +500,7 @@ func TestForcedDuplicateSurvivesKill9(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("the demo prints Windows paths there; TestWindowsDemo checks them")
 	}

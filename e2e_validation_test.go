@@ -17,6 +17,7 @@ import (
 // bytes PUT) or refused with 409: every file is still imported exactly
 // once after the restarts.
 func TestKill9WhileListsValidateThenRestart(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("it ends with SIGTERM, which Windows lacks")
 	}

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 // winHeldFile is a file created through CreateFile without
@@ -200,7 +201,7 @@ func TestWindowsStopsCleanlyOnCtrlBreak(t *testing.T) {
 	cmd.Env = append(os.Environ(), "E2E_SECRET="+e2eSecret)
 	// Its own process group, so that the event reaches it and not this test.
 	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: syscall.CREATE_NEW_PROCESS_GROUP}
-	out := &lockedBuffer{}
+	out := &testutil.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -245,8 +246,8 @@ func TestWindowsDefaultsUnderProgramData(t *testing.T) {
 	if err := os.MkdirAll(home, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: ${E2E_SECRET}\nsettle: 100ms\nfolders:\n  - path: Contacts\n    record_list_id: L1\n",
-		e.fake.URL(), e.fake.TokenURL(), e2eClientID)
+	cfg := fmt.Sprintf("talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: ${E2E_SECRET}\nsettle: 100ms\nadmin:\n  listen: %q\nfolders:\n  - path: Contacts\n    record_list_id: L1\n",
+		e.fake.URL(), e.fake.TokenURL(), e2eClientID, e2eListen) // the default port may be taken
 	if err := os.WriteFile(filepath.Join(home, "listdrop.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func TestWindowsDefaultsUnderProgramData(t *testing.T) {
 
 	cmd := exec.Command(binary, "run")
 	cmd.Env = append(os.Environ(), env...)
-	log := &lockedBuffer{}
+	log := &testutil.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

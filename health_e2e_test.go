@@ -35,6 +35,7 @@ func (e *e2e) healthz() (code int, problems []string) {
 // which file and why; once done/ works again, health is ok and the file is
 // moved.
 func TestE2EHealthReportsAFileThatCannotBeMoved(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	// A file where done/ should be: no move can succeed, even as root.
 	done := filepath.Join(e.folders[0], "done")
@@ -71,6 +72,7 @@ func TestE2EHealthReportsAFileThatCannotBeMoved(t *testing.T) {
 // once, as a warning with the reason, and shown in the status; rescans do
 // not repeat it.
 func TestE2ELinksFIFOsAndFoldersNamedCSVAreReported(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "log:\n  level: debug\n")
 	target := filepath.Join(t.TempDir(), "target.csv")
 	if err := os.WriteFile(target, rows("linked"), 0o644); err != nil {

@@ -57,6 +57,7 @@ log:
 }
 
 func TestLogFileGetsTheSameLinesAsStandardError(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "logs", "listdrop.log")
 	cfg := logConfig(t, "  format: json\n  file: "+file+"\n")
@@ -84,6 +85,7 @@ func TestLogFileGetsTheSameLinesAsStandardError(t *testing.T) {
 
 // The file is rotated at max_size_mb, and max_files rotated files are kept.
 func TestLogFileRotates(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "listdrop.log")
 	cfg := logConfig(t, "  file: listdrop.log\n  max_size_mb: 1\n  max_files: 2\n")
@@ -115,6 +117,7 @@ func TestLogFileRotates(t *testing.T) {
 }
 
 func TestLogFileThatCannotBeOpenedStopsTheStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	notDir := filepath.Join(dir, "file")
 	writeSvcFile(t, notDir, "")
@@ -127,6 +130,7 @@ func TestLogFileThatCannotBeOpenedStopsTheStart(t *testing.T) {
 // Warnings and errors reach the system log as text, with the logger's
 // attributes and without the time; info and debug do not.
 func TestSystemHandlerForwardsWarningsAndErrors(t *testing.T) {
+	t.Parallel()
 	events := &fakeSystemLog{}
 	cfg := logConfig(t, "  level: debug\n")
 	var stderr strings.Builder

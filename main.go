@@ -70,8 +70,27 @@ func exitCode(err error) int {
 	return 1
 }
 
+// machine is what the commands ask of the machine they run on, as
+// fields so that tests can give other answers without changing them for
+// every other test.
+type machine struct {
+	// elevated reports whether the process may install and control
+	// services.
+	elevated func() bool
+	// serviceState is what the service manager says of the listdrop
+	// service (serviceStateOf).
+	serviceState func() string
+}
+
+// thisMachine asks the machine itself.
+var thisMachine = machine{elevated: isElevated, serviceState: serviceStateOf}
+
 // run executes one command line.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return thisMachine.run(ctx, args, stdout, stderr)
+}
+
+func (m machine) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, usage, defaultConfigPath())
 		return errUsage
@@ -89,9 +108,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "demo":
 		return demo(ctx, rest, stdout, stderr)
 	case "install", "uninstall", "start", "stop", "restart":
-		return serviceCommand(cmd, rest, stdout, stderr)
+		return serviceCommand(cmd, rest, stdout, stderr, m.elevated)
 	case "status":
-		return statusCommand(ctx, rest, stdout, stderr)
+		return statusCommand(ctx, rest, stdout, stderr, m.serviceState)
 	case "history":
 		return historyCommand(ctx, rest, stdout, stderr)
 	case "retry":

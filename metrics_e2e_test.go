@@ -17,6 +17,7 @@ import (
 // TestMetricsCountTheDaemonsFiles reads a running daemon's /metrics after
 // it has uploaded and failed files.
 func TestMetricsCountTheDaemonsFiles(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 	e.start()
 	before := time.Now()

@@ -18,6 +18,7 @@ import (
 // terminal; a newline in a name forged a line in `history` and in the note
 // beside a failed file; a right-to-left override was sent to Talkdesk.
 func TestHostileNamesAreEscapedWhereverTheyAreShown(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	const hostile = "evil\x1b]0;owned\x07\x1b[2J\nFile:            forged\u202ecsv.csv"
 	const escaped = `evil\x1b]0;owned\x07\x1b[2J\nFile:            forged\u202ecsv.csv`

@@ -31,10 +31,6 @@ const (
 // the process lacks the rights to.
 var errNotElevated = errors.New("changing the service needs administrator rights: " + elevationHint)
 
-// elevated reports whether the process may install and control services;
-// a variable so that tests can take the rights away.
-var elevated = isElevated
-
 // newServiceConfig describes the service for the service manager. The
 // configuration's path is stored absolute in the service's arguments: a
 // service starts in a folder of the manager's choosing (System32 on
@@ -61,8 +57,8 @@ func newServiceConfig(configPath, user string) (*service.Config, error) {
 }
 
 // serviceCommand runs one of install, uninstall, start, stop, restart and
-// status.
-func serviceCommand(cmd string, args []string, stdout, stderr io.Writer) error {
+// status; elevated is isElevated but in tests.
+func serviceCommand(cmd string, args []string, stdout, stderr io.Writer, elevated func() bool) error {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var path, user *string

@@ -13,6 +13,7 @@ import (
 
 // The real binary, run by an ordinary user, says how to get the rights.
 func TestServiceCommandsTellAnOrdinaryUserWhatToDo(t *testing.T) {
+	t.Parallel()
 	bin := binary
 	var cred *syscall.Credential
 	if os.Getuid() == 0 {
@@ -49,6 +50,7 @@ func TestServiceCommandsTellAnOrdinaryUserWhatToDo(t *testing.T) {
 // `listdrop install` writes the packaged unit with its own command line
 // and user, quoted for systemd.
 func TestSystemdUnitForInstall(t *testing.T) {
+	t.Parallel()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/kardianos/service"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 // svcWait polls cond until it holds, failing the test after a minute.
@@ -62,6 +63,7 @@ func TestServiceConfigStoresTheConfigPathAbsolute(t *testing.T) {
 // The stop deadline leaves uploads in flight their grace period and ends
 // before the service managers kill the process.
 func TestStopDeadlineSitsBetweenGraceAndKillTimeouts(t *testing.T) {
+	t.Parallel()
 	unit, err := os.ReadFile(filepath.Join("packaging", "systemd", "listdrop.service"))
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +109,7 @@ func (h *heldPuts) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Stop cancels the daemon and returns only once the upload in flight has
 // been committed and the file moved to done/.
 func TestProgramStopWaitsForTheUploadInFlight(t *testing.T) {
+	t.Parallel()
 	fake, err := faketalkdesk.New(faketalkdesk.Options{ClientID: "svc-client", ClientSecret: "svc-secret"})
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +140,7 @@ folders:
     record_list_id: L1
 `, srv.URL, srv.URL))
 
-	logs := &lockedBuffer{}
+	logs := &testutil.LockedBuffer{}
 	exited := make(chan int, 1)
 	prg := &program{
 		open:         func() (*daemonRun, error) { return openDaemon(path, logs, nil) },
@@ -198,12 +201,7 @@ folders:
 
 func writeSvcFile(t *testing.T, path, content string) {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, path, []byte(content))
 }
 
 // stuckDaemon is a daemon that notices cancellation but does not return
@@ -224,6 +222,7 @@ func stuckDaemon(canceled chan<- struct{}, release <-chan struct{}) func() (*dae
 }
 
 func TestProgramStopAndShutdownGiveUpAtTheirDeadlines(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		halt func(*program) error
@@ -262,6 +261,7 @@ func TestProgramStopAndShutdownGiveUpAtTheirDeadlines(t *testing.T) {
 }
 
 func TestProgramShutdownWaitsLikeStop(t *testing.T) {
+	t.Parallel()
 	var seq atomic.Int64
 	var ranUntil atomic.Int64
 	prg := &program{
@@ -290,8 +290,9 @@ func TestProgramShutdownWaitsLikeStop(t *testing.T) {
 // another process, say) makes the process exit with an error, so that the
 // service manager's recovery restarts it.
 func TestProgramExitsWhenTheDaemonStopsByItself(t *testing.T) {
+	t.Parallel()
 	exited := make(chan int, 1)
-	logs := &lockedBuffer{}
+	logs := &testutil.LockedBuffer{}
 	prg := &program{
 		open: func() (*daemonRun, error) {
 			return &daemonRun{run: func(context.Context) error { return errors.New("state file is in use by another process") },
@@ -319,10 +320,13 @@ func TestProgramExitsWhenTheDaemonStopsByItself(t *testing.T) {
 // A configuration that does not load fails Start, so that the service
 // manager records a failed start, and is reported to the system log.
 func TestProgramStartFailsOnABadConfig(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "listdrop.yaml")
 	writeSvcFile(t, path, "workerz: 3\n")
 	events := &fakeSystemLog{}
-	prg := &program{open: func() (*daemonRun, error) { return openDaemon(path, &lockedBuffer{}, newSystemHandler(events)) },
+	prg := &program{open: func() (*daemonRun, error) {
+		return openDaemon(path, &testutil.LockedBuffer{}, newSystemHandler(events))
+	},
 		exit: func(code int) { t.Errorf("exit(%d)", code) }}
 	err := prg.Start(nil)
 	if err == nil || !strings.Contains(err.Error(), "workerz") {
@@ -339,14 +343,14 @@ func TestProgramStartFailsOnABadConfig(t *testing.T) {
 var _ service.Shutdowner = (*program)(nil)
 
 func TestServiceCommandsNeedElevation(t *testing.T) {
-	saved := elevated
-	elevated = func() bool { return false }
-	t.Cleanup(func() { elevated = saved })
+	t.Parallel()
+	m := thisMachine
+	m.elevated = func() bool { return false }
 	cfg := filepath.Join(t.TempDir(), "listdrop.yaml")
 	writeSvcFile(t, cfg, "x: 1\n")
 	for _, args := range [][]string{{"install", "--config", cfg}, {"uninstall"}, {"start"}, {"stop"}, {"restart"}} {
 		var stdout, stderr strings.Builder
-		err := run(context.Background(), args, &stdout, &stderr)
+		err := m.run(context.Background(), args, &stdout, &stderr)
 		if err == nil || !strings.Contains(err.Error(), elevationHint) {
 			t.Errorf("%s without rights: %v, want %q", args[0], err, elevationHint)
 		}
@@ -354,6 +358,7 @@ func TestServiceCommandsNeedElevation(t *testing.T) {
 }
 
 func TestServiceCommandsRefuseExtraArguments(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"status", "now"}, {"start", "--config", "x"}, {"install", "extra"}} {
 		var stdout, stderr strings.Builder
 		if err := run(context.Background(), args, &stdout, &stderr); !errors.Is(err, errUsage) {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 // smbBed is one Samba server and its FUSE mounts.
@@ -106,7 +107,8 @@ func newSMBBed(t *testing.T) *smbBed {
 	if err := os.Chmod(b.share, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	_, port, _ := net.SplitHostPort(freeAddr(t))
+	// Samba must be told its port: one the system picked a moment ago.
+	_, port, _ := net.SplitHostPort(testutil.UnusedAddr(t))
 	b.port, _ = strconv.Atoi(port)
 	conf := fmt.Sprintf(`[global]
   server role = standalone server
@@ -315,30 +317,20 @@ func startSMBDaemon(t *testing.T, fake *faketalkdesk.Server, folder, list, extra
 	var c strings.Builder
 	fmt.Fprintf(&c, "talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: ${E2E_SECRET}\n  timeout: 3s\n",
 		fake.URL(), fake.TokenURL(), e2eClientID)
-	admin := freeAddr(t)
-	fmt.Fprintf(&c, "state_file: %s\nsettle: 300ms\nrescan: 1s\nworkers: 4\nlog:\n  level: debug\nadmin:\n  listen: %q\n", filepath.Join(dir, "state.db"), admin)
+	fmt.Fprintf(&c, "state_file: %s\nsettle: 300ms\nrescan: 1s\nworkers: 4\nlog:\n  level: debug\nadmin:\n  listen: %q\n", filepath.Join(dir, "state.db"), e2eListen)
 	fmt.Fprintf(&c, "retry:\n  max_backoff: 500ms\n  give_up_after: 1h\n%s\nfolders:\n  - path: %s\n    record_list_id: %q\n", extra, folder, list)
 	cfg := filepath.Join(dir, "listdrop.yaml")
 	if err := os.WriteFile(cfg, []byte(c.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := &e2e{t: t, fake: fake, config: cfg, folders: []string{folder}}
-	return &smbDaemon{daemon: e.start(), config: cfg, admin: admin}
+	d := e.start()
+	return &smbDaemon{daemon: d, config: cfg, admin: e.admin}
 }
 
 func startSMBFake(t *testing.T) *faketalkdesk.Server {
 	t.Helper()
-	fake, err := faketalkdesk.Start(faketalkdesk.Options{ClientID: e2eClientID, ClientSecret: e2eSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		fake.Close()
-		if v := fake.Violations(); len(v) > 0 {
-			t.Errorf("the fake Talkdesk saw rule violations:\n%s", strings.Join(v, "\n"))
-		}
-	})
-	return fake
+	return faketalkdesk.StartForTest(t, faketalkdesk.Options{ClientID: e2eClientID, ClientSecret: e2eSecret})
 }
 
 // committedOnce checks that each body was committed exactly once and

@@ -61,6 +61,7 @@ var linkRE = regexp.MustCompile(`http://\S+/login\?code=[0-9a-f]+`)
 // back and then to done/. A screenshot is kept as an artifact
 // (go test -artifacts), and with -update in docs/status-page.png.
 func TestStatusPageInABrowser(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 	e.fake.SetListStatus("L2", "REJECTED")

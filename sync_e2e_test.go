@@ -15,6 +15,7 @@ import (
 // as the README says, the record of what happened survives, and the file
 // brought back is refused as a duplicate, not imported twice.
 func TestE2ESyncToolRevertKeepsDoneAndFailedOutside(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	cfg, err := os.OpenFile(e.config, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {

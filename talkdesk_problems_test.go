@@ -17,6 +17,7 @@ import (
 // The causes the end-to-end tests cannot produce on loopback each get
 // their sentence too.
 func TestReachProblems(t *testing.T) {
+	t.Parallel()
 	wrap := func(err error) error {
 		return &url.Error{Op: "Post", URL: "https://acme.example.com/oauth/token", Err: err}
 	}
@@ -45,6 +46,7 @@ func TestReachProblems(t *testing.T) {
 }
 
 func TestTokenAndListProblems(t *testing.T) {
+	t.Parallel()
 	cfg := &config.Config{Talkdesk: config.Talkdesk{ClientID: "c1", TokenURL: "https://acme.example.com/oauth/token", APIURL: "https://api.example.com", Timeout: time.Second}}
 	client, err := talkdesk.New(talkdesk.Options{APIURL: cfg.Talkdesk.APIURL, TokenURL: cfg.Talkdesk.TokenURL, ClientID: "c1", ClientSecret: "s"})
 	if err != nil {

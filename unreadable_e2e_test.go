@@ -22,6 +22,7 @@ const nobody = 65534
 // imported and health is ok again. The daemon runs as nobody, so the test
 // needs root to start it so.
 func TestE2EFileTheServiceCannotReadIsReported(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to run the daemon as another account")
 	}

@@ -79,7 +79,7 @@ func newOnline(t *testing.T, fake *faketalkdesk.Server, base string, cred auth, 
 			}
 		}
 	}
-	fmt.Fprintf(&b, "state_file: state/listdrop.db\nsettle: 100ms\nrescan: 1s\nadmin:\n  listen: %q\nretry:\n  max_backoff: 200ms\n%sfolders:\n", freeAddr(t), extra)
+	fmt.Fprintf(&b, "state_file: state/listdrop.db\nsettle: 100ms\nrescan: 1s\nadmin:\n  listen: %q\nretry:\n  max_backoff: 200ms\n%sfolders:\n", e2eListen, extra)
 	for i, l := range lists {
 		fmt.Fprintf(&b, "  - path: drop%d\n    record_list_id: %q\n", i, l)
 	}
@@ -139,6 +139,7 @@ func listTree(t *testing.T, dir string) string {
 
 // Each way of authenticating passes, and every folder gets its line.
 func TestValidateOnlinePasses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		opts   faketalkdesk.Options
@@ -185,11 +186,12 @@ func TestValidateOnlinePasses(t *testing.T) {
 
 // Each failure is said in one sentence, and the exit code is 1.
 func TestValidateOnlineFailures(t *testing.T) {
+	t.Parallel()
 	otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused := "http://" + freeAddr(t)
+	refused := "http://" + refusingAddr(t)
 	silent := "http://" + tarpit(t)
 	tests := []struct {
 		name  string
@@ -320,6 +322,7 @@ func newTLSFake(t *testing.T, opts faketalkdesk.Options) (*faketalkdesk.Server, 
 // With talkdesk.ca_file naming the certificate's authority, the same
 // server is trusted.
 func TestValidateOnlineWithCAFile(t *testing.T) {
+	t.Parallel()
 	fake, err := faketalkdesk.New(faketalkdesk.Options{ClientID: e2eClientID, ClientSecret: e2eSecret})
 	if err != nil {
 		t.Fatal(err)
@@ -342,6 +345,7 @@ func TestValidateOnlineWithCAFile(t *testing.T) {
 }
 
 func TestValidateOnlineJSON(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, faketalkdesk.Options{ClientSecret: e2eSecret, Lists: []string{"L1"}})
 	s := newOnline(t, fake, fake.URL(), auth{secret: e2eSecret}, []string{"L1", "nope"}, "")
 	out, _, code := s.validate(t, "--json")
@@ -375,6 +379,7 @@ func TestValidateOnlineJSON(t *testing.T) {
 
 // Plain validate stays offline: it asks Talkdesk nothing.
 func TestValidateOfflineAsksNothing(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, faketalkdesk.Options{ClientSecret: "another-secret"})
 	s := newOnline(t, fake, fake.URL(), auth{secret: e2eSecret}, []string{"L1"}, "")
 	out, errOut, code := runCLI(t, []string{"E2E_SECRET=" + e2eSecret}, "validate", "--config", s.config)
@@ -392,6 +397,7 @@ func TestValidateOfflineAsksNothing(t *testing.T) {
 // time, logs each folder's list name (and warns about a list it cannot
 // see) and prints no secret, key or assertion, at debug level.
 func TestDaemonWithAKey(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("stops the daemon with SIGTERM")
 	}
@@ -456,6 +462,7 @@ func TestDaemonWithAKey(t *testing.T) {
 // Talkdesk unreachable at start-up: the daemon warns, keeps running, and
 // logs the list's name once Talkdesk answers.
 func TestDaemonLogsListNamesOnceTalkdeskAnswers(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{Lists: []string{"L1"}}, []string{"L1"}, "")
 	e.fake.SetListName("L1", "VIP customers")
 	e.fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepToken, Status: 503}, faketalkdesk.Fault{Step: faketalkdesk.StepToken, Status: 503})

@@ -50,6 +50,7 @@ func writerProgram(t *testing.T, name string) string {
 // bandwidth limit the temporary file lives for seconds, and only the whole
 // file is taken, once.
 func TestE2ERsyncIsTakenWhole(t *testing.T) {
+	t.Parallel()
 	rsync := writerProgram(t, "rsync")
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	e.start()
@@ -82,6 +83,7 @@ func (e *e2e) committed(name string) []byte {
 // that opens the file and writes 2.5 s later, a browser's empty placeholder
 // replaced by its .part file after 3 s. None may be failed as empty.
 func TestE2EFilesEmptyLongerThanSettleAreWaitedFor(t *testing.T) {
+	t.Parallel()
 	rclone := writerProgram(t, "rclone")
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "empty_grace: 5m\n")
 	e.start()
@@ -150,6 +152,7 @@ func TestE2EFilesEmptyLongerThanSettleAreWaitedFor(t *testing.T) {
 // Case 1, the other side: a file that stays empty is failed once
 // empty_grace has passed, with the note saying so.
 func TestE2EFileThatStaysEmptyIsFailedAfterEmptyGrace(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "empty_grace: 1s\n")
 	e.start()
 	e.drop(0, "empty.csv", nil)
@@ -162,6 +165,7 @@ func TestE2EFileThatStaysEmptyIsFailedAfterEmptyGrace(t *testing.T) {
 // Case 2: a writer that pauses longer than settle with the file open (20
 // records, 2 s, 40 more) gets its whole file uploaded, once.
 func TestE2EWriterPausingMidFileIsWaitedFor(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, "")
 	e.start()
 	src := t.TempDir()
@@ -193,6 +197,7 @@ func TestE2EWriterPausingMidFileIsWaitedFor(t *testing.T) {
 // convert on, they are imported converted, the original kept in done/, and
 // the conversion is what the duplicate check compares.
 func TestE2ESpreadsheetFlavours(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 	cfg, err := os.OpenFile(e.config, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {

@@ -60,6 +60,7 @@ func buildWorkbook(t *testing.T, opts ...excelize.Options) []byte {
 // goes to failed/ with a sentence and nothing is uploaded. Excel's lock
 // file, and workbooks in a folder without xlsx, are left alone.
 func TestE2EExcelWorkbooks(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 	cfg, err := os.OpenFile(e.config, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {

@@ -77,6 +77,7 @@ func get(t *testing.T, url string) (int, string, string) {
 }
 
 func TestHealthz(t *testing.T) {
+	t.Parallel()
 	st := healthy()
 	srv, _ := newTestServer(t, func() pipeline.Status { return st }, nil)
 	code, ctype, body := get(t, srv.URL+"/healthz")
@@ -103,6 +104,7 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	before := time.Now()
 	srv, _ := newTestServer(t, healthy, nil)
 	code, ctype, body := get(t, srv.URL+"/status")
@@ -129,6 +131,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	m := metrics.New("1.2.3")
 	m.TokenRenewals(func() int { return 3 })
 	m.Folder("/drop")
@@ -217,6 +220,7 @@ func label(m *dto.Metric, name string) string {
 }
 
 func TestNoMetricsWithoutARegistry(t *testing.T) {
+	t.Parallel()
 	srv, _ := newTestServer(t, healthy, nil)
 	if code, _, _ := get(t, srv.URL+"/metrics"); code != http.StatusNotFound {
 		t.Fatalf("/metrics without a registry: %d", code)
@@ -224,6 +228,7 @@ func TestNoMetricsWithoutARegistry(t *testing.T) {
 }
 
 func TestHistorySince(t *testing.T) {
+	t.Parallel()
 	srv, store := newTestServer(t, healthy, nil)
 	base := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	for i, name := range []string{"old.csv", "mid.csv", "new.csv"} {
@@ -275,6 +280,7 @@ func TestHistorySince(t *testing.T) {
 }
 
 func TestAllowOnce(t *testing.T) {
+	t.Parallel()
 	srv, store := newTestServer(t, healthy, nil)
 	const sum = "0123456789abcdef0123456789abcdef"
 	post := func(body string) (int, string) {
@@ -324,6 +330,7 @@ func TestAllowOnce(t *testing.T) {
 }
 
 func TestServeStopsWithItsContext(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -38,6 +38,7 @@ func (d *day) get(store Store, now time.Time) (out []state.Entry, err error) {
 }
 
 func TestPageReadsADayOnceThenOnlyTheLastMinutes(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	cs := &countingStore{}
 	for i := range 30 * 60 { // one file a minute for 30 hours

@@ -40,6 +40,7 @@ func request(t *testing.T, method, url, host string, headers map[string]string, 
 // Each check is then shown alone, with the token, so that none of them
 // hides a missing other.
 func TestCrossSiteAndRebindingRequestsAreRefused(t *testing.T) {
+	t.Parallel()
 	srv, store := newTestServer(t, healthy, nil)
 	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
 	body := `{"list": "L1", "md5": "` + sum + `"}`
@@ -115,6 +116,7 @@ func TestCrossSiteAndRebindingRequestsAreRefused(t *testing.T) {
 // Without the token nothing acts and no file name is shown; health and
 // metrics, which show neither, stay open on loopback.
 func TestTokenIsNeededForStatusHistoryAndActions(t *testing.T) {
+	t.Parallel()
 	srv, store := newTestServer(t, healthy, nil)
 	if _, err := store.Finish("k", state.Entry{Folder: "/drop", Source: "/drop/secret-name.csv", ListID: "L1", Result: state.Done}); err != nil {
 		t.Fatal(err)
@@ -160,6 +162,7 @@ func TestTokenIsNeededForStatusHistoryAndActions(t *testing.T) {
 // A server built without a token (no file could be written) refuses
 // everything that needs one, even an empty bearer.
 func TestNoTokenConfiguredRefusesAll(t *testing.T) {
+	t.Parallel()
 	s := New(Options{Pipeline: fakePipeline{healthy}, Version: "1", Listen: "127.0.0.1:0"})
 	for _, h := range []string{"", "Bearer ", "Bearer"} {
 		r, _ := http.NewRequest("GET", "http://127.0.0.1/status", nil)

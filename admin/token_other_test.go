@@ -43,6 +43,7 @@ func TestTokenFileIsPrivate(t *testing.T) {
 // act without it. The file's folder is open to everyone here, so that it
 // is the file's own mode that refuses.
 func TestAnotherUserCannotReadTheTokenNorAct(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to run a helper as another user (nobody); as root, this checks that another local user can neither read the token nor act")
 	}
@@ -117,6 +118,7 @@ func TestAnotherUserCannotReadTheTokenNorAct(t *testing.T) {
 // TestHelperAnotherUser is the helper of
 // TestAnotherUserCannotReadTheTokenNorAct; it does nothing in a normal run.
 func TestHelperAnotherUser(t *testing.T) {
+	t.Parallel()
 	tokenFile := os.Getenv("LISTDROP_HELPER_TOKEN_FILE")
 	if tokenFile == "" {
 		t.Skip("the helper of TestAnotherUserCannotReadTheTokenNorAct")

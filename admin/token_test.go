@@ -9,6 +9,7 @@ import (
 )
 
 func TestTokenFile(t *testing.T) {
+	t.Parallel()
 	path := TokenPath(filepath.Join(t.TempDir(), "state.db"))
 	if !strings.HasSuffix(path, "state.db.admin-token") {
 		t.Fatalf("TokenPath = %s", path)
@@ -63,6 +64,7 @@ func TestTokenFile(t *testing.T) {
 }
 
 func TestWriteTokenSaysWhatFailed(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "missing", "state.db"+TokenSuffix)
 	_, err := WriteToken(path)
 	if err == nil || !strings.Contains(err.Error(), "write the admin token file "+path) {

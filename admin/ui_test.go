@@ -104,6 +104,7 @@ func (u *uiServer) signIn(t *testing.T, c *http.Client) {
 }
 
 func TestPageSignIn(t *testing.T) {
+	t.Parallel()
 	u := newUIServer(t)
 	get := func(c *http.Client, path string) (*http.Response, string) {
 		req, _ := http.NewRequest("GET", u.URL+path, nil)
@@ -180,6 +181,7 @@ func TestPageSignIn(t *testing.T) {
 }
 
 func TestLoginCodeExpires(t *testing.T) {
+	t.Parallel()
 	s := newSessions()
 	now := time.Now()
 	s.now = func() time.Time { return now }
@@ -197,6 +199,7 @@ func TestLoginCodeExpires(t *testing.T) {
 var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 
 func TestRetryFromThePageNeedsTheCSRFTokenAndAConfirmationToForce(t *testing.T) {
+	t.Parallel()
 	u := newUIServer(t, "bad.csv", "dup.csv")
 	c := browser(t)
 	u.signIn(t, c)
@@ -282,6 +285,7 @@ func TestRetryFromThePageNeedsTheCSRFTokenAndAConfirmationToForce(t *testing.T) 
 
 // Names and reasons are data: escaped by the template, never markup.
 func TestPageEscapesHostileNames(t *testing.T) {
+	t.Parallel()
 	hostile := `<img src=x onerror=alert(1)>.csv`
 	u := newUIServer(t, hostile)
 	now := time.Now()
@@ -318,6 +322,7 @@ func TestPageEscapesHostileNames(t *testing.T) {
 // While Talkdesk validates a list's last upload, the page says so: the
 // list's next file waits for it.
 func TestPageShowsAValidationInProgress(t *testing.T) {
+	t.Parallel()
 	u := newUIServer(t)
 	c := browser(t)
 	u.signIn(t, c)
@@ -329,6 +334,7 @@ func TestPageShowsAValidationInProgress(t *testing.T) {
 }
 
 func TestChart(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 3, 3, 10, 30, 0, 0, time.UTC)
 	dup := pipeline.DuplicateReason(state.Commit{File: "a.csv", ListID: "L1", At: now, UploadID: "u"})
 	entries := []state.Entry{

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,10 +27,7 @@ func writeCert(t *testing.T, dir, name string) {
 
 func write(t *testing.T, path, text string) string {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testutil.WriteFile(t, path, []byte(text))
 }
 
 func bcryptHash(t *testing.T, password string) string {
@@ -49,6 +45,7 @@ const (
 )
 
 func TestCheckWebConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeCert(t, dir, "server")
 	hash := bcryptHash(t, "pw")
@@ -92,6 +89,7 @@ func TestCheckWebConfig(t *testing.T) {
 // pinned client reaches it, a password is asked for everything, the
 // token alone does not pass, and the origin and body checks still apply.
 func TestWebConfigTLSAndBasicAuth(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeCert(t, dir, "server")
 	writeCert(t, dir, "other")

@@ -85,6 +85,8 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 			err = b.refused(ctx)
 		case "validation":
 			err = b.validation(ctx)
+		case "split":
+			err = b.split(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", part, err)

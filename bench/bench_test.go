@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"math"
@@ -16,6 +17,7 @@ import (
 )
 
 func TestParseBursts(t *testing.T) {
+	t.Parallel()
 	got, err := parseBursts("1000x20000x8@50ms, 10x200x1@0s+verify")
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +34,7 @@ func TestParseBursts(t *testing.T) {
 }
 
 func TestCSVBody(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for _, size := range []int{minFileSize, 201, 999, 1000, 4096, maxFileSize} {
 		for _, id := range []string{"tp-00-000000.csv", "rawlat-07-012345.csv"} {
@@ -57,6 +60,7 @@ func TestCSVBody(t *testing.T) {
 }
 
 func TestPercentile(t *testing.T) {
+	t.Parallel()
 	var ds []time.Duration
 	for i := 100; i >= 1; i-- {
 		ds = append(ds, time.Duration(i))
@@ -75,6 +79,7 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestProcParsing(t *testing.T) {
+	t.Parallel()
 	// A command name may hold spaces and parentheses.
 	stat := []byte("4242 (list drop) (x)) S 1 4242 4242 0 -1 4194560 500 0 0 0 123 45 0 0 20 0 7 0 100 0 0\n")
 	got, err := parseStatCPU(stat)
@@ -93,6 +98,7 @@ func TestProcParsing(t *testing.T) {
 // TestSmokeRun runs every part of the benchmark at its smoke size against
 // the real binary and checks the report it writes, cell by cell.
 func TestSmokeRun(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds listdrop and runs it")
 	}
@@ -192,7 +198,7 @@ func checkReport(t *testing.T, md string, o options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"Machine", "Targets", "1. Throughput", "2. Latency", "3. Idle", "4. State scale", "5. Start-up backlog", "6. Start-up backlog of refused files", "7. Validation-paced uploads", "How it is measured"} {
+	for _, s := range []string{"Machine", "Targets", "1. Throughput", "2. Latency", "3. Idle", "4. State scale", "5. Start-up backlog", "6. Start-up backlog of refused files", "7. Validation-paced uploads", "8. Split files", "How it is measured"} {
 		if tables[s] == nil {
 			t.Fatalf("no section %q", s)
 		}
@@ -357,16 +363,140 @@ func checkReport(t *testing.T, md string, o options) {
 		}
 	}
 
-	targets := table("Targets", targetHead, 12)
+	splitRows := table("8. Split files", splitHead, len(o.splitValidations)*len(o.splitSizes))
+	for i, r := range splitRows {
+		size, v := o.splitSizes[i%len(o.splitSizes)], o.splitValidations[i/len(o.splitSizes)]
+		if r[0] != sizeName(size) || unit(t, r[2], "s") != math.Round(v.Seconds()*10)/10 {
+			t.Errorf("split row %d %q does not describe %s at %s", i, r, sizeName(size), v)
+		}
+		// Checked by the run itself: every record in one of the parts.
+		records, parts := num(t, r[1]), num(t, r[3])
+		if records < 1 || parts < float64(size/partLimit) || parts > records {
+			t.Errorf("split row %d: %s records in %s parts for %d bytes", i, r[1], r[3], size)
+		}
+		ideal, elapsed, ratio := unit(t, r[4], "s"), unit(t, r[5], "s"), num(t, r[6])
+		if want := parts * v.Seconds(); math.Abs(ideal-want) > 0.001 {
+			t.Errorf("split row %d: ideal %s, want %.3f s", i, r[4], want)
+		}
+		// The fake validates each part for the whole time and a part's
+		// PATCH is refused meanwhile: no import beats the ideal.
+		if elapsed < ideal {
+			t.Errorf("split row %d: drop to done shorter than the ideal: %q", i, r)
+		}
+		if math.Abs(ratio-ideal/elapsed) > 0.005 {
+			t.Errorf("split row %d: ratio %s is not %s / %s", i, r[6], r[4], r[5])
+		}
+		overhead := unit(t, r[7], "ms")
+		if math.Abs(overhead-(elapsed-ideal)*1000/parts) > 0.01+0.001*1000/parts {
+			t.Errorf("split row %d: overhead per part %s is not (%s − %s) / %s", i, r[7], r[5], r[4], r[3])
+		}
+		first, mean, mx, tail := unit(t, r[8], "ms"), unit(t, r[9], "ms"), unit(t, r[10], "ms"), unit(t, r[11], "ms")
+		positive("drop to first PATCH", first)
+		if mean < 0 || mean > mx || tail < 0 {
+			t.Errorf("split row %d: gaps between validations %q", i, r)
+		}
+		// Drop to done is made of the time to the first PATCH, the
+		// validations, the gaps between them and the tail (cells rounded
+		// to 10 µs and 1 ms).
+		if sum := first/1000 + ideal + mean*(parts-1)/1000 + tail/1000; math.Abs(sum-elapsed) > 0.002+0.00001*parts {
+			t.Errorf("split row %d: first PATCH + validations + gaps + tail = %.3f s, not %s", i, sum, r[5])
+		}
+		positive("CPU per part", unit(t, r[12], "ms"))
+		rss("split peak RSS", r[13])
+	}
+
+	targets := table("Targets", targetHead, 13)
 	want := fmt.Sprintf("%s vs %s", refused[0][7], refused[1][7])
 	if !slices.ContainsFunc(targets, func(r []string) bool {
 		return strings.Contains(r[0], "empty (refused)") && r[1] == want && r[2] != ""
 	}) {
 		t.Errorf("no target row for the refused part measuring %q", want)
 	}
+	if !slices.ContainsFunc(targets, func(r []string) bool { return strings.HasPrefix(r[0], "split file, ") }) {
+		t.Errorf("no target row for the split part")
+	}
 	for _, r := range targets {
 		if !slices.Contains([]string{"met", "missed", ""}, r[2]) {
 			t.Errorf("target %q: result %q", r[0], r[2])
+		}
+	}
+}
+
+func TestParseSizes(t *testing.T) {
+	t.Parallel()
+	got, err := parseSizes("1MB, 5 MB,100kB,20001,2.5MB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{1_000_000, 5_000_000, 100_000, 20001, 2_500_000}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "20000", "1GB", "11MB", "x", "-1MB", "5 MiB"} {
+		if _, err := parseSizes(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestContactsCSV(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{20001, 100_000, 1_000_000} {
+		data, n := contactsCSV(size)
+		if len(data) > size || len(data) < size-60 {
+			t.Fatalf("%d bytes: got %d", size, len(data))
+		}
+		rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+		if err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		if strings.Join(rows[0], ",")+"\n" != splitHeader || len(rows)-1 != n {
+			t.Fatalf("%d bytes: header %q, %d records, want %d", size, rows[0], len(rows)-1, n)
+		}
+		seen := map[string]bool{}
+		quoted := 0
+		for _, r := range rows[1:] {
+			if len(r) != 3 || r[0] == "" || r[1] == "" || !strings.HasPrefix(r[2], "+") || len(r[2]) > 16 {
+				t.Fatalf("%d bytes: record %q is not a contact", size, r)
+			}
+			if seen[r[2]] {
+				t.Fatalf("%d bytes: the number %s twice", size, r[2])
+			}
+			seen[r[2]] = true
+			if strings.Contains(r[1], ",") {
+				quoted++
+			}
+		}
+		if quoted == 0 {
+			t.Errorf("%d bytes: no quoted last name", size)
+		}
+	}
+}
+
+// TestSplitTarget judges the split part's target on the rows at 1 s or
+// more only.
+func TestSplitTarget(t *testing.T) {
+	t.Parallel()
+	row := func(v time.Duration, parts int, elapsed time.Duration) splitResult {
+		return splitResult{size: 1_000_000, validation: v, parts: parts, elapsed: elapsed}
+	}
+	for _, c := range []struct {
+		rows []splitResult
+		want []string
+	}{
+		{nil, []string{"not measured", ""}},
+		{[]splitResult{row(100*time.Millisecond, 6, time.Second)}, []string{"not measured", ""}},
+		{[]splitResult{row(time.Second, 50, 51*time.Second), row(time.Second, 250, 260*time.Second)}, []string{"0.962 to 0.980 (2 rows)", "met"}},
+		{[]splitResult{row(time.Second, 50, 51*time.Second), row(time.Second, 250, 270*time.Second), row(100*time.Millisecond, 6, time.Second)}, []string{"0.926 to 0.980 (2 rows)", "missed"}},
+	} {
+		r := &report{split: c.rows}
+		var got []string
+		for _, x := range r.targets().rows {
+			if strings.HasPrefix(x[0], "split file, validation ≥ 1s: ideal / drop to done ≥ 0.95") {
+				got = x[1:]
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%d rows: target %q, want %q", len(c.rows), got, c.want)
 		}
 	}
 }

@@ -68,6 +68,7 @@ type daemonConf struct {
 	rescan     time.Duration // 0: listdrop's default
 	workers    int           // 0: listdrop's default
 	verify     bool          // follow each upload's validation up (listdrop's default: on)
+	split      bool          // every folder imports a file over 20000 bytes as parts
 	folders    []folderConf
 }
 
@@ -95,6 +96,9 @@ func writeConfig(path string, fake *faketalkdesk.Server, c daemonConf) error {
 	b.WriteString("folders:\n")
 	for _, f := range c.folders {
 		fmt.Fprintf(&b, "  - path: %q\n    record_list_id: %q\n", f.path, f.list)
+		if c.split {
+			b.WriteString("    split: true\n")
+		}
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o600)
 }

@@ -111,7 +111,7 @@ func parseDurations(s string) ([]time.Duration, error) {
 }
 
 // The parts of a run, in the order they run and are reported.
-var allParts = []string{"throughput", "latency", "idle", "state", "backlog", "refused", "validation"}
+var allParts = []string{"throughput", "latency", "idle", "state", "backlog", "refused", "validation", "split"}
 
 type options struct {
 	dir    string // a new folder for the runs is made in it
@@ -146,10 +146,15 @@ type options struct {
 	validations []time.Duration // how long the fake validates each upload
 	paced       []pacedCase
 
+	// The split part: a contacts file of each size in a folder that
+	// splits, against a fake validating each upload for each time.
+	splitSizes       []int
+	splitValidations []time.Duration
+
 	command string // how this run was started, for the report
 }
 
-// Defaults of the full run. It takes about 28 minutes on a 2-core machine;
+// Defaults of the full run. It takes about 34 minutes on a 2-core machine;
 // BENCHMARKS.md says what it measured.
 const (
 	defaultThroughput = "1000x20000x1@0ms,1000x1000x1@0ms,1000x20000x8@0ms,1000x1000x8@0ms," +
@@ -162,6 +167,10 @@ const (
 	// The validation-paced part takes about 7 minutes, most of it waiting.
 	defaultValidations = "1s,5s"
 	defaultPaced       = "1x10@4,8x5@4,32x3@4"
+	// The split part takes about 6 minutes: 51 and 255 parts, each
+	// validated for a second.
+	defaultSplitSizes       = "1MB,5MB"
+	defaultSplitValidations = "1s"
 )
 
 // smokeOptions is the few-second run that CI and the tests use.
@@ -176,6 +185,7 @@ func smokeOptions(o options) options {
 	o.refusedEmpty, o.refusedGood = 300, 100
 	o.validations = []time.Duration{200 * time.Millisecond}
 	o.paced = []pacedCase{{lists: 1, perList: 3, workers: 4}, {lists: 4, perList: 2, workers: 2}}
+	o.splitSizes, o.splitValidations = []int{100_000}, []time.Duration{100 * time.Millisecond}
 	return o
 }
 
@@ -206,6 +216,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.refusedGood, "refused-good", defaultRefusedGood, "good files waiting in one folder at the start, each uploaded (the refused part)")
 	vals := fs.String("validation", defaultValidations, "validation times of the fake for the validation-paced part, comma-separated")
 	pc := fs.String("validation-cases", defaultPaced, "validation-paced cases LISTSxFILES@WORKERS (files per list), comma-separated")
+	ss := fs.String("split-sizes", defaultSplitSizes, "sizes of the split part's contacts files (bytes, kB or MB), comma-separated")
+	sv := fs.String("split-validation", defaultSplitValidations, "validation times of the fake for the split part, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -230,6 +242,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.paced, err = parsePaced(*pc); err != nil {
 		return o, fmt.Errorf("-validation-cases: %w", err)
+	}
+	if o.splitSizes, err = parseSizes(*ss); err != nil {
+		return o, fmt.Errorf("-split-sizes: %w", err)
+	}
+	if o.splitValidations, err = parseDurations(*sv); err != nil {
+		return o, fmt.Errorf("-split-validation: %w", err)
+	}
+	if len(o.splitValidations) == 0 || slices.Contains(o.splitValidations, 0) {
+		return o, errors.New("-split-validation: a validation time must be positive")
 	}
 	for _, p := range strings.Split(*parts, ",") {
 		if p = strings.TrimSpace(p); p == "" {

@@ -7,12 +7,12 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -72,35 +72,13 @@ func fillState(ctx context.Context, path string, n int, progress func(done int))
 		}
 		// The outcome is in the entry from the start: what the follow-up
 		// of validation (verify, on by default) would write there later.
-		if _, err := s.Finish(rec.Key, state.Entry{
-			At: at, Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
-			Size: rec.Size, MD5: rec.MD5, Result: state.Done, UploadID: rec.UploadID, Outcome: "ACCEPTED",
-		}); err != nil {
+		e := state.NewEntry(rec, state.Done, "")
+		e.At, e.Outcome = at, "ACCEPTED"
+		if _, err := s.Finish(rec.Key, e); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func (b *bench) stateScale(ctx context.Context) error {
@@ -135,10 +113,9 @@ func (b *bench) stateScale(ctx context.Context) error {
 	}
 	res.fill = time.Since(t0)
 	if fillPath != path {
-		if err := copyFile(fillPath, path); err != nil {
+		if _, err := fsutil.Move(fillPath, path); err != nil {
 			return err
 		}
-		os.Remove(fillPath)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {

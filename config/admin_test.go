@@ -10,6 +10,7 @@ import (
 // configuration (TLS and a password), with a sentence saying how to
 // enable them; loopback needs none.
 func TestAdminListenOffLoopbackNeedsAWebConfig(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		listen   string
 		loopback bool
@@ -57,6 +58,7 @@ func TestAdminListenOffLoopbackNeedsAWebConfig(t *testing.T) {
 }
 
 func TestAdminWebConfigWithoutAnEndpoint(t *testing.T) {
+	t.Parallel()
 	_, err := Parse([]byte(talkdeskOK+foldersOK+"admin:\n  listen: ''\n  web_config_file: web.yml\n"), t.TempDir())
 	if err == nil {
 		t.Fatal("admin.web_config_file is accepted with the endpoint off")
@@ -70,6 +72,7 @@ func quote(s string) string { return "'" + s + "'" }
 // headers in clear: warned about, naming the key and not the URL's
 // credentials.
 func TestCallbackWarnings(t *testing.T) {
+	t.Parallel()
 	folder := func(endpoint, headers string) string {
 		return "  - path: d" + endpoint[len(endpoint)-1:] + "\n    record_list_id: l\n    callback_action:\n      endpoint: " + endpoint + "\n      method: POST\n" + headers
 	}

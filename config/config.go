@@ -8,7 +8,6 @@ package config
 
 import (
 	"bytes"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/listdrop/listdrop/internal/capool"
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"gopkg.in/yaml.v3"
 )
 
@@ -288,7 +289,7 @@ func load(path string, noSecrets bool) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	data, err := readLimited(abs, maxFileSize)
+	data, err := fsutil.ReadLimited(abs, maxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -485,7 +486,7 @@ func (c *Config) resolveSecret(dir string, p *problems) {
 	}
 	// Cover the secret too, so a failure here is not reported twice.
 	p.cover("talkdesk.client_secret")
-	data, err := readLimited(t.ClientSecretFile, maxSecretSize)
+	data, err := fsutil.ReadLimited(t.ClientSecretFile, maxSecretSize)
 	if err != nil {
 		p.failErr(key, err)
 		return
@@ -499,13 +500,8 @@ func (c *Config) resolveSecret(dir string, p *problems) {
 	t.SecretOrigin = SecretFromFile
 }
 
-// maxCAFileSize bounds the CA file; a bundle of every public root is about
-// 200 KB.
-const maxCAFileSize = 4 << 20
-
 // resolveCAFile checks talkdesk.ca_file: a readable PEM file holding at
-// least one certificate. The uploader adds its certificates to the
-// system's roots.
+// least one certificate, loaded as the uploader will load it.
 func (c *Config) resolveCAFile(dir string, p *problems) {
 	const key = "talkdesk.ca_file"
 	t := &c.Talkdesk
@@ -513,39 +509,9 @@ func (c *Config) resolveCAFile(dir string, p *problems) {
 	if t.CAFile == "" {
 		return
 	}
-	data, err := readLimited(t.CAFile, maxCAFileSize)
-	if err != nil {
+	if _, err := capool.Load(t.CAFile); err != nil {
 		p.failErr(key, err)
-		return
 	}
-	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		p.fail(key, "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", t.CAFile)
-	}
-}
-
-// readLimited reads a regular file of at most limit bytes. A FIFO or a
-// device would block or never end, so they are refused before opening.
-func readLimited(path string, limit int64) ([]byte, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // resolvePath makes p absolute against dir and cleans it; "" stays "".

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 // Building blocks for inline configs: a valid talkdesk block and a valid
@@ -30,14 +32,7 @@ const (
 
 func writeFile(t testing.TB, dir, name, content string) string {
 	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testutil.WriteFile(t, filepath.Join(dir, name), []byte(content))
 }
 
 // unsetEnv unsets name for the test and restores it afterwards.
@@ -207,6 +202,7 @@ folders:
 }
 
 func TestDefaults(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := mustParse(t, talkdeskOK+foldersOK, dir)
 	checks := []struct {
@@ -245,6 +241,7 @@ func TestDefaults(t *testing.T) {
 // Keys given with no value (null) keep their defaults; an explicit zero
 // does not.
 func TestNullKeepsDefault(t *testing.T) {
+	t.Parallel()
 	cfg := mustParse(t, talkdeskOK+foldersOK+"workers:\nsettle: ~\nlog:\n  level:\n", t.TempDir())
 	if cfg.Workers != 4 || cfg.Settle != 2*time.Second || cfg.Log.Level != "info" {
 		t.Errorf("workers %d, settle %v, level %q: want the defaults", cfg.Workers, cfg.Settle, cfg.Log.Level)
@@ -262,6 +259,7 @@ func TestNullKeepsDefault(t *testing.T) {
 }
 
 func TestRegionURLs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		talkdesk string
@@ -652,6 +650,7 @@ folders:
 }
 
 func TestSecretFile(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		files   map[string]string // relative to the config's folder
@@ -712,6 +711,7 @@ func TestSecretFile(t *testing.T) {
 }
 
 func TestRelativePaths(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	abs := filepath.Join(root, "elsewhere", "abs")
 	path := writeFile(t, root, "etc/listdrop.yaml", talkdeskOK+`
@@ -764,6 +764,7 @@ func TestParseDir(t *testing.T) {
 }
 
 func TestHTTPSRule(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		url string
 		ok  bool
@@ -861,6 +862,7 @@ func TestSecretsNeverShown(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name, yaml, want string
@@ -885,6 +887,7 @@ func TestSummary(t *testing.T) {
 }
 
 func TestSlogLevel(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		level string
 		want  slog.Level
@@ -911,6 +914,7 @@ func TestSlogLevel(t *testing.T) {
 }
 
 func TestAliasesAndMergeKeys(t *testing.T) {
+	t.Parallel()
 	cfg := mustParse(t, talkdeskOK+`folders:
   - path: a
     record_list_id: l1
@@ -956,6 +960,7 @@ func TestAliasesAndMergeKeys(t *testing.T) {
 
 // Validate checks a Config built in code, not only one from Parse.
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	valid := func(t *testing.T) *Config {
 		cfg := mustParse(t, talkdeskOK+foldersOK, t.TempDir())
 		if err := cfg.Validate(); err != nil {
@@ -1080,6 +1085,7 @@ func TestExampleConfig(t *testing.T) {
 
 // Every key of the schema appears in config.example.yaml, with its comment.
 func TestExampleDocumentsEveryKey(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(filepath.Join("..", "config.example.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 // (quoted or not), forward slashes, UNC shares, paths rooted on the
 // configuration's drive, and paths relative to the configuration's folder.
 func TestWindowsPathsInConfig(t *testing.T) {
+	t.Parallel()
 	const dir = `C:\ProgramData\listdrop`
 	cfg := mustParse(t, talkdeskOK+`
 state_file: 'D:\listdrop\state.db'
@@ -56,6 +57,7 @@ folders:
 // Windows file names are case-insensitive, so two spellings of one folder
 // are one folder.
 func TestWindowsSameFolderInAnotherCaseIsRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ name, folders, want string }{
 		{"two drop folders", `
   - path: 'C:\Drop\In'
@@ -100,6 +102,7 @@ func TestWindowsStateFileUnderProgramData(t *testing.T) {
 // current folder, and "C:\new" in YAML double quotes holds a newline: both
 // are refused, never joined onto the configuration's folder.
 func TestWindowsDriveRelativePathsAreRefused(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{`'D:drop'`, `"C:\new\temp"`} {
 		_, err := Parse([]byte(talkdeskOK+"folders:\n  - path: "+path+"\n    record_list_id: l1\n"), `C:\cfg`)
 		if err == nil || !strings.Contains(err.Error(), "folders[0].path: must be an absolute path") {

@@ -5,6 +5,7 @@ package config
 import "testing"
 
 func TestDefaultPaths(t *testing.T) {
+	t.Parallel()
 	if got, want := DefaultPath(), "/etc/listdrop/listdrop.yaml"; got != want {
 		t.Errorf("DefaultPath() = %q, want %q", got, want)
 	}

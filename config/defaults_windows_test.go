@@ -22,6 +22,7 @@ func TestDefaultPaths(t *testing.T) {
 // Windows file names are case-insensitive: two folders differing only in
 // case are the same folder.
 func TestSamePathIgnoresCase(t *testing.T) {
+	t.Parallel()
 	if !samePath(`C:\Drop\In`, `c:\drop\in\`) {
 		t.Error(`C:\Drop\In and c:\drop\in\ are not the same path`)
 	}

@@ -9,6 +9,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"strings"
+
+	"github.com/listdrop/listdrop/internal/fsutil"
 )
 
 // PrivateKey is the key of talkdesk.private_key_file, parsed. It prints
@@ -78,7 +80,7 @@ func (c *Config) resolvePrivateKey(dir string, p *problems) {
 	if t.PrivateKeyFile == "" || c.noSecrets {
 		return
 	}
-	data, err := readLimited(t.PrivateKeyFile, maxKeyFileSize)
+	data, err := fsutil.ReadLimited(t.PrivateKeyFile, maxKeyFileSize)
 	if err != nil {
 		p.failErr(key, err)
 		return

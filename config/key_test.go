@@ -36,6 +36,7 @@ func pemText(typ string, der []byte) string {
 const keyTalkdesk = "talkdesk:\n  region: us\n  account: acme\n  client_id: id-1\n"
 
 func TestPrivateKeyFile(t *testing.T) {
+	t.Parallel()
 	p384 := must(ecdsa.GenerateKey(elliptic.P384(), rand.Reader))
 	small := must(rsa.GenerateKey(rand.Reader, 1024))
 	_, edKey := must2(ed25519.GenerateKey(rand.Reader))
@@ -108,6 +109,7 @@ func must2[A, B any](a A, b B, err error) (A, B) {
 }
 
 func TestCredentialKeysAreExclusive(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, dir, "key.pem", pemText("PRIVATE KEY", must(x509.MarshalPKCS8PrivateKey(ecKey()))))
 	writeFile(t, dir, "secret", "s3cret\n")
@@ -137,6 +139,7 @@ func TestCredentialKeysAreExclusive(t *testing.T) {
 
 // The commands that never call Talkdesk do not read the key.
 func TestLoadLocalDoesNotReadTheKey(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := writeFile(t, dir, "listdrop.yaml", keyTalkdesk+"  private_key_file: missing.pem\n  key_id: k\n"+foldersOK)
 	cfg, err := LoadLocal(path)

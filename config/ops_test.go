@@ -13,6 +13,7 @@ folders:
 `
 
 func TestOperationsKeys(t *testing.T) {
+	t.Parallel()
 	cfg, err := Parse([]byte(opsBase), t.TempDir())
 	if err != nil {
 		t.Fatal(err)

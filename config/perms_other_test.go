@@ -75,6 +75,7 @@ func TestSecretWarnings(t *testing.T) {
 
 // Parse has no file: nothing to check.
 func TestSecretWarningsWithoutAFile(t *testing.T) {
+	t.Parallel()
 	if w := mustParse(t, talkdeskOK+foldersOK, t.TempDir()).SecretWarnings(); len(w) != 0 {
 		t.Fatalf("warnings %q", w)
 	}

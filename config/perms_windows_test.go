@@ -9,6 +9,7 @@ import (
 
 // Mode bits mean nothing on Windows: the check is left to NTFS ACLs.
 func TestSecretWarningsAreLeftToACLsOnWindows(t *testing.T) {
+	t.Parallel()
 	path := writeFile(t, t.TempDir(), "listdrop.yaml", talkdeskOK+foldersOK)
 	os.Chmod(path, 0o644)
 	cfg, err := Load(path)

@@ -17,6 +17,7 @@ func caPEM(t *testing.T) string {
 }
 
 func TestCAFile(t *testing.T) {
+	t.Parallel()
 	ca := caPEM(t)
 	tests := []struct {
 		name    string

@@ -44,6 +44,7 @@ func postToken(t *testing.T, tokenURL string, form url.Values, basic bool) respo
 }
 
 func TestTokenWithClientAssertion(t *testing.T) {
+	t.Parallel()
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
@@ -122,6 +123,7 @@ func TestTokenWithClientAssertion(t *testing.T) {
 }
 
 func TestTokenWithBasicAndAssertionIsRefused(t *testing.T) {
+	t.Parallel()
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	srv := startServer(t, Options{ClientID: clientID, ClientSecret: clientSecret, PublicKey: &ec.PublicKey})
 	f := url.Values{"grant_type": {"client_credentials"}, "scope": {Scope}, "client_assertion_type": {AssertionType}, "client_assertion": {"x.y.z"}}
@@ -133,6 +135,7 @@ func TestTokenWithBasicAndAssertionIsRefused(t *testing.T) {
 // A client without the scope gets the documented OAuth error; asking for
 // it was right, so it is no violation.
 func TestTokenWithoutTheScope(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, Options{ClientID: clientID, ClientSecret: clientSecret, WithoutScope: true})
 	rep := postToken(t, srv.TokenURL(), url.Values{"grant_type": {"client_credentials"}, "scope": {Scope}}, true)
 	if rep.status != http.StatusBadRequest || !strings.Contains(string(rep.body), `"error":"invalid_scope"`) || len(srv.Violations()) != 0 {
@@ -141,6 +144,7 @@ func TestTokenWithoutTheScope(t *testing.T) {
 }
 
 func TestListName(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, Options{Lists: []string{list}})
 	srv.SetListName(list, "VIP customers")
 	rep := postToken(t, srv.TokenURL(), url.Values{"grant_type": {"client_credentials"}, "scope": {Scope}}, true)

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 const (
@@ -273,16 +275,11 @@ func wantViolations(t *testing.T, srv *Server, n int) {
 // waitFor polls cond until it holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, what, cond)
 }
 
 func TestHappyPath(t *testing.T) {
+	t.Parallel()
 	for _, signMD5 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("SignContentMD5=%v", signMD5), func(t *testing.T) {
 			clock := newClock()
@@ -410,6 +407,7 @@ func TestHappyPath(t *testing.T) {
 }
 
 func TestTokenRules(t *testing.T) {
+	t.Parallel()
 	const form = "application/x-www-form-urlencoded"
 	tests := []struct {
 		name            string
@@ -469,6 +467,7 @@ func TestTokenRules(t *testing.T) {
 }
 
 func TestBearerRules(t *testing.T) {
+	t.Parallel()
 	clock := newClock()
 	srv := startServer(t, Options{TokenTTL: time.Minute, Now: clock.Now})
 	target := createURL(srv.URL(), list)
@@ -525,6 +524,7 @@ func TestBearerRules(t *testing.T) {
 }
 
 func TestCreateRules(t *testing.T) {
+	t.Parallel()
 	meta := func(key string, value any) func(map[string]any) {
 		return func(b map[string]any) {
 			m := b["csv_metadata"].(map[string]any)
@@ -628,6 +628,7 @@ func TestCreateRules(t *testing.T) {
 }
 
 func TestCreateListIDs(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, Options{Lists: []string{list}})
 	tok := getToken(t, srv.URL())
 	body := createBody("contacts.csv", csvContent)
@@ -648,6 +649,7 @@ func TestCreateListIDs(t *testing.T) {
 }
 
 func TestPutRules(t *testing.T) {
+	t.Parallel()
 	other := bytes.Replace(csvContent, []byte("Ada"), []byte("Bob"), 1) // same length, other MD5
 	tests := []struct {
 		name     string
@@ -767,6 +769,7 @@ func TestPutRules(t *testing.T) {
 }
 
 func TestPutTwiceReplaces(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, Options{})
 	tok := getToken(t, srv.URL())
 	c := mustCreate(t, srv.URL(), tok, list, createBody("contacts.csv", csvContent))
@@ -789,6 +792,7 @@ func TestPutTwiceReplaces(t *testing.T) {
 }
 
 func TestPatchRules(t *testing.T) {
+	t.Parallel()
 	type fixture struct {
 		srv *Server
 		tok string
@@ -929,6 +933,7 @@ func TestPatchRules(t *testing.T) {
 }
 
 func TestPatchUnknownList(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, Options{Lists: []string{list}})
 	tok := getToken(t, srv.URL())
 	c := mustCreate(t, srv.URL(), tok, list, createBody("contacts.csv", csvContent))
@@ -940,6 +945,7 @@ func TestPatchUnknownList(t *testing.T) {
 }
 
 func TestRecordList(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, Options{Lists: []string{list, "L2"}})
 	tok := getToken(t, srv.URL())
 	get := func(id string) (response, map[string]any) {
@@ -976,6 +982,7 @@ func TestRecordList(t *testing.T) {
 }
 
 func TestRouting(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, Options{})
 	tok := getToken(t, srv.URL())
 	tests := []struct {
@@ -1006,6 +1013,7 @@ func TestRouting(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
+	t.Parallel()
 	t.Run("status and header on create", func(t *testing.T) {
 		srv := startServer(t, Options{})
 		tok := getToken(t, srv.URL())
@@ -1179,6 +1187,7 @@ func TestFaults(t *testing.T) {
 }
 
 func TestLatency(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, Options{Latency: time.Hour})
 	impatient := &http.Client{Timeout: 100 * time.Millisecond}
 	req := newRequest(t, http.MethodPost, srv.TokenURL(), strings.NewReader(goodForm))
@@ -1198,6 +1207,7 @@ func TestLatency(t *testing.T) {
 }
 
 func TestHandlerBehindHTTPTest(t *testing.T) {
+	t.Parallel()
 	srv, err := New(Options{ClientID: clientID, ClientSecret: clientSecret, SignContentMD5: true})
 	if err != nil {
 		t.Fatal(err)
@@ -1224,6 +1234,7 @@ func TestHandlerBehindHTTPTest(t *testing.T) {
 }
 
 func TestConcurrentUploads(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, Options{SignContentMD5: true})
 	tok := getToken(t, srv.URL())
 	const n = 8
@@ -1292,6 +1303,7 @@ func uploadOnce(base, token, listID, name string, content []byte) error {
 }
 
 func TestNewValidatesOptions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		opts Options
@@ -1321,6 +1333,7 @@ func TestNewValidatesOptions(t *testing.T) {
 }
 
 func TestResetAndTrickleFaults(t *testing.T) {
+	t.Parallel()
 	srv, err := Start(Options{ClientID: "id", ClientSecret: "secret"})
 	if err != nil {
 		t.Fatal(err)
@@ -1362,6 +1375,7 @@ func TestResetAndTrickleFaults(t *testing.T) {
 }
 
 func TestValidationTakesTimeAndRefusesAPatchMeanwhile(t *testing.T) {
+	t.Parallel()
 	clock := newClock()
 	srv := startServer(t, Options{Lists: []string{list, "L2"}, Validation: 3 * time.Second, Now: clock.Now})
 	tok := getToken(t, srv.URL())
@@ -1445,6 +1459,7 @@ func TestValidationTakesTimeAndRefusesAPatchMeanwhile(t *testing.T) {
 }
 
 func TestCreateWhileValidatingCanBeRefused(t *testing.T) {
+	t.Parallel()
 	clock := newClock()
 	srv := startServer(t, Options{Validation: time.Second, RefuseCreateWhileValidating: true, Now: clock.Now})
 	tok := getToken(t, srv.URL())
@@ -1478,6 +1493,7 @@ func TestCreateWhileValidatingCanBeRefused(t *testing.T) {
 // The verdict follows the content: with the template's columns, an upload
 // without them as its header is REJECTED, and SetVerdict decides first.
 func TestVerdictFromContent(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, Options{Lists: []string{list}, Columns: []string{"first_name", "phone"}, Validation: time.Millisecond, SignContentMD5: true})
 	tok := getToken(t, srv.URL())
 	status := func() string {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -16,13 +15,13 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 var (
 	buildOnce sync.Once
 	binary    string
 	buildErr  error
-	buildOut  []byte
 )
 
 // listdropBinary builds the product's binary from the repository root, once.
@@ -35,22 +34,12 @@ func listdropBinary(t *testing.T) string {
 			return
 		}
 		binary = filepath.Join(dir, "listdrop")
-		cmd := exec.Command(goCommand(), "build", "-o", binary, ".")
-		cmd.Dir = ".."
-		buildOut, buildErr = cmd.CombinedOutput()
+		buildErr = testutil.BuildListdrop("..", binary)
 	})
 	if buildErr != nil {
-		t.Fatalf("build listdrop: %v\n%s", buildErr, buildOut)
+		t.Fatal(buildErr)
 	}
 	return binary
-}
-
-func goCommand() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return "go"
 }
 
 // The real binary, `listdrop run --config`, uploads two dropped files to
@@ -69,7 +58,7 @@ func TestBinaryRun(t *testing.T) {
 		drop(t, in, name, data)
 	}
 
-	stderr := &lockedBuffer{}
+	stderr := &testutil.LockedBuffer{}
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	dieWithTests(cmd)

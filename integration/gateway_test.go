@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/listdrop/listdrop/internal/testutil"
 )
 
 // region is what versitygw and the signer agree on.
@@ -71,25 +71,8 @@ type gateway struct {
 	root           string
 	cmd            *exec.Cmd
 	exited         chan struct{}
-	out            *lockedBuffer
+	out            *testutil.LockedBuffer
 	buckets        atomic.Int64
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startGateway starts versitygw on a free loopback port. A port found free
@@ -122,7 +105,7 @@ func tryGateway(bin string) (*gateway, error) {
 		secret: randomHex(20),
 		root:   root,
 		exited: make(chan struct{}),
-		out:    &lockedBuffer{},
+		out:    &testutil.LockedBuffer{},
 	}
 	// The keys go in the environment, not on the command line, where any
 	// local user could read them.

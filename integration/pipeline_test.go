@@ -13,12 +13,15 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/testutil"
 	"github.com/listdrop/listdrop/pipeline"
 	"github.com/listdrop/listdrop/state"
 )
 
 // writeConfig writes a configuration with one drop folder, in0, for list,
-// and returns its path.
+// and returns its path. The admin endpoint listens on a port the system
+// picks: the default, 127.0.0.1:9464, may be taken by a listdrop service
+// installed on the same machine.
 func writeConfig(t *testing.T, f *fakeAPI, dir, list, retry string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`talkdesk:
@@ -28,6 +31,8 @@ func writeConfig(t *testing.T, f *fakeAPI, dir, list, retry string) string {
   client_secret: %s
   timeout: 10s
 state_file: state.db
+admin:
+  listen: "127.0.0.1:0"
 settle: 50ms
 rescan: 500ms
 retry:
@@ -47,7 +52,7 @@ folders:
 // on temporary folders, until the test ends.
 type run struct {
 	cfg *config.Config
-	log *lockedBuffer
+	log *testutil.LockedBuffer
 }
 
 func startPipeline(t *testing.T, f *fakeAPI, list, retry string) *run {
@@ -65,7 +70,7 @@ func startPipeline(t *testing.T, f *fakeAPI, list, retry string) *run {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &run{cfg: cfg, log: &lockedBuffer{}}
+	r := &run{cfg: cfg, log: &testutil.LockedBuffer{}}
 	p, err := pipeline.New(pipeline.Options{
 		Config: cfg, Store: store, API: newClient(t, f),
 		Logger:    slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -119,13 +124,7 @@ func drop(t *testing.T, folder, name string, data []byte) {
 // eventually polls cond until it holds; the bound is a failure, not a wait.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 60*time.Second, what, cond)
 }
 
 func exists(p string) bool {

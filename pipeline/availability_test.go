@@ -64,6 +64,7 @@ func (h *harness) logHas(part string) bool { return strings.Contains(h.logBuf.St
 // the health check says it is not available, and once the folder is back
 // its file is committed, once, without a restart.
 func TestFolderRenamedAwayMidUploadResumesWhenBack(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	g := &gatedAPI{API: h.client(), started: make(chan struct{}, 1), gate: make(chan struct{})}
 	h.api = g
@@ -121,6 +122,7 @@ func TestFolderRenamedAwayMidUploadResumesWhenBack(t *testing.T) {
 // folder on another device, at the path. listdrop must not take that for
 // the drop folder. Played by an identity whose device changes.
 func TestMountPointWithoutItsShareIsNotTheDropFolder(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	var unmounted atomic.Bool
 	var beats atomic.Int64
@@ -164,6 +166,7 @@ func TestMountPointWithoutItsShareIsNotTheDropFolder(t *testing.T) {
 // whose server went away) must stall neither other folders nor the retry
 // schedule, and must be reported while it lasts.
 func TestFolderThatHangsStallsNothingElse(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L0", "L1"}, "workers: 1\n")
 	hang := make(chan struct{})
 	var hanging atomic.Bool

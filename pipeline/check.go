@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/csvsplit"
 	"github.com/listdrop/listdrop/internal/display"
 	"github.com/listdrop/listdrop/state"
 )
@@ -58,7 +58,7 @@ func DuplicateReason(c state.Commit) string {
 		earlier = filepath.Base(c.File)
 	}
 	if c.PartsIn > 0 && c.PartsIn < c.Parts {
-		return fmt.Sprintf("This file has the same content as %s, whose first %d of %d parts were imported into record list %s on %s before it failed, so it was not imported again: the records not imported are in its .remaining.csv in the failed folder; drop that file instead. To import the whole file again anyway: listdrop retry --force.",
+		return fmt.Sprintf("This file has the same content as %s, whose first %d of %d parts were imported into record list %s on %s before it failed, so it was not imported again: import the rest from the .remaining.csv written beside it then (in the failed folder, or beside the file given to listdrop upload). To import the whole file again anyway: listdrop retry --force.",
 			earlier, c.PartsIn, c.Parts, c.ListID, display.Time(c.At))
 	}
 	return fmt.Sprintf("This file has the same content as %s, which was already imported into record list %s on %s (upload request %s), so it was not imported again.",
@@ -82,7 +82,7 @@ func checkCSV(data []byte, required []string) string {
 		return "This file has no header line and no records."
 	}
 	if err != nil {
-		return csvProblem(err)
+		return csvsplit.Problem(err)
 	}
 	records := 0
 	for {
@@ -91,7 +91,7 @@ func checkCSV(data []byte, required []string) string {
 			break
 		}
 		if err != nil {
-			return csvProblem(err)
+			return csvsplit.Problem(err)
 		}
 		records++
 	}
@@ -112,20 +112,6 @@ func checkCSV(data []byte, required []string) string {
 		return fmt.Sprintf("The header line lacks the required column%s %s.", plural(len(missing)), strings.Join(missing, ", "))
 	}
 	return ""
-}
-
-func csvProblem(err error) string {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		switch {
-		case errors.Is(pe.Err, csv.ErrFieldCount):
-			return fmt.Sprintf("Line %d does not have as many fields as the header line.", pe.Line)
-		case errors.Is(pe.Err, csv.ErrQuote), errors.Is(pe.Err, csv.ErrBareQuote):
-			return fmt.Sprintf("Line %d has a misplaced quote (\") at column %d.", pe.Line, pe.Column)
-		}
-		return fmt.Sprintf("Line %d cannot be read as CSV: %v.", pe.Line, pe.Err)
-	}
-	return "This file cannot be read as CSV: " + err.Error() + "."
 }
 
 func firstInvalid(b []byte) int {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestCheckFile(t *testing.T) {
+	t.Parallel()
 	on, off := true, false
 	checked := config.Folder{RecordListID: "L", CSVCheck: &on, RequiredColumns: []string{"phone"}}
 	unchecked := config.Folder{RecordListID: "L", CSVCheck: &off, RequiredColumns: []string{"phone"}}

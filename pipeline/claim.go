@@ -108,7 +108,7 @@ func writeMarker(rec state.Record, key []byte) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(markerPath(rec.Key), data)
+	return fsutil.WriteFileAtomic(markerPath(rec.Key), data)
 }
 
 // readMarker reads a claimed file's marker: found reports whether there
@@ -206,7 +206,7 @@ func (p *Pipeline) adoptDir(f *folder, dir string) {
 	left := 0
 	for _, e := range ents {
 		name := e.Name()
-		if isTempName(name) {
+		if fsutil.IsTempName(name) {
 			// A marker half-written when that process stopped.
 			os.Remove(filepath.Join(dir, name))
 			continue

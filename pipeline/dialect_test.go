@@ -55,6 +55,7 @@ func sentence1252(line string) string {
 // sentence, and (with convert on) becomes the comma-separated UTF-8 it
 // stands for.
 func TestCSVFlavours(t *testing.T) {
+	t.Parallel()
 	const table = "first_name,last_name,mobile_phone\r\nZoë,\"Smith, Jr\",+12025550100\r\nAda,Lovelace,+12025550101\r\n"
 	for _, c := range []struct {
 		name      string
@@ -116,6 +117,7 @@ func TestCSVFlavours(t *testing.T) {
 
 // TestConvertIsExact: the converted bytes, to the quote and line ending.
 func TestConvertIsExact(t *testing.T) {
+	t.Parallel()
 	in := cp1252("first_name;last_name;note\rZoë;\"Smith; Jr\";\"say \"\"hi\"\", ok\"\r")
 	out, _ := convertCSV([]byte(in))
 	want := "first_name,last_name,note\r\nZoë,Smith; Jr,\"say \"\"hi\"\", ok\"\r\n"

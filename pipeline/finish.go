@@ -208,12 +208,9 @@ func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reas
 
 // entryOf is the history entry that ends a record's life.
 func entryOf(rec state.Record, result state.Result, reason string) state.Entry {
-	reason = convertedReason(rec, result, reason)
-	return state.Entry{
-		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
-		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,
-		Parts: rec.Parts, PartsIn: rec.PartsIn, Outcome: partsOutcome(rec, result),
-	}
+	e := state.NewEntry(rec, result, convertedReason(rec, result, reason))
+	e.Outcome = partsOutcome(rec, result)
+	return e
 }
 
 // partsOutcome is a split file's verdict once every part is in: the worst

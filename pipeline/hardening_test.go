@@ -22,6 +22,7 @@ import (
 )
 
 func TestNetworkFaultsAreRetried(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		fault faketalkdesk.Fault
@@ -56,6 +57,7 @@ func TestNetworkFaultsAreRetried(t *testing.T) {
 }
 
 func TestAPIUnreachableGivesUpWithTheCause(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "retry:\n  max_backoff: 20ms\n  give_up_after: 300ms\n")
 	// An address where nothing listens: connection refused.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -80,6 +82,7 @@ func TestAPIUnreachableGivesUpWithTheCause(t *testing.T) {
 }
 
 func TestTokenEndpointDownKeepsFilesWaiting(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "retry:\n  max_backoff: 20ms\n  give_up_after: 100ms\n")
 	var faults []faketalkdesk.Fault
 	for range 1000 {
@@ -101,6 +104,7 @@ func TestTokenEndpointDownKeepsFilesWaiting(t *testing.T) {
 }
 
 func TestPersistentSignatureMismatchFailsClearly(t *testing.T) {
+	t.Parallel()
 	// give_up_after is long: the file must fail after a few refused URLs,
 	// not after a day of abandoned upload requests.
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "retry:\n  max_backoff: 20ms\n  give_up_after: 24h\n")
@@ -128,6 +132,7 @@ func TestPersistentSignatureMismatchFailsClearly(t *testing.T) {
 }
 
 func TestTokenShorterThanAnUpload(t *testing.T) {
+	t.Parallel()
 	// Each request takes 400 ms and a token lives 1 s: tokens expire in the
 	// middle of a file's requests.
 	h := newHarness(t, faketalkdesk.Options{TokenTTL: time.Second, Latency: 400 * time.Millisecond}, []string{"L"}, "")
@@ -143,6 +148,7 @@ func TestTokenShorterThanAnUpload(t *testing.T) {
 }
 
 func TestFileRewrittenDuringUploadIsNotCommittedWithOldContent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	api := h.client()
 	newBody := csvBody("second-version", 3)
@@ -177,6 +183,7 @@ func TestFileRewrittenDuringUploadIsNotCommittedWithOldContent(t *testing.T) {
 }
 
 func TestFileRemovedDuringUploadIsNotCommitted(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	api := h.client()
 	h.api = &funcAPI{
@@ -206,6 +213,7 @@ func TestFileRemovedDuringUploadIsNotCommitted(t *testing.T) {
 }
 
 func TestUnreadableFileIsRetriedThenFailedWithTheCause(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "retry:\n  max_backoff: 20ms\n  give_up_after: 400ms\n")
 	var reads atomic.Int32
 	h.tweak = func(p *Pipeline) {
@@ -233,6 +241,7 @@ func TestUnreadableFileIsRetriedThenFailedWithTheCause(t *testing.T) {
 }
 
 func TestUnwritableDoneFolderKeepsTheFileUntilItWorks(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	done := h.folder(0).Done
 	// A file where the folder should be: no move can succeed, even as root.
@@ -268,6 +277,7 @@ func TestUnwritableDoneFolderKeepsTheFileUntilItWorks(t *testing.T) {
 }
 
 func TestDropFolderDisappearsAndComesBack(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("LISTDROP_UNDER_WINE") == "1" {
 		t.Skip("under Wine 8 a watched folder that is deleted stays until its watch is closed, and no notification says it went; on Windows the watch ends with an error that fsnotify reports as the folder's removal")
 	}
@@ -296,6 +306,7 @@ func TestDropFolderDisappearsAndComesBack(t *testing.T) {
 }
 
 func TestManyFilesAtOnceNoneMissed(t *testing.T) {
+	t.Parallel()
 	// 5000 at once overflow the watcher's event queue on most systems. The
 	// race detector makes that many take minutes: CI runs the whole test
 	// without it too.
@@ -358,6 +369,7 @@ func startPeer(t *testing.T, h *harness) func() {
 }
 
 func TestTwoProcessesOnOneFolderCommitEachFileOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 	h.cfg.Settle = 0 // both see every file at once: the claim decides
 	h.start()
@@ -388,6 +400,7 @@ func TestTwoProcessesOnOneFolderCommitEachFileOnce(t *testing.T) {
 }
 
 func TestClaimsOfAStoppedProcessAreAdopted(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		committed bool // the stopped process had committed the file
@@ -433,7 +446,7 @@ func TestClaimsOfAStoppedProcessAreAdopted(t *testing.T) {
 				}
 			}
 			if tt.halfMarker {
-				if err := os.WriteFile(tempName(markerPath(claimed)), []byte(`{"name":"orph`), 0o644); err != nil {
+				if err := os.WriteFile(fsutil.TempName(markerPath(claimed)), []byte(`{"name":"orph`), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -452,6 +465,7 @@ func TestClaimsOfAStoppedProcessAreAdopted(t *testing.T) {
 }
 
 func TestClaimsOfALiveProcessAreLeftAlone(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	liveDir := filepath.Join(h.folder(0).Path, claimDirName, "fedcba9876543210")
 	os.MkdirAll(liveDir, 0o755)
@@ -469,6 +483,7 @@ func TestClaimsOfALiveProcessAreLeftAlone(t *testing.T) {
 }
 
 func TestUnusualNames(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("Case.csv and case.CSV are one name on Windows; TestWindowsUnusualNames is this test there")
 	}
@@ -505,6 +520,7 @@ func TestUnusualNames(t *testing.T) {
 }
 
 func TestBOMAndCRLFAreUploadedAsTheyAre(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	body := []byte("\xEF\xBB\xBFfirst_name,last_name,mobile_phone\r\nAda,Lovelace,+442071234567\r\n")
@@ -515,39 +531,8 @@ func TestBOMAndCRLFAreUploadedAsTheyAre(t *testing.T) {
 	}
 }
 
-func TestCrossVolumeMoveCopiesThenRemoves(t *testing.T) {
-	dir := t.TempDir()
-	src, dst := filepath.Join(dir, "a.csv"), filepath.Join(dir, "done", "a.csv")
-	os.MkdirAll(filepath.Dir(dst), 0o755)
-	body := []byte("x,y\n1,2\n")
-	os.WriteFile(src, body, 0o644)
-	renameFile = func(o, n string) error {
-		if n == dst {
-			return &os.LinkError{Op: "rename", Old: o, New: n, Err: errCrossDevice}
-		}
-		return os.Rename(o, n)
-	}
-	t.Cleanup(func() { renameFile = renameNoReplace })
-	if err := moveFile(src, dst); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, body) {
-		t.Fatalf("copy: %v", err)
-	}
-	if fileExists(src) {
-		t.Fatal("the source was kept after the copy")
-	}
-	if ents := dirNames(t, filepath.Dir(dst)); len(ents) != 1 {
-		t.Fatalf("left-overs in the destination: %v", ents)
-	}
-	// The destination is never overwritten.
-	os.WriteFile(src, []byte("new"), 0o644)
-	if err := moveFile(src, dst); err == nil {
-		t.Fatal("moveFile overwrote an existing file")
-	}
-}
-
 func TestHalfWrittenMarkerIsRemovedAtStart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	dir := h.claimDir(0)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -1,19 +1,18 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/listdrop/listdrop/config"
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 	"github.com/listdrop/listdrop/metrics"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/talkdesk"
@@ -34,7 +33,7 @@ type harness struct {
 	api      API
 	metrics  *metrics.Metrics
 	pipeline *Pipeline
-	logBuf   *syncBuffer
+	logBuf   *testutil.LockedBuffer
 
 	// tweak, when set, adjusts the pipeline before it runs: test seams.
 	tweak func(*Pipeline)
@@ -46,23 +45,6 @@ type harness struct {
 	retryBase time.Duration
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newHarness writes a configuration with one folder per list (in0, in1…)
 // and extra top-level YAML, and starts the fake.
 func newHarness(t *testing.T, opts faketalkdesk.Options, lists []string, extra string) *harness {
@@ -70,11 +52,7 @@ func newHarness(t *testing.T, opts faketalkdesk.Options, lists []string, extra s
 	if opts.ClientID == "" {
 		opts.ClientID, opts.ClientSecret = testClientID, testSecret
 	}
-	fake, err := faketalkdesk.Start(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
+	fake := faketalkdesk.StartForTest(t, opts)
 	dir := t.TempDir()
 	var b strings.Builder
 	fmt.Fprintf(&b, "talkdesk:\n  api_url: %s\n  token_url: %s\n  client_id: %s\n  client_secret: %s\n  timeout: 5s\n",
@@ -97,12 +75,9 @@ func newHarness(t *testing.T, opts faketalkdesk.Options, lists []string, extra s
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, b.String())
 	}
-	h := &harness{t: t, fake: fake, dir: dir, cfg: cfg, logBuf: &syncBuffer{}}
+	h := &harness{t: t, fake: fake, dir: dir, cfg: cfg, logBuf: &testutil.LockedBuffer{}}
 	t.Cleanup(func() {
 		h.stop()
-		if v := fake.Violations(); len(v) > 0 {
-			t.Errorf("the fake Talkdesk saw rule violations:\n%s", strings.Join(v, "\n"))
-		}
 		if t.Failed() {
 			t.Logf("log:\n%s", h.logBuf.String())
 		}
@@ -234,13 +209,7 @@ func (h *harness) drop(i int, name string, data []byte) {
 // eventually polls cond until it holds; the bound is a failure, not a wait.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(120 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 120*time.Second, what, cond)
 }
 
 func fileExists(p string) bool {

@@ -12,6 +12,7 @@ import (
 // dequeue. A lane now keeps its counts as files come and go; this checks
 // them against a recount through a random sequence of the lane's moves.
 func TestLaneCountsFollowTheQueue(t *testing.T) {
+	t.Parallel()
 	folders := []*folder{{cfg: config.Folder{Path: "a"}}, {cfg: config.Folder{Path: "b"}}, {cfg: config.Folder{Path: "c"}}}
 	l := &lane{}
 	rng := rand.New(rand.NewPCG(3, 4))

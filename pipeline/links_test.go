@@ -38,6 +38,7 @@ func (h *harness) committedBody(body []byte) bool {
 // service upload the link's target. The swap is made by a seam between the
 // check and the claim, so it lands in the window every run.
 func TestSymlinkSwappedInAfterTheCheckIsNotRead(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	secret, secretBody := secretFile(t, h)
 	swapped := make(chan struct{})
@@ -83,6 +84,7 @@ func TestSymlinkSwappedInAfterTheCheckIsNotRead(t *testing.T) {
 // Finding: a hard link to a root-only file dropped into the folder was
 // uploaded.
 func TestHardLinkIsLeftAlone(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	secret, secretBody := secretFile(t, h)
 	if err := os.MkdirAll(h.folder(0).Path, 0o755); err != nil {
@@ -110,6 +112,7 @@ func TestHardLinkIsLeftAlone(t *testing.T) {
 // made the service read all of it. Extended (sparse) between the check and
 // the claim, the file is refused by its size without being read.
 func TestFileGrownAfterTheCheckIsNotReadWhole(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	const huge = 4 << 30
 	h.tweak = func(p *Pipeline) {

@@ -23,6 +23,7 @@ import (
 // this configuration's credentials signed it and it names this folder's
 // list; otherwise the file is left where it is.
 func TestPlantedClaimMarkersAreRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		list string // the list the marker names
@@ -102,6 +103,7 @@ func TestPlantedClaimMarkersAreRefused(t *testing.T) {
 // key, naming the folder's list, is still acted on (the adoption tests
 // cover its outcomes); this checks the signature survives the round trip.
 func TestOwnMarkerIsTrusted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := []byte("k")
 	claimed := filepath.Join(dir, "a.csv")
@@ -115,6 +117,7 @@ func TestOwnMarkerIsTrusted(t *testing.T) {
 }
 
 func TestClaimFolderWritableByOthersIsWarnedAbout(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows folders are guarded by their ACLs; there are no mode bits to check")
 	}

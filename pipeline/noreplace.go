@@ -22,13 +22,34 @@ import (
 // no-replace rename, so that it is said once per folder.
 var notAtomicDirs sync.Map
 
-// renameNoReplace is fsutil.MoveNoReplace, noting once per destination
-// folder that the file system only allowed a check then a rename.
-func renameNoReplace(src, dst string) error {
-	atomic, err := fsutil.MoveNoReplace(src, dst)
+// noteAtomic remembers dst's folder when the move or write that put
+// something at dst could only check then rename.
+func noteAtomic(dst string, atomic bool) {
 	if !atomic {
 		notAtomicDirs.LoadOrStore(filepath.Dir(dst), false)
 	}
+}
+
+// renameNoReplace is fsutil.MoveNoReplace, noting the folders where it is
+// not atomic.
+func renameNoReplace(src, dst string) error {
+	atomic, err := fsutil.MoveNoReplace(src, dst)
+	noteAtomic(dst, atomic)
+	return err
+}
+
+// moveFile is fsutil.Move, noting the folders where it is not atomic.
+func moveFile(src, dst string) error {
+	atomic, err := fsutil.Move(src, dst)
+	noteAtomic(dst, atomic)
+	return err
+}
+
+// writeFileNew is fsutil.WriteFileNew, noting the folders where it is not
+// atomic: a note never replaces anything.
+func writeFileNew(path string, data []byte) error {
+	atomic, err := fsutil.WriteFileNew(path, data)
+	noteAtomic(path, atomic)
 	return err
 }
 
@@ -41,24 +62,17 @@ func (f *folder) sayNotAtomic(dir string) {
 	}
 }
 
-// maxNameTries bounds the names tried for one move: each refusal means
-// a name this process saw as free was taken.
+// maxNameTries bounds the names tried for one failed file: each refusal
+// means a name this process saw as free was taken.
 const maxNameTries = 100
 
 // moveToFree moves src into dir under name, or the next free variant of
 // it, and returns where it went.
 func (f *folder) moveToFree(src, dir, name string) (string, error) {
-	skip := map[string]bool{}
 	defer f.sayNotAtomic(dir)
-	for range maxNameTries {
-		dst := freeNameSkipping(dir, name, skip)
-		err := moveFile(src, dst)
-		if !errors.Is(err, fs.ErrExist) {
-			return dst, err
-		}
-		skip[dst] = true
-	}
-	return "", fmt.Errorf("move %s into %s: %d names in a row were taken", name, dir, maxNameTries)
+	dst, atomic, err := fsutil.MoveToFree(src, dir, name)
+	noteAtomic(filepath.Join(dir, name), atomic)
+	return dst, err
 }
 
 // failToFree writes a failed file's explanation then moves the file beside
@@ -67,7 +81,7 @@ func (f *folder) failToFree(src, dir, name string, note []byte) (string, error) 
 	skip := map[string]bool{}
 	defer f.sayNotAtomic(dir)
 	for range maxNameTries {
-		dst := freeNameSkipping(dir, name, skip, sidecarSuffix)
+		dst := fsutil.FreeName(dir, name, skip, sidecarSuffix)
 		err := writeFileNew(dst+sidecarSuffix, note)
 		if errors.Is(err, fs.ErrExist) {
 			skip[dst] = true
@@ -89,34 +103,4 @@ func (f *folder) failToFree(src, dir, name string, note []byte) (string, error) 
 		return dst, err
 	}
 	return "", fmt.Errorf("move %s into %s: %d names in a row were taken", name, dir, maxNameTries)
-}
-
-// writeFileNew writes data to path through a temporary file and a rename
-// that refuses a taken name: a note never replaces anything.
-func writeFileNew(path string, data []byte) error {
-	tmp := tempName(path)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = renameNoReplace(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
-
-// FreeNameSkipping is FreeName that also passes over the paths in skip:
-// names a no-replace move found taken in another spelling.
-func FreeNameSkipping(dir, name string, skip map[string]bool, extra ...string) string {
-	return freeNameSkipping(dir, name, skip, extra...)
 }

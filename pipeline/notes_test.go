@@ -14,6 +14,7 @@ import (
 // A file the service cannot read makes it unhealthy, and the status says
 // which file and why; once it can be read, both clear.
 func TestUnreadableFileIsAHealthProblemWithItsReason(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	var locked atomic.Bool
 	locked.Store(true)
@@ -45,6 +46,7 @@ func TestUnreadableFileIsAHealthProblemWithItsReason(t *testing.T) {
 // note would be written (its writer started late) is given back, not
 // failed as empty, and imported whole.
 func TestNoteIsNotWrittenForAFileThatChangedSinceItWasRead(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	var first atomic.Bool
 	first.Store(true)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestCheckCSV(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, data string
 		required   []string
@@ -44,6 +45,7 @@ func TestCheckCSV(t *testing.T) {
 }
 
 func TestBadCSVFailsBeforeAnyAPICall(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, nil, `
 folders:
   - path: in0
@@ -87,6 +89,7 @@ func historyOf(t *testing.T, h *harness) []state.Entry {
 }
 
 func TestVerifyRecordsTalkdesksOutcome(t *testing.T) {
+	t.Parallel()
 	for _, status := range []string{"ACCEPTED", "INCOMPLETE", "REJECTED", "CORRUPTED"} {
 		t.Run(status, func(t *testing.T) {
 			h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
@@ -113,6 +116,7 @@ func TestVerifyRecordsTalkdesksOutcome(t *testing.T) {
 }
 
 func TestVerifyGivesUpAsUnknown(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "verify_timeout: 300ms\n")
 	h.fake.SetListStatus("L", "UPLOADED")
 	h.start()
@@ -124,6 +128,7 @@ func TestVerifyGivesUpAsUnknown(t *testing.T) {
 }
 
 func TestForceLetsOneDuplicateThrough(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	body := csvBody("force", 1)
 	h.start()
@@ -162,6 +167,7 @@ func gather(t *testing.T, m *metrics.Metrics) map[string]*dto.MetricFamily {
 }
 
 func TestMetricsAndStatus(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	m := metrics.New("test")
 	h.metrics = m
@@ -230,6 +236,7 @@ func TestMetricsAndStatus(t *testing.T) {
 }
 
 func TestStatusShowsStuckFilesAndUnhealthy(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{ClientID: testClientID, ClientSecret: "wrong"}, []string{"L"}, "")
 	h.start()
 	h.drop(0, "stuck.csv", csvBody("stuck", 1))

@@ -28,6 +28,7 @@ func uploadRequestsOf(h *harness, prefix string) []faketalkdesk.UploadRequest {
 // meanwhile too (its upload request created and its bytes PUT); only its
 // PATCH waits.
 func TestAWaitingListHoldsNoWorker(t *testing.T) {
+	t.Parallel()
 	for _, verify := range []bool{true, false} {
 		t.Run(fmt.Sprintf("verify %t", verify), func(t *testing.T) {
 			h := newHarness(t, faketalkdesk.Options{Validation: time.Hour}, []string{"A", "B"},
@@ -71,6 +72,7 @@ func TestAWaitingListHoldsNoWorker(t *testing.T) {
 // the backoff is the production one, so that pacing by the error backoff
 // fails.
 func TestNextPatchFollowsTheEndOfValidation(t *testing.T) {
+	t.Parallel()
 	const validation = 2 * time.Second
 	const files = 4
 	for _, verify := range []bool{true, false} {
@@ -110,6 +112,7 @@ func TestNextPatchFollowsTheEndOfValidation(t *testing.T) {
 // A signed URL that expired while the list validated is not PATCHed: a
 // fresh upload request replaces it.
 func TestURLExpiredWhileWaitingIsReplaced(t *testing.T) {
+	t.Parallel()
 	const ttl = time.Second
 	h := newHarness(t, faketalkdesk.Options{Validation: 2500 * time.Millisecond, URLTTL: ttl}, []string{"L"}, "")
 	h.start()
@@ -137,6 +140,7 @@ func TestURLExpiredWhileWaitingIsReplaced(t *testing.T) {
 // Where Talkdesk refuses to create an upload request while the list
 // validates, the next file waits for the end of the validation to ask.
 func TestCreateRefusedWhileValidatingWaits(t *testing.T) {
+	t.Parallel()
 	for _, verify := range []bool{true, false} {
 		t.Run(fmt.Sprintf("verify %t", verify), func(t *testing.T) {
 			h := newHarness(t, faketalkdesk.Options{Validation: 300 * time.Millisecond, RefuseCreateWhileValidating: true},
@@ -163,6 +167,7 @@ func TestCreateRefusedWhileValidatingWaits(t *testing.T) {
 // nothing says the earlier validation has ended, so listdrop asks again
 // once the list is idle.
 func TestLostPatchAnswerWhileTheListValidatesIsNotTakenAsApplied(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{Validation: time.Hour}, []string{"L"}, "verify: false\n")
 	h.start()
 	h.drop(0, "a.csv", csvBody("a", 1))
@@ -194,6 +199,7 @@ func TestLostPatchAnswerWhileTheListValidatesIsNotTakenAsApplied(t *testing.T) {
 // The poll schedule notices the end of a validation a small part of it
 // late, with few looks: simulated, for validations of several lengths.
 func TestPollScheduleIsPromptAndCheap(t *testing.T) {
+	t.Parallel()
 	for _, v := range []time.Duration{300 * time.Millisecond, time.Second, 5 * time.Second, time.Minute, 10 * time.Minute} {
 		for _, known := range []bool{false, true} {
 			est := time.Duration(0)
@@ -223,6 +229,7 @@ func TestPollScheduleIsPromptAndCheap(t *testing.T) {
 
 // A list waiting out a Retry-After holds no worker either.
 func TestABackoffHoldsNoWorker(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"A", "B"}, "workers: 1\nretry:\n  max_backoff: 1h\n  give_up_after: 2h\n")
 	h.fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 503, Header: map[string]string{"Retry-After": "3600"}})
 	h.start()

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/internal/crashpoint"
+	"github.com/listdrop/listdrop/internal/csvsplit"
 	"github.com/listdrop/listdrop/state"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // A split file's parts go one after the other, each an upload with the
@@ -66,12 +68,12 @@ func (p *Pipeline) writeRemaining(f *folder, rec *state.Record) error {
 	if sum := md5.Sum(data); err == nil && hex.EncodeToString(sum[:]) != rec.MD5 {
 		err = errors.New("the held file changed")
 	}
-	var s *split
+	var s *csvsplit.File
 	problem := ""
 	if err == nil {
-		s, problem = splitCSV(data, MaxSize)
+		s, problem = csvsplit.Cut(data, MaxSize)
 	}
-	if err != nil || problem != "" || len(s.parts) != rec.Parts {
+	if err != nil || problem != "" || len(s.Parts) != rec.Parts {
 		// Changed while held: the records are in the file itself, which
 		// goes to failed/ with a note that says which lines are in.
 		log.Error("cannot write the records not imported; the note names their lines instead", "error", err, "problem", problem)
@@ -79,7 +81,7 @@ func (p *Pipeline) writeRemaining(f *folder, rec *state.Record) error {
 		rec.Remaining = ""
 		return nil
 	}
-	rest := s.remaining(len(rec.PartsIn))
+	rest := s.Remaining(len(rec.PartsIn))
 	for range maxNameTries {
 		if old, err := os.ReadFile(rec.Remaining); err == nil && bytes.Equal(old, rest) {
 			return nil
@@ -108,9 +110,9 @@ func (p *Pipeline) writeRemaining(f *folder, rec *state.Record) error {
 // until Talkdesk's validation of it has ended (whether verify is on or
 // not), then its progress written, before the next part is sent.
 func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
-	s, problem := splitCSV(data, MaxSize)
-	if problem == "" && len(s.parts) != rec.Parts {
-		problem = fmt.Sprintf("This file is now cut into %d parts, not the %d its import began with, so the rest could not be sent.", len(s.parts), rec.Parts)
+	s, problem := csvsplit.Cut(data, MaxSize)
+	if problem == "" && len(s.Parts) != rec.Parts {
+		problem = fmt.Sprintf("This file is now cut into %d parts, not the %d its import began with, so the rest could not be sent.", len(s.Parts), rec.Parts)
 	}
 	if problem != "" {
 		p.fail(f, rec, problem, "")
@@ -118,11 +120,11 @@ func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
 	}
 	// A record adopted from another process's claim marker lacks it; the
 	// cut, which depends only on the bytes, says it.
-	rec.LastLine = s.parts[len(s.parts)-1].last
+	rec.LastLine = s.Parts[len(s.Parts)-1].Last
 	name := uploadName(filepath.Base(rec.Source))
 	for {
-		part := s.parts[rec.Part-1]
-		if !p.send(f, &rec, s.bytes(rec.Part-1), partName(name, rec.Part, rec.Parts)) {
+		part := s.Parts[rec.Part-1]
+		if !p.send(f, &rec, s.Bytes(rec.Part-1), talkdesk.PartName(name, rec.Part, rec.Parts)) {
 			return
 		}
 		crashpoint.At("part.answered")
@@ -138,12 +140,12 @@ func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
 			log.Warn("Talkdesk did not accept a part; the parts after it are not sent", "outcome", outcome)
 			rec.Attempts++
 			p.fail(f, rec, fmt.Sprintf("Talkdesk's validation did not accept part %d (%s): check the records on lines %d–%d against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form).",
-				rec.Part, outcome, part.first, part.last), fmt.Sprintf("Part rejected:   %d of %d, lines %d–%d, upload request %s, %s\n", rec.Part, rec.Parts, part.first, part.last, rec.UploadID, outcome))
+				rec.Part, outcome, part.First, part.Last), fmt.Sprintf("Part rejected:   %d of %d, lines %d–%d, upload request %s, %s\n", rec.Part, rec.Parts, part.First, part.Last, rec.UploadID, outcome))
 			return
 		}
-		rec.PartsIn = append(rec.PartsIn, state.PartUpload{UploadID: rec.UploadID, First: part.first, Last: part.last, Outcome: outcome})
+		rec.PartsIn = append(rec.PartsIn, state.PartUpload{UploadID: rec.UploadID, First: part.First, Last: part.Last, Outcome: outcome})
 		p.metrics.PartIn(rec.Folder)
-		log.Info("part imported", "outcome", outcome, "lines", fmt.Sprintf("%d-%d", part.first, part.last))
+		log.Info("part imported", "outcome", outcome, "lines", fmt.Sprintf("%d-%d", part.First, part.Last))
 		if rec.Part == rec.Parts {
 			break
 		}

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/csvsplit"
 	"github.com/listdrop/listdrop/state"
+	"github.com/listdrop/listdrop/talkdesk"
 )
 
 // template is the fake's record-list template: a part without the header
@@ -79,6 +81,7 @@ func noOverlap(t *testing.T, fake *faketalkdesk.Server) {
 }
 
 func TestSplitFileIsImportedInPartsInOrder(t *testing.T) {
+	t.Parallel()
 	for _, verify := range []bool{true, false} {
 		t.Run(fmt.Sprintf("verify %t", verify), func(t *testing.T) {
 			h := newHarness(t, faketalkdesk.Options{Validation: 30 * time.Millisecond, Columns: template}, []string{"L1"},
@@ -91,13 +94,13 @@ func TestSplitFileIsImportedInPartsInOrder(t *testing.T) {
 			if got, want := imported(t, h.fake, "L1", "first_name,last_name,mobile_phone\n"), recordsOf(t, body); !slices.Equal(got, want) {
 				t.Fatalf("imported %d records, want the file's %d in order", len(got), len(want))
 			}
-			s, _ := splitCSV(body, MaxSize)
+			s, _ := csvsplit.Cut(body, MaxSize)
 			commits := h.fake.CommitsFor("L1")
-			if len(commits) != len(s.parts) || len(s.parts) < 4 {
-				t.Fatalf("%d commits for %d parts", len(commits), len(s.parts))
+			if len(commits) != len(s.Parts) || len(s.Parts) < 4 {
+				t.Fatalf("%d commits for %d parts", len(commits), len(s.Parts))
 			}
 			for k, c := range commits {
-				if want := partName("contacts.csv", k+1, len(s.parts)); c.Filename != want {
+				if want := talkdesk.PartName("contacts.csv", k+1, len(s.Parts)); c.Filename != want {
 					t.Errorf("part %d is named %q, want %q", k+1, c.Filename, want)
 				}
 			}
@@ -107,15 +110,15 @@ func TestSplitFileIsImportedInPartsInOrder(t *testing.T) {
 				t.Fatalf("history %+v, %v: want one entry for the file", hist, err)
 			}
 			e := hist[0]
-			if e.Result != state.Done || e.Parts != len(s.parts) || len(e.PartsIn) != len(s.parts) || e.Outcome != "ACCEPTED" {
+			if e.Result != state.Done || e.Parts != len(s.Parts) || len(e.PartsIn) != len(s.Parts) || e.Outcome != "ACCEPTED" {
 				t.Errorf("history entry %+v", e)
 			}
 			for k, pi := range e.PartsIn {
-				if pi.UploadID != commits[k].UploadID || pi.First != s.parts[k].first || pi.Last != s.parts[k].last || pi.Outcome != "ACCEPTED" {
+				if pi.UploadID != commits[k].UploadID || pi.First != s.Parts[k].First || pi.Last != s.Parts[k].Last || pi.Outcome != "ACCEPTED" {
 					t.Errorf("part %d in the history: %+v", k+1, pi)
 				}
 			}
-			if !strings.Contains(h.logBuf.String(), fmt.Sprintf("part=%d/%d", len(s.parts), len(s.parts))) {
+			if !strings.Contains(h.logBuf.String(), fmt.Sprintf("part=%d/%d", len(s.Parts), len(s.Parts))) {
 				t.Error("the log does not name the part")
 			}
 		})
@@ -127,6 +130,7 @@ func TestSplitFileIsImportedInPartsInOrder(t *testing.T) {
 // .remaining.csv, fixed and dropped back, completes the list with every
 // record imported once.
 func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
+	t.Parallel()
 	for _, verify := range []bool{true, false} {
 		t.Run(fmt.Sprintf("verify %t", verify), func(t *testing.T) {
 			h := newHarness(t, faketalkdesk.Options{Validation: 30 * time.Millisecond, Columns: template}, []string{"L1"},
@@ -139,18 +143,18 @@ func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
 			})
 			h.start()
 			body := csvBody("Ann", 2500)
-			s, _ := splitCSV(body, MaxSize)
+			s, _ := csvsplit.Cut(body, MaxSize)
 			// A record of part 3 Talkdesk will not take.
-			bad := s.parts[2].start + 10
+			bad := s.Parts[2].Start + 10
 			lineStart := bytes.LastIndexByte(body[:bad], '\n') + 1
 			body = slices.Concat(body[:lineStart], []byte("Bad,"), body[lineStart+4:])
-			s, _ = splitCSV(body, MaxSize)
+			s, _ = csvsplit.Cut(body, MaxSize)
 			h.drop(0, "contacts.csv", body)
 			note := h.waitFailed(0, "contacts.csv")
 
 			first := strings.SplitN(note, "\n", 2)[0]
 			want := fmt.Sprintf("Part 3 of %d of this file was not imported: Talkdesk's validation did not accept part 3 (REJECTED): check the records on lines %d–%d against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form). Parts 1–2 (lines 2–%d) were imported into record list L1; lines %d–%d were not. They are in contacts.remaining.csv beside this note, after the header line: fix the cause, then drop that file into the folder to import them (the lines already imported are not in it).",
-				len(s.parts), s.parts[2].first, s.parts[2].last, s.parts[1].last, s.parts[1].last+1, s.parts[len(s.parts)-1].last)
+				len(s.Parts), s.Parts[2].First, s.Parts[2].Last, s.Parts[1].Last, s.Parts[1].Last+1, s.Parts[len(s.Parts)-1].Last)
 			if first != want {
 				t.Errorf("the note's sentence:\n got %s\nwant %s", first, want)
 			}
@@ -161,12 +165,12 @@ func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if string(remaining) != string(s.remaining(2)) {
+			if string(remaining) != string(s.Remaining(2)) {
 				t.Errorf("contacts.remaining.csv is not the header and the records from part 3 on")
 			}
 			// The same file again is refused: its first parts are in.
 			h.drop(0, "contacts-again.csv", body)
-			if again := h.waitFailed(0, "contacts-again.csv"); !strings.Contains(again, "whose first 2 of "+fmt.Sprint(len(s.parts))+" parts were imported into record list L1") {
+			if again := h.waitFailed(0, "contacts-again.csv"); !strings.Contains(again, "whose first 2 of "+fmt.Sprint(len(s.Parts))+" parts were imported into record list L1") {
 				t.Errorf("the same file dropped again: %s", again)
 			}
 			// Fixed and dropped back, the rest goes in.
@@ -195,6 +199,7 @@ func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
 // A record that cannot fit a part fails the file before anything is sent;
 // without split, a big file is refused as before.
 func TestSplitRefusalsSendNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 	h.cfg.Folders[0].Split = new(bool)
 	*h.cfg.Folders[0].Split = true
@@ -216,6 +221,7 @@ func TestSplitRefusalsSendNothing(t *testing.T) {
 // The records not imported never replace a file already in failed/ under
 // their name: they go to a free one, which the note names.
 func TestRemainingBesideAnotherOfTheSameName(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{Columns: template}, []string{"L1"}, "split: true\n")
 	h.fake.SetVerdict(func(b []byte) string {
 		if bytes.Contains(b, []byte("\nBad,")) {
@@ -232,10 +238,10 @@ func TestRemainingBesideAnotherOfTheSameName(t *testing.T) {
 	}
 	h.start()
 	body := csvBody("Ann", 1500)
-	s, _ := splitCSV(body, MaxSize)
-	at := s.parts[1].start
+	s, _ := csvsplit.Cut(body, MaxSize)
+	at := s.Parts[1].Start
 	body = slices.Concat(body[:at], []byte("Bad,"), body[at+4:])
-	s, _ = splitCSV(body, MaxSize)
+	s, _ = csvsplit.Cut(body, MaxSize)
 	h.drop(0, "contacts.csv", body)
 	note := h.waitFailed(0, "contacts.csv")
 	if !strings.Contains(note, "They are in contacts.remaining-1.csv beside this note") {
@@ -244,7 +250,7 @@ func TestRemainingBesideAnotherOfTheSameName(t *testing.T) {
 	if b, _ := os.ReadFile(other); string(b) != "someone else's\n" {
 		t.Error("the file already named contacts.remaining.csv was changed")
 	}
-	if b, _ := os.ReadFile(filepath.Join(h.folder(0).Failed, "contacts.remaining-1.csv")); string(b) != string(s.remaining(1)) {
+	if b, _ := os.ReadFile(filepath.Join(h.folder(0).Failed, "contacts.remaining-1.csv")); string(b) != string(s.Remaining(1)) {
 		t.Error("contacts.remaining-1.csv is not the header and the records from part 2 on")
 	}
 }

@@ -453,8 +453,7 @@ func (p *Pipeline) handle(it item) {
 		p.resume(it.f, *it.rec)
 		return
 	}
-	rec, data, ok := p.take(it)
-	if ok {
+	if rec, data, o := p.take(it); o == taken {
 		p.upload(it.f, rec, data)
 	}
 }

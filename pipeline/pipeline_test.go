@@ -24,6 +24,7 @@ func md5hex(b []byte) string {
 }
 
 func TestFileIsUploadedOnceAndMovedToDone(t *testing.T) {
+	t.Parallel()
 	for _, signMD5 := range []bool{true, false} {
 		t.Run(fmt.Sprintf("url signs content-md5=%v", signMD5), func(t *testing.T) {
 			h := newHarness(t, faketalkdesk.Options{SignContentMD5: signMD5}, []string{"list-a"}, "")
@@ -72,6 +73,7 @@ func TestFileIsUploadedOnceAndMovedToDone(t *testing.T) {
 }
 
 func TestFilesWaitingAtStartAreTaken(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	for i := range 3 {
 		h.drop(0, fmt.Sprintf("early-%d.csv", i), csvBody(fmt.Sprint("e", i), 2))
@@ -86,6 +88,7 @@ func TestFilesWaitingAtStartAreTaken(t *testing.T) {
 }
 
 func TestCallbackAndAtlasArePassed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, nil, `
 folders:
   - path: in0
@@ -120,6 +123,7 @@ folders:
 }
 
 func TestEmptyAndTooLargeFailWithoutAPICall(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	h.drop(0, "empty.csv", nil)
@@ -143,6 +147,7 @@ func TestEmptyAndTooLargeFailWithoutAPICall(t *testing.T) {
 }
 
 func TestDuplicateContentIsRefusedPerList(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "")
 	h.start()
 	body := csvBody("dup", 2)
@@ -163,6 +168,7 @@ func TestDuplicateContentIsRefusedPerList(t *testing.T) {
 }
 
 func TestLongNameIsShortenedForTheAPIOnly(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	name := strings.Repeat("ü", 20) + "-contacts-export-2026.csv"
@@ -175,6 +181,7 @@ func TestLongNameIsShortenedForTheAPIOnly(t *testing.T) {
 }
 
 func TestNameCollisionInDoneNeverOverwrites(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	if err := os.MkdirAll(h.folder(0).Done, 0o755); err != nil {
 		t.Fatal(err)
@@ -196,6 +203,7 @@ func TestNameCollisionInDoneNeverOverwrites(t *testing.T) {
 }
 
 func TestIneligibleFilesAreLeftAlone(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	dir := h.folder(0).Path
 	if err := os.MkdirAll(filepath.Join(dir, "sub.csv"), 0o755); err != nil {
@@ -224,6 +232,7 @@ func TestIneligibleFilesAreLeftAlone(t *testing.T) {
 }
 
 func TestSlowWriterIsNotUploadedHalfWritten(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	p := filepath.Join(h.folder(0).Path, "slow.csv")
@@ -251,6 +260,7 @@ func TestSlowWriterIsNotUploadedHalfWritten(t *testing.T) {
 }
 
 func TestAPIRefusalsFailTheFileWithTheAPIsWords(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		fault faketalkdesk.Fault
@@ -294,6 +304,7 @@ func TestAPIRefusalsFailTheFileWithTheAPIsWords(t *testing.T) {
 }
 
 func TestTransientErrorsAreRetried(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		faults []faketalkdesk.Fault
@@ -325,6 +336,7 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 }
 
 func TestPatchAppliedButAnswerLostIsCommittedOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	// The PATCH is applied, then a gateway answers 502: the retry meets 409,
 	// which after an unknown outcome means "already applied".
@@ -341,6 +353,7 @@ func TestPatchAppliedButAnswerLostIsCommittedOnce(t *testing.T) {
 }
 
 func TestPatch409OnFirstAttemptIsABusyList(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.fake.SetListBusy("L", true)
 	h.start()
@@ -357,6 +370,7 @@ func TestPatch409OnFirstAttemptIsABusyList(t *testing.T) {
 }
 
 func TestGiveUpAfterMovesToFailedWithTheCause(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "retry:\n  max_backoff: 20ms\n  give_up_after: 300ms\n")
 	h.fake.SetListBusy("L", true)
 	h.start()
@@ -375,6 +389,7 @@ func TestGiveUpAfterMovesToFailedWithTheCause(t *testing.T) {
 }
 
 func TestExpiredTokenIsRenewedOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	h.drop(0, "one.csv", csvBody("one", 1))
@@ -388,6 +403,7 @@ func TestExpiredTokenIsRenewedOnce(t *testing.T) {
 }
 
 func TestShortLivedTokensAreRenewedBeforeUse(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{TokenTTL: time.Second}, []string{"L"}, "")
 	h.start()
 	for i := range 3 {
@@ -404,6 +420,7 @@ func TestShortLivedTokensAreRenewedBeforeUse(t *testing.T) {
 }
 
 func TestBadCredentialsKeepTheFile(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{ClientID: testClientID, ClientSecret: "another-secret"}, []string{"L"}, "")
 	h.start()
 	h.drop(0, "wait.csv", csvBody("wait", 1))
@@ -424,6 +441,7 @@ func TestBadCredentialsKeepTheFile(t *testing.T) {
 }
 
 func TestRefusedSignedURLGetsAFreshUploadRequest(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepPut, Status: 403,
 		Body: `<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>`})
@@ -446,6 +464,7 @@ func TestRefusedSignedURLGetsAFreshUploadRequest(t *testing.T) {
 }
 
 func TestReallyExpiredURLIsRenewed(t *testing.T) {
+	t.Parallel()
 	// A fake clock: the URL expires between the create and the PUT.
 	var mu sync.Mutex
 	now := time.Now()
@@ -511,6 +530,7 @@ func (f *funcAPI) GetRecordList(ctx context.Context, l string) (*talkdesk.Record
 }
 
 func TestBurstOverSeveralFoldersOneInFlightPerList(t *testing.T) {
+	t.Parallel()
 	lists := []string{"L0", "L1", "L2", "L3"}
 	h := newHarness(t, faketalkdesk.Options{Latency: 2 * time.Millisecond}, lists, "workers: 3\n")
 	api := h.client()
@@ -578,6 +598,7 @@ func TestBurstOverSeveralFoldersOneInFlightPerList(t *testing.T) {
 }
 
 func TestRestartWithTheSameStateRemembersCommits(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	body := csvBody("again", 2)
@@ -645,6 +666,7 @@ func crashAt(t *testing.T, h *harness, phase state.Phase, body []byte, patched b
 }
 
 func TestResumeAfterCrash(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		phase   state.Phase
@@ -681,6 +703,7 @@ func TestResumeAfterCrash(t *testing.T) {
 // next start the record is finished and the later file uploaded, never
 // moved to done/ or failed/ in the earlier file's name.
 func TestALaterFileInAFinishedRecordsPlaceIsUploaded(t *testing.T) {
+	t.Parallel()
 	for _, phase := range []state.Phase{state.Committed, state.Failing} {
 		t.Run(string(phase), func(t *testing.T) {
 			h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
@@ -746,6 +769,7 @@ func TestALaterFileInAFinishedRecordsPlaceIsUploaded(t *testing.T) {
 }
 
 func TestClaimedFileWithoutRecordIsTakenAtStart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	claim := h.claimDir(0)
 	if err := os.MkdirAll(claim, 0o755); err != nil {
@@ -759,6 +783,7 @@ func TestClaimedFileWithoutRecordIsTakenAtStart(t *testing.T) {
 }
 
 func TestStopLetsTheUploadInFlightFinish(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("LISTDROP_UNDER_WINE") == "1" {
 		t.Skip("under Wine 8 a request on a new loopback connection now and then ends with EOF before the server reads it (in one run of this package in four; a small program shows it only while a folder watch is being closed); this test sends its request as listdrop stops, when no retry follows")
 	}
@@ -799,6 +824,7 @@ func TestStopLetsTheUploadInFlightFinish(t *testing.T) {
 }
 
 func TestSecondPipelineOnTheSameStateFails(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	_, err := state.Open(h.cfg.StateFile, 100*time.Millisecond)

@@ -117,6 +117,7 @@ func (h *harness) logLines(parts ...string) int {
 // must stay where it is, untouched and not uploaded, while it is held, and
 // be uploaded once after it is released.
 func TestWindowsFileHeldWithoutShareDeleteIsTakenOnlyWhenReleased(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	body := csvBody("held", 5)
@@ -156,6 +157,7 @@ func TestWindowsFileHeldWithoutShareDeleteIsTakenOnlyWhenReleased(t *testing.T) 
 // and closing it; the copy holds the file without FILE_SHARE_DELETE
 // throughout. Only the whole file is uploaded, once.
 func TestWindowsExplorerStyleCopyIsUploadedOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	body := csvBody("copied", 200)
@@ -197,6 +199,7 @@ func TestWindowsExplorerStyleCopyIsUploadedOnce(t *testing.T) {
 // under the same name is a new file, uploaded once too, and lands beside
 // the first in done/.
 func TestWindowsRenameIntoFolderIsUploadedOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	staging := filepath.Join(h.dir, "staging")
@@ -233,6 +236,7 @@ func TestWindowsRenameIntoFolderIsUploadedOnce(t *testing.T) {
 // Windows file names are case-insensitive: a name in done/ or failed/ that
 // differs only in case is taken, and is never overwritten.
 func TestWindowsCollisionNamesIgnoreCase(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	f := h.folder(0)
 	for _, d := range []string{f.Done, f.Failed} {
@@ -280,6 +284,7 @@ func TestWindowsCollisionNamesIgnoreCase(t *testing.T) {
 // Windows; file notifications may not (without LongPathsEnabled), and the
 // rescan then finds the file.
 func TestWindowsLongPaths(t *testing.T) {
+	t.Parallel()
 	var rel []string
 	for _, c := range "abcdef" {
 		rel = append(rel, strings.Repeat(string(c), 48))
@@ -306,6 +311,7 @@ func TestWindowsLongPaths(t *testing.T) {
 // and the longest name NTFS allows (255 characters) meeting a name already
 // in done/, so the new one needs a suffix that still fits.
 func TestWindowsUnusualNames(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.start()
 	long := strings.Repeat("n", 251) + ".csv"

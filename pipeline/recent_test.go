@@ -19,6 +19,7 @@ import (
 // finish and Talkdesk's verdicts as they come, and a restart finds them
 // again in the state.
 func TestStatusKeepsTheLastResultsInMemoryAndAfterARestart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L1", "L2"}, "verify: true\n")
 	h.start()
 	for i := range recentResults + 3 {
@@ -66,6 +67,7 @@ func TestStatusKeepsTheLastResultsInMemoryAndAfterARestart(t *testing.T) {
 // While Talkdesk validates a list's upload, the status names it; once the
 // validation ends, it does not.
 func TestStatusNamesTheUploadTalkdeskValidates(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{Validation: time.Hour}, []string{"L1"}, "verify: true\n")
 	h.start()
 	h.drop(0, "v.csv", csvBody("v", 1))
@@ -87,6 +89,7 @@ func TestStatusNamesTheUploadTalkdeskValidates(t *testing.T) {
 // hold it) is read again with a growing wait, not left until the next
 // start.
 func TestHeldFileUnreadableAtResumeIsReadAgain(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	body := csvBody("crash", 3)
 	crashAt(t, h, state.Patching, body, true)

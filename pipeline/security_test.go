@@ -34,6 +34,7 @@ func umask() os.FileMode {
 // them holds the client secret, an access token or a signed URL's
 // signature, even when Talkdesk's answer quotes the secret.
 func TestOutputsKeepBytesModesAndNoSecret(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "")
 	h.fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 400,
 		Body: `{"code":"invalid","message":"client ` + testClientID + ` with secret ` + testSecret + ` refused",` +

@@ -19,6 +19,7 @@ var retryInRE = regexp.MustCompile(`msg="cannot write state; trying again later"
 // state write that fails is now retried alone, with a growing wait, and
 // the PATCH is sent once.
 func TestStateWritesThatFailBackOffAndNeverResendThePatch(t *testing.T) {
+	t.Parallel()
 	for _, op := range []string{"write-ahead", "commit"} {
 		t.Run(op, func(t *testing.T) {
 			h := newHarness(t, faketalkdesk.Options{}, []string{"L"}, "retry:\n  max_backoff: 400ms\n  give_up_after: 1h\n")

@@ -65,6 +65,7 @@ func contacts(t *testing.T) func(f *excelize.File, sheet string) {
 }
 
 func TestWorkbookToCSV(t *testing.T) {
+	t.Parallel()
 	data := workbook(t, contacts(t))
 	out, done, problem := workbookCSV(data, "")
 	if problem != "" {
@@ -85,6 +86,7 @@ func TestWorkbookToCSV(t *testing.T) {
 }
 
 func TestWorkbookProblems(t *testing.T) {
+	t.Parallel()
 	named := workbook(t, func(f *excelize.File, sheet string) {
 		set(t, f, sheet, "A1", "not this one")
 		if _, err := f.NewSheet("Contacts"); err != nil {

@@ -67,6 +67,7 @@ func use(s *Store) error {
 // "file size too small" with no advice. Each kind of damage the audit
 // tried is now a sentence that says what to do, at open.
 func TestDamagedStateIsFoundAtOpenAndSaysWhatToDo(t *testing.T) {
+	t.Parallel()
 	good := sampleState(t)
 	if len(good) < 8*pageSize {
 		t.Fatalf("the sample is %d bytes: too small to damage its data pages", len(good))
@@ -131,6 +132,7 @@ func TestDamagedStateIsFoundAtOpenAndSaysWhatToDo(t *testing.T) {
 // Random flips in data pages: whatever bbolt's check lets through must
 // not panic later, and what it reports is damage.
 func TestRandomFlipsNeverPanic(t *testing.T) {
+	t.Parallel()
 	good := sampleState(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	damaged := 0
@@ -176,6 +178,7 @@ func openAndUse(t testing.TB, b []byte, i int) bool {
 // open file) is found by the next transaction: it becomes a DamagedError,
 // and Damaged() tells the service to stop instead of retrying.
 func TestDamageFoundWhileOpenStopsTheStore(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "state.db")
 	if err := os.WriteFile(path, sampleState(t), 0o600); err != nil {
 		t.Fatal(err)

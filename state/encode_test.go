@@ -12,6 +12,7 @@ import (
 // Every field of an entry comes back exactly, whatever form each one takes
 // on disk.
 func TestEntryRoundTrip(t *testing.T) {
+	t.Parallel()
 	folder := filepath.Join(string(filepath.Separator)+"srv", "drop", "sales")
 	at := time.Date(2026, 11, 28, 9, 30, 0, 123456789, time.UTC)
 	cases := map[string]Entry{
@@ -61,6 +62,7 @@ func TestEntryRoundTrip(t *testing.T) {
 // The reason for the binary form: a typical entry is a fraction of its
 // JSON.
 func TestTypicalEntryIsSmall(t *testing.T) {
+	t.Parallel()
 	folder := filepath.FromSlash("/srv/listdrop/drop01")
 	e := Entry{At: time.Now(), Folder: folder, Source: filepath.Join(folder, "contacts-0000001.csv"), Dest: filepath.Join(folder, "done", "contacts-0000001.csv"),
 		ListID: "6c0c0a3a-2b7e-4a57-9a61-000000000001", Size: 20000, MD5: "0123456789abcdef0123456789abcdef", Result: Done,
@@ -74,6 +76,7 @@ func TestTypicalEntryIsSmall(t *testing.T) {
 }
 
 func TestDamagedEntryIsAnError(t *testing.T) {
+	t.Parallel()
 	e := Entry{Folder: "/d", Source: "/d/a.csv", ListID: "L", MD5: "0123456789abcdef0123456789abcdef", Result: Done, Reason: "x"}
 	good := encodeEntry(e)
 	k := historyKey(time.Now(), 1)

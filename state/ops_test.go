@@ -12,6 +12,7 @@ import (
 )
 
 func TestOutcomeAllowanceAndPrune(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t)
 	old := time.Now().Add(-200 * 24 * time.Hour)
 	recent := time.Now().Add(-time.Hour)
@@ -64,6 +65,7 @@ func TestOutcomeAllowanceAndPrune(t *testing.T) {
 }
 
 func TestCompactKeepsEverything(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t)
 	at := time.Now()
 	for i := range 600 {
@@ -101,6 +103,7 @@ func TestCompactKeepsEverything(t *testing.T) {
 }
 
 func TestOpenReadOnly(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t)
 	inst := s.Instance()
 	if _, err := OpenReadOnly(path, 100*time.Millisecond); !errors.Is(err, ErrLocked) {
@@ -124,6 +127,7 @@ func TestOpenReadOnly(t *testing.T) {
 }
 
 func TestCommitsNameTheirListAndContent(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t)
 	r := Record{Key: "k", Source: "/drop/x.csv", ListID: "list-9", MD5: "00112233445566778899aabbccddeeff", Phase: Committed, Committed: time.Now(), UploadID: "U"}
 	if err := s.Commit(r); err != nil {
@@ -138,6 +142,7 @@ func TestCommitsNameTheirListAndContent(t *testing.T) {
 // Writes made at the same time are grouped into shared transactions; each
 // still lands, and a write that fails fails alone.
 func TestConcurrentWritesAllLand(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t)
 	const n = 200
 	errs := make(chan error, n)

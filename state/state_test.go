@@ -22,6 +22,7 @@ func openTemp(t *testing.T) (*Store, string) {
 }
 
 func TestRecordLifecycleSurvivesReopen(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t)
 	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	r := Record{Key: "/drop/.listdrop/a.csv", Folder: "/drop", Source: "/drop/a.csv", ListID: "L1",
@@ -86,6 +87,7 @@ func TestRecordLifecycleSurvivesReopen(t *testing.T) {
 }
 
 func TestCommitRequiresCommittedPhase(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t)
 	if err := s.Commit(Record{Key: "k", ListID: "L", MD5: "m", Phase: Patching}); err == nil {
 		t.Fatal("Commit accepted a record that is not committed")
@@ -96,6 +98,7 @@ func TestCommitRequiresCommittedPhase(t *testing.T) {
 }
 
 func TestHistoryOrderAndSameInstant(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i, src := range []string{"b", "a", "c"} {
@@ -118,6 +121,7 @@ func TestHistoryOrderAndSameInstant(t *testing.T) {
 }
 
 func TestFileModeIsPrivate(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows has no mode bits; ACLs apply")
 	}
@@ -132,6 +136,7 @@ func TestFileModeIsPrivate(t *testing.T) {
 }
 
 func TestSecondOpenFailsClearly(t *testing.T) {
+	t.Parallel()
 	_, path := openTemp(t)
 	_, err := Open(path, 200*time.Millisecond)
 	if !errors.Is(err, ErrLocked) {
@@ -143,6 +148,7 @@ func TestSecondOpenFailsClearly(t *testing.T) {
 }
 
 func TestDamagedFileSaysHowToRecover(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "state.db")
 	junk := make([]byte, 64*1024)
 	for i := range junk {
@@ -164,6 +170,7 @@ func TestDamagedFileSaysHowToRecover(t *testing.T) {
 }
 
 func TestInstanceIsStableAcrossReopen(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t)
 	id := s.Instance()
 	if len(id) != 16 {
@@ -188,6 +195,7 @@ func TestInstanceIsStableAcrossReopen(t *testing.T) {
 // known, with how many of its parts are in; its verdict is the worst of
 // its parts'.
 func TestPartlyImportedSplitFileIsCommitted(t *testing.T) {
+	t.Parallel()
 	s, _ := openTemp(t)
 	md5 := "0123456789abcdef0123456789abcdef"
 	rec := Record{Key: "/in/.listdrop/x/big.csv", Folder: "/in", Source: "/in/big.csv", ListID: "L", MD5: md5, Phase: Failing,

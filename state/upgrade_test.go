@@ -57,6 +57,7 @@ func writeV1(t *testing.T, path string, active []Record, commits map[string]comm
 // committed stops being a duplicate, the history reads the same, and a file
 // committed but not yet moved finishes as it would have.
 func TestFormat1IsUpgradedOnOpen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "listdrop.db")
 	t0 := time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC)
 	const (
@@ -151,6 +152,7 @@ func TestFormat1IsUpgradedOnOpen(t *testing.T) {
 // A format-1 file can still be read by the read-only commands before the
 // daemon has upgraded it.
 func TestFormat1ReadsReadOnly(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "listdrop.db")
 	at := time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC)
 	writeV1(t, path, nil, map[string]commitV1{"L\x00aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa": {File: "a.csv", UploadID: "U", At: at}},
@@ -171,6 +173,7 @@ func TestFormat1ReadsReadOnly(t *testing.T) {
 
 // A file from a newer listdrop is refused, not misread.
 func TestNewerFormatIsRefused(t *testing.T) {
+	t.Parallel()
 	s, path := openTemp(t)
 	s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("schema"), []byte("3")) })
 	s.Close()

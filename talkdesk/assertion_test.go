@@ -33,6 +33,7 @@ func keyClient(t *testing.T, f *fakeAPI, key crypto.Signer) *Client {
 // Each token request carries a fresh assertion that the public key
 // verifies, with the documented claims and no client secret.
 func TestTokenRequestWithAPrivateKey(t *testing.T) {
+	t.Parallel()
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +119,7 @@ func TestTokenRequestWithAPrivateKey(t *testing.T) {
 // An answer that quotes the assertion, or its signature, is not quoted
 // back in the error.
 func TestAssertionNeverInErrors(t *testing.T) {
+	t.Parallel()
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	f := newFakeAPI(t)
 	var sent string
@@ -138,6 +140,7 @@ func TestAssertionNeverInErrors(t *testing.T) {
 }
 
 func TestNewRefusesAKeyWithoutKeyIDOrWithASecret(t *testing.T) {
+	t.Parallel()
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	for _, o := range []Options{
@@ -154,6 +157,7 @@ func TestNewRefusesAKeyWithoutKeyIDOrWithASecret(t *testing.T) {
 
 // A token granted without the scope is an error that names the scope.
 func TestTokenWithoutTheScope(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		scope string
 		ok    bool

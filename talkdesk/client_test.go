@@ -104,6 +104,7 @@ func createReq() CreateRequest {
 // both on loopback: the file's bytes would otherwise cross the network in
 // clear.
 func TestSignedURLMustBeHTTPSUnlessOnLoopback(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name          string
 		apiOnLoopback bool
@@ -143,6 +144,7 @@ func TestSignedURLMustBeHTTPSUnlessOnLoopback(t *testing.T) {
 }
 
 func TestUnusableSignedURLsAndIDsAreRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ name, id, signedURL string }{
 		{"ftp URL", "u-1", "ftp://bucket.s3.example.com/k.csv"},
 		{"no host", "u-1", "https:///k.csv"},
@@ -171,6 +173,7 @@ func TestUnusableSignedURLsAndIDsAreRefused(t *testing.T) {
 // An id from the API goes into the PATCH's URL as one escaped path
 // segment, never as a path: "../" cannot climb, "/" cannot add a segment.
 func TestUploadIDIsOnlyUsedPathEscaped(t *testing.T) {
+	t.Parallel()
 	for _, id := range []string{"../../admin", "a/b", "../", "x/../../y", "..%2F..", "id?x=1#f", "100%"} {
 		t.Run(id, func(t *testing.T) {
 			f := newFakeAPI(t)
@@ -214,6 +217,7 @@ func TestUploadIDIsOnlyUsedPathEscaped(t *testing.T) {
 // The documented answers are a few hundred bytes; a proxy that answers
 // 10 MB is cut off at 1 MiB and refused, on every step.
 func TestTenMegabyteAnswerIsRefused(t *testing.T) {
+	t.Parallel()
 	huge := func(status int, prefix string) func(http.ResponseWriter, *http.Request) {
 		return func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(status)
@@ -273,6 +277,7 @@ func createCall(c *Client) error {
 // Basic authorization) or an access token, even when an answer echoes
 // them: a proxy printing the request it got, a server quoting the secret.
 func TestCredentialsNeverInErrors(t *testing.T) {
+	t.Parallel()
 	basic := base64.StdEncoding.EncodeToString([]byte(testID + ":" + testSecret))
 	const signature = "sig-5e3c9d"
 	jsonEsc := func(s string) string { return strings.ReplaceAll(s, "/", `\/`) }

@@ -10,6 +10,7 @@ import (
 )
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		err  error
@@ -47,6 +48,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestOutcomeUnknown(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want bool
@@ -67,6 +69,7 @@ func TestOutcomeUnknown(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
+	t.Parallel()
 	in := "https://bucket.s3.amazonaws.com/u/1/a.csv?X-Amz-Credential=AKIA%2F&X-Amz-Signature=deadbeef"
 	got := RedactURL(in)
 	if strings.Contains(got, "deadbeef") || strings.Contains(got, "AKIA") {
@@ -81,6 +84,7 @@ func TestRedactURL(t *testing.T) {
 }
 
 func TestRetryAfterHeader(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	if got := retryAfter("7", now); got != 7*time.Second {
 		t.Fatalf("seconds form: %v", got)

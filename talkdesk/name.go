@@ -1,6 +1,7 @@
 package talkdesk
 
 import (
+	"fmt"
 	"path/filepath"
 	"unicode/utf8"
 
@@ -26,4 +27,23 @@ func APIFilename(name string) string {
 	stem := []rune(name[:len(name)-len(ext)])
 	keep := MaxFilename - utf8.RuneCountInString(ext)
 	return string(stem[:keep]) + ext
+}
+
+// PartName is the name part k (from 1) of n gets at Talkdesk: the file's
+// name with the part's number and the count, within Talkdesk's 35
+// characters ("contacts-part07of40.csv"); the name is shortened, not the
+// numbers.
+func PartName(name string, k, n int) string {
+	name = display.Clean(filepath.Base(name))
+	ext := filepath.Ext(name)
+	if utf8.RuneCountInString(ext) > 8 {
+		ext = ""
+	}
+	width := len(fmt.Sprint(n))
+	suffix := fmt.Sprintf("-part%0*dof%d", width, k, n) + ext
+	stem := []rune(name[:len(name)-len(ext)])
+	if keep := MaxFilename - utf8.RuneCountInString(suffix); len(stem) > keep {
+		stem = stem[:max(keep, 0)]
+	}
+	return string(stem) + suffix
 }

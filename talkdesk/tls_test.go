@@ -53,6 +53,7 @@ func tlsClient(t *testing.T, srv *httptest.Server, caFile string) *Client {
 }
 
 func TestTLSCertificateOfAnUnknownCAIsRefused(t *testing.T) {
+	t.Parallel()
 	srv := tlsAPI(t, nil)
 	_, err := tlsClient(t, srv, "").CreateUploadRequest(context.Background(), createReq())
 	var unknown x509.UnknownAuthorityError
@@ -62,6 +63,7 @@ func TestTLSCertificateOfAnUnknownCAIsRefused(t *testing.T) {
 }
 
 func TestTLSCAFileAddsTrust(t *testing.T) {
+	t.Parallel()
 	srv := tlsAPI(t, nil)
 	ur, err := tlsClient(t, srv, writeCAFile(t, srv)).CreateUploadRequest(context.Background(), createReq())
 	if err != nil {
@@ -75,6 +77,7 @@ func TestTLSCAFileAddsTrust(t *testing.T) {
 // The CA file adds roots; it does not turn verification off: a server
 // whose certificate does not name the host is still refused.
 func TestTLSCAFileStillChecksTheHostName(t *testing.T) {
+	t.Parallel()
 	srv := tlsAPI(t, nil)
 	// httptest's certificate names 127.0.0.1 and example.com, not localhost.
 	u := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
@@ -90,6 +93,7 @@ func TestTLSCAFileStillChecksTheHostName(t *testing.T) {
 }
 
 func TestTLS11IsRefused(t *testing.T) {
+	t.Parallel()
 	old := &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
 	srv := tlsAPI(t, old)
 	ca := writeCAFile(t, srv)
@@ -116,6 +120,7 @@ func TestTLS11IsRefused(t *testing.T) {
 // Whatever the options, the transport verifies certificates and asks for
 // TLS 1.2 at least.
 func TestTransportTLSSettings(t *testing.T) {
+	t.Parallel()
 	srv := tlsAPI(t, nil)
 	for _, ca := range []string{"", writeCAFile(t, srv)} {
 		c := tlsClient(t, srv, ca)
@@ -130,6 +135,7 @@ func TestTransportTLSSettings(t *testing.T) {
 }
 
 func TestBadCAFileIsAnError(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	notPEM := filepath.Join(dir, "ca.pem")
 	os.WriteFile(notPEM, []byte("not a certificate\n"), 0o644)

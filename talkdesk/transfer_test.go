@@ -116,6 +116,7 @@ var (
 )
 
 func TestTransfer(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		from      Progress
@@ -250,6 +251,7 @@ func once(err error) func() error {
 // TestTransferErrURLsRefusedKeepsTheCause: the refusal that stopped the
 // upload stays reachable, for the explanation.
 func TestTransferErrURLsRefusedKeepsTheCause(t *testing.T) {
+	t.Parallel()
 	var log []string
 	tr := &Transfer{API: &scriptAPI{log: &log, puts: []error{badSig, badSig, badSig}}, Hooks: &logHooks{log: &log},
 		Unit: Unit{ListID: "L1", Name: "contacts.csv", Data: []byte("a,b\n")}}

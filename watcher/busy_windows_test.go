@@ -7,6 +7,7 @@ import (
 )
 
 func TestOpenForWritingSeesAnotherWriter(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "x.csv")
 	f, err := os.Create(path)
 	if err != nil {

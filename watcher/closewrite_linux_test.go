@@ -12,6 +12,7 @@ import (
 // settle with the file still open is waited for, and the file is reported
 // once it is closed, whole.
 func TestFileOpenForWritingWaitsForItsClose(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	h := startReady(t, Options{Folders: []string{dir}, Settle: settle, Rescan: time.Hour})
 	path := filepath.Join(dir, "rows.csv")
@@ -46,6 +47,7 @@ func TestFileOpenForWritingWaitsForItsClose(t *testing.T) {
 // settle but after EmptyGrace; one that gets content meanwhile is reported
 // with it.
 func TestEmptyFileGetsTheLongerGrace(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	h := startReady(t, Options{Folders: []string{dir}, Settle: settle, EmptyGrace: time.Hour, Rescan: time.Hour})
 	empty := filepath.Join(dir, "empty.csv")

@@ -12,6 +12,7 @@ import (
 // comes. Recheck makes it be reported again once it has settled anew.
 // Without events and with the rescan off, nothing else would report it.
 func TestRecheckReportsAChangedFileAgainAfterSettle(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "share.csv")
 	if err := os.WriteFile(path, []byte("a,b\n"), 0o644); err != nil {

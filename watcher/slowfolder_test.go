@@ -11,6 +11,7 @@ import (
 // Issue 17, "operations that hang": a folder whose every look hangs (a
 // share whose server is gone) must not hold up the files of another.
 func TestFolderThatHangsDoesNotHoldUpTheOthers(t *testing.T) {
+	t.Parallel()
 	stuck, fine := t.TempDir(), t.TempDir()
 	hang := make(chan struct{})
 	t.Cleanup(func() { close(hang) }) // runs after the watcher has stopped

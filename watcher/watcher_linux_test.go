@@ -8,7 +8,8 @@ import (
 )
 
 // TestRunClosesItsInotifyInstance counts this process's inotify descriptors
-// before, during and after Run.
+// before, during and after Run. It counts those of the whole process, so
+// it runs alone: not in parallel with the other watchers' tests.
 func TestRunClosesItsInotifyInstance(t *testing.T) {
 	before := countInotify(t)
 	h := startReady(t, Options{Folders: []string{t.TempDir()}, Settle: settle, Rescan: time.Hour})

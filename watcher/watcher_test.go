@@ -20,6 +20,7 @@ const bound = 30 * time.Second
 const settle = 50 * time.Millisecond
 
 func TestEligible(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		want bool
@@ -57,6 +58,7 @@ func TestEligible(t *testing.T) {
 }
 
 func TestNewRejectsInvalidOptions(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name string
@@ -88,6 +90,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 }
 
 func TestRescanDoesNotBlockWhenNotRunning(t *testing.T) {
+	t.Parallel()
 	w, err := New(Options{Folders: []string{t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +101,7 @@ func TestRescanDoesNotBlockWhenNotRunning(t *testing.T) {
 }
 
 func TestStartupScanFindsWaitingFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "waiting.csv")
 	writeFile(t, path, "a,b\n1,2\n")
@@ -115,6 +119,7 @@ func TestStartupScanFindsWaitingFile(t *testing.T) {
 }
 
 func TestSettleZeroReportsAtFirstLook(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "now.csv")
 	writeFile(t, path, "x\n")
@@ -125,6 +130,7 @@ func TestSettleZeroReportsAtFirstLook(t *testing.T) {
 }
 
 func TestFileRenamedIntoFolderIsReportedOnce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// No periodic rescan: only the fsnotify event can find the file.
 	h := startReady(t, Options{Folders: []string{dir}, Settle: settle})
@@ -150,6 +156,7 @@ func TestFileRenamedIntoFolderIsReportedOnce(t *testing.T) {
 }
 
 func TestSlowWriterIsReportedOnceWritesStop(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// Settle is far longer than the pause between writes, so that a slow
 	// scheduler does not make the writer look finished.
@@ -192,6 +199,7 @@ func TestSlowWriterIsReportedOnceWritesStop(t *testing.T) {
 // On a network share no events arrive: only the second look at the end of
 // the settle time can see that the file is still growing.
 func TestSlowWriterWithoutEventsIsReportedOnceWritesStop(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "share.csv")
 	sw := slowWriter{lastStart: time.Now()} // creating it counts as a write
@@ -228,6 +236,7 @@ func TestSlowWriterWithoutEventsIsReportedOnceWritesStop(t *testing.T) {
 }
 
 func TestIneligibleFilesAreNeverReported(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	h := startReady(t, Options{Folders: []string{dir}, Settle: settle})
 	ready := filepath.Join(dir, readyName)
@@ -268,6 +277,7 @@ func TestIneligibleFilesAreNeverReported(t *testing.T) {
 }
 
 func TestPeriodicRescanFindsFilesWithoutEvents(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ready := writeSentinel(t, dir, readyName)
 	h := start(t, Options{Folders: []string{dir}, Settle: settle, Rescan: 100 * time.Millisecond},
@@ -282,6 +292,7 @@ func TestPeriodicRescanFindsFilesWithoutEvents(t *testing.T) {
 }
 
 func TestMissingFolderIsPickedUpWhenCreated(t *testing.T) {
+	t.Parallel()
 	present := t.TempDir()
 	missing := filepath.Join(t.TempDir(), "later")
 	ready := writeSentinel(t, present, readyName)
@@ -306,6 +317,7 @@ func TestMissingFolderIsPickedUpWhenCreated(t *testing.T) {
 }
 
 func TestRemovedFolderIsWatchedAgainWhenRecreated(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("LISTDROP_UNDER_WINE") == "1" {
 		t.Skip("under Wine 8 a watched folder that is deleted stays until its watch is closed, and no notification says it went; on Windows the watch ends with an error that fsnotify reports as the folder's removal")
 	}
@@ -333,6 +345,7 @@ func TestRemovedFolderIsWatchedAgainWhenRecreated(t *testing.T) {
 }
 
 func TestFolderReplacedByRenameIsWatchedAgain(t *testing.T) {
+	t.Parallel()
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "drop")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -364,6 +377,7 @@ func TestFolderReplacedByRenameIsWatchedAgain(t *testing.T) {
 }
 
 func TestMultipleFoldersNameTheirFolder(t *testing.T) {
+	t.Parallel()
 	a := t.TempDir()
 	b := t.TempDir() + string(filepath.Separator) // reported as given
 	before := []string{writeSentinel(t, a, "a1.csv"), writeSentinel(t, b, "b1.csv")}
@@ -382,6 +396,7 @@ func TestMultipleFoldersNameTheirFolder(t *testing.T) {
 }
 
 func TestRunReturnsOnCancelAndReleasesFolder(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "drop")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -394,6 +409,7 @@ func TestRunReturnsOnCancelAndReleasesFolder(t *testing.T) {
 }
 
 func TestRunRefusesSecondConcurrentRun(t *testing.T) {
+	t.Parallel()
 	h := startReady(t, Options{Folders: []string{t.TempDir()}, Settle: settle})
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()

@@ -38,6 +38,7 @@ func winMoveFile(t *testing.T, from, to string, flags uint32) {
 }
 
 func TestWindowsCopiedFileIsReportedOnceWithItsFinalSize(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	h := startReady(t, Options{Folders: []string{dir}, Settle: settle})
 
@@ -63,6 +64,7 @@ func TestWindowsCopiedFileIsReportedOnceWithItsFinalSize(t *testing.T) {
 // time (MoveFileEx with MOVEFILE_REPLACE_EXISTING) makes a new file: it is
 // reported again, with its own size.
 func TestWindowsRenameOverExistingFileIsReportedAgain(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	h := startReady(t, Options{Folders: []string{dir}, Settle: settle})
 	path := filepath.Join(dir, readyName)

@@ -5,6 +5,7 @@ package crashpoint
 import "testing"
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	got, err := parse(" claim.renamed, patch.sent:2 ,")
 	if err != nil || len(got) != 2 || got["claim.renamed"] != 1 || got["patch.sent"] != 2 {
 		t.Fatalf("parse = %v, %v", got, err)

@@ -3,6 +3,7 @@ package display
 import "testing"
 
 func TestName(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ in, want string }{
 		{"contacts.csv", "contacts.csv"},
 		{"Straße – 東京 ✓.csv", "Straße – 東京 ✓.csv"},
@@ -24,6 +25,7 @@ func TestName(t *testing.T) {
 }
 
 func TestClean(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ in, want string }{
 		{"contacts.csv", "contacts.csv"},
 		{"a\nb\t.csv", "a_b_.csv"},

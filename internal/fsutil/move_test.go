@@ -9,6 +9,7 @@ import (
 )
 
 func TestMoveNoReplace(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src, dst := filepath.Join(dir, "a.csv"), filepath.Join(dir, "b.csv")
 	os.WriteFile(src, []byte("new"), 0o644)
@@ -38,6 +39,7 @@ func TestMoveNoReplace(t *testing.T) {
 // name taken in another case as taken: the server behind a FUSE client may
 // compare names case-insensitively while the client's view does not.
 func TestCheckThenRenameIgnoresCase(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "new.csv")
 	os.WriteFile(src, []byte("new"), 0o644)

@@ -5,6 +5,7 @@ package fsutil
 import (
 	"errors"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,3 +30,7 @@ func linkThenUnlink(src, dst string) (bool, error) {
 	}
 	return true, &os.LinkError{Op: "link", Old: src, New: dst, Err: err}
 }
+
+// crossDevice reports whether a rename failed because src and dst are on
+// different volumes.
+func crossDevice(err error) bool { return errors.Is(err, syscall.EXDEV) }

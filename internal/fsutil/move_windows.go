@@ -1,6 +1,7 @@
 package fsutil
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,3 +42,7 @@ func longPath(p string) string {
 	}
 	return `\\?\` + p
 }
+
+// crossDevice reports whether a rename failed because src and dst are on
+// different volumes.
+func crossDevice(err error) bool { return errors.Is(err, windows.ERROR_NOT_SAME_DEVICE) }

@@ -11,6 +11,7 @@ import (
 // Windows compares names ignoring case: a name taken in another spelling
 // is taken, and MoveFileEx without MOVEFILE_REPLACE_EXISTING says so.
 func TestMoveNoReplaceRefusesANameTakenInAnotherCase(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "new.csv")
 	os.WriteFile(src, []byte("new"), 0o644)

@@ -97,3 +97,29 @@ func checkHandle(f *os.File, fi os.FileInfo) error {
 	}
 	return nil
 }
+
+// ReadLimited reads a regular file of at most limit bytes: a configuration
+// file, a secret, a key, a CA bundle. A FIFO or a device would block or
+// never end, so they are refused before opening.
+func ReadLimited(path string, limit int64) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
+}

@@ -10,6 +10,7 @@ import (
 )
 
 func TestReadDroppedReadsARegularFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "a.csv")
 	want := []byte("name\nAda\n")
@@ -23,6 +24,7 @@ func TestReadDroppedReadsARegularFile(t *testing.T) {
 }
 
 func TestReadDroppedRefusesWhatIsNotOneRegularFile(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("symbolic links need a privilege on Windows; the reparse-point check is exercised by the Windows suite's junction test")
 	}
@@ -63,6 +65,7 @@ func TestReadDroppedRefusesWhatIsNotOneRegularFile(t *testing.T) {
 }
 
 func TestReadDroppedStopsAtTheLimit(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "big.csv")
 	if err := os.WriteFile(p, bytes.Repeat([]byte("x"), 101), 0o644); err != nil {
@@ -78,6 +81,7 @@ func TestReadDroppedStopsAtTheLimit(t *testing.T) {
 // after it was checked: /proc's files report size 0 and hold more. The
 // read stops one byte past the limit instead of reading on.
 func TestReadDroppedStopsAFileThatGrowsWhileRead(t *testing.T) {
+	t.Parallel()
 	const p = "/proc/self/status"
 	if _, err := os.Stat(p); err != nil {
 		t.Skipf("no %s here to stand for a growing file: %v", p, err)

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -57,10 +58,13 @@ func selfSigned(t testing.TB, tmpl *x509.Certificate) (certPEM, keyPEM []byte) {
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
-// WriteFile writes data to path (mode 0600, as key files want) and returns
-// the path.
+// WriteFile writes data to path (mode 0600, as key and configuration
+// files want), making its folder first, and returns the path.
 func WriteFile(t testing.TB, path string, data []byte) string {
 	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}

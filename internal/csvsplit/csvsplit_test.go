@@ -1,4 +1,4 @@
-package pipeline
+package csvsplit
 
 import (
 	"bytes"
@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"unicode/utf8"
 )
 
 // records reads every record of a CSV, header first.
 func records(t *testing.T, b []byte) [][]string {
 	t.Helper()
-	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, utf8BOM)))
+	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, BOM)))
 	r.FieldsPerRecord = -1
 	all, err := r.ReadAll()
 	if err != nil {
@@ -24,24 +23,24 @@ func records(t *testing.T, b []byte) [][]string {
 // checkParts checks what splitting must keep: each part at most limit bytes,
 // starting with the header, whole records only, and together every record
 // of the file once, in order.
-func checkParts(t *testing.T, data []byte, s *split, limit int) {
+func checkParts(t *testing.T, data []byte, s *File, limit int) {
 	t.Helper()
 	want := records(t, data)
 	var got [][]string
-	for k := range s.parts {
-		b := s.bytes(k)
+	for k := range s.Parts {
+		b := s.Bytes(k)
 		if len(b) > limit {
 			t.Errorf("part %d is %d bytes, over %d", k+1, len(b), limit)
 		}
-		if bytes.HasPrefix(b, utf8BOM) {
+		if bytes.HasPrefix(b, BOM) {
 			t.Errorf("part %d starts with a byte order mark", k+1)
 		}
 		recs := records(t, b)
-		if fmt.Sprint(recs[0]) != fmt.Sprint(records(t, s.header)[0]) {
+		if fmt.Sprint(recs[0]) != fmt.Sprint(records(t, s.Header)[0]) {
 			t.Errorf("part %d does not start with the header: %q", k+1, recs[0])
 		}
-		if len(recs)-1 != s.parts[k].records {
-			t.Errorf("part %d holds %d records, says %d", k+1, len(recs)-1, s.parts[k].records)
+		if len(recs)-1 != s.Parts[k].Records {
+			t.Errorf("part %d holds %d records, says %d", k+1, len(recs)-1, s.Parts[k].Records)
 		}
 		got = append(got, recs[1:]...)
 	}
@@ -60,6 +59,7 @@ func contactList(n int, eol string) []byte {
 }
 
 func TestSplitKeepsRecordsWholeAndInOrder(t *testing.T) {
+	t.Parallel()
 	quoted := []byte("name,note\r\n" +
 		"\"Ann\",\"line one\r\nline two, with a comma\"\r\n" +
 		"Bob,plain\r\n" +
@@ -71,24 +71,24 @@ func TestSplitKeepsRecordsWholeAndInOrder(t *testing.T) {
 		limit int
 		parts int
 	}{
-		{"LF lines", contactList(3000, "\n"), MaxSize, 0},
-		{"CRLF lines", contactList(3000, "\r\n"), MaxSize, 0},
-		{"with a byte order mark", append(append([]byte{}, utf8BOM...), contactList(3000, "\r\n")...), MaxSize, 0},
+		{"LF lines", contactList(3000, "\n"), maxSize, 0},
+		{"CRLF lines", contactList(3000, "\r\n"), maxSize, 0},
+		{"with a byte order mark", append(append([]byte{}, BOM...), contactList(3000, "\r\n")...), maxSize, 0},
 		{"quoted line breaks and commas", quoted, 60, 0},
 		{"no line ending at the end", []byte("a,b\n1,2\n3,4"), 9, 2},
 		{"blank lines between records", []byte("a,b\n1,2\n\n\n3,4\n"), 10, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, problem := splitCSV(tt.data, tt.limit)
+			s, problem := Cut(tt.data, tt.limit)
 			if problem != "" {
 				t.Fatal(problem)
 			}
-			if len(s.parts) < 2 {
-				t.Fatalf("%d part(s): nothing was split", len(s.parts))
+			if len(s.Parts) < 2 {
+				t.Fatalf("%d part(s): nothing was split", len(s.Parts))
 			}
-			if tt.parts != 0 && len(s.parts) != tt.parts {
-				t.Errorf("%d parts, want %d", len(s.parts), tt.parts)
+			if tt.parts != 0 && len(s.Parts) != tt.parts {
+				t.Errorf("%d parts, want %d", len(s.Parts), tt.parts)
 			}
 			checkParts(t, tt.data, s, tt.limit)
 		})
@@ -96,65 +96,69 @@ func TestSplitKeepsRecordsWholeAndInOrder(t *testing.T) {
 }
 
 func TestSplitFillsEachPart(t *testing.T) {
+	t.Parallel()
 	data := contactList(3000, "\r\n")
-	s, problem := splitCSV(data, MaxSize)
+	s, problem := Cut(data, maxSize)
 	if problem != "" {
 		t.Fatal(problem)
 	}
-	for k := range s.parts[:len(s.parts)-1] {
+	for k := range s.Parts[:len(s.Parts)-1] {
 		// The next record did not fit: a part is as full as it can be.
-		next := s.parts[k+1]
-		firstNext := bytes.IndexByte(s.body[next.start:], '\n') + 1
-		if len(s.bytes(k))+firstNext <= MaxSize {
-			t.Errorf("part %d (%d bytes) had room for the next record", k+1, len(s.bytes(k)))
+		next := s.Parts[k+1]
+		firstNext := bytes.IndexByte(s.Body[next.Start:], '\n') + 1
+		if len(s.Bytes(k))+firstNext <= maxSize {
+			t.Errorf("part %d (%d bytes) had room for the next record", k+1, len(s.Bytes(k)))
 		}
 	}
 }
 
 func TestSplitAtExactBoundaries(t *testing.T) {
+	t.Parallel()
 	header := "h\n"
 	rec := strings.Repeat("x", 97) + "\n" // 98 bytes
 	// A part of exactly the limit: the header and two records.
 	limit := len(header) + 2*len(rec)
 	data := []byte(header + rec + rec + rec + rec + rec)
-	s, problem := splitCSV(data, limit)
+	s, problem := Cut(data, limit)
 	if problem != "" {
 		t.Fatal(problem)
 	}
-	if len(s.parts) != 3 || len(s.bytes(0)) != limit || len(s.bytes(1)) != limit || s.parts[2].records != 1 {
-		t.Errorf("parts %+v, want two of exactly %d bytes and one of one record", s.parts, limit)
+	if len(s.Parts) != 3 || len(s.Bytes(0)) != limit || len(s.Bytes(1)) != limit || s.Parts[2].Records != 1 {
+		t.Errorf("parts %+v, want two of exactly %d bytes and one of one record", s.Parts, limit)
 	}
 	// One byte less: one record per part.
-	s, problem = splitCSV(data, limit-1)
-	if problem != "" || len(s.parts) != 5 {
-		t.Errorf("limit-1: %d parts (%q), want 5", len(s.parts), problem)
+	s, problem = Cut(data, limit-1)
+	if problem != "" || len(s.Parts) != 5 {
+		t.Errorf("limit-1: %d parts (%q), want 5", len(s.Parts), problem)
 	}
 	checkParts(t, data, s, limit-1)
 }
 
 func TestSplitLineNumbers(t *testing.T) {
+	t.Parallel()
 	data := []byte("name,note\n" + // 1
 		"a,\"x\ny\"\n" + // 2-3
 		"b,z\n" + // 4
 		"c,\"1\n2\n3\"\n" + // 5-7
 		"d,w") // 8
-	s, problem := splitCSV(data, 20)
+	s, problem := Cut(data, 20)
 	if problem != "" {
 		t.Fatal(problem)
 	}
 	var got []string
-	for _, p := range s.parts {
-		got = append(got, fmt.Sprintf("%d-%d", p.first, p.last))
+	for _, p := range s.Parts {
+		got = append(got, fmt.Sprintf("%d-%d", p.First, p.Last))
 	}
 	if want := "[2-3 4-4 5-7 8-8]"; fmt.Sprint(got) != want {
 		t.Errorf("lines %v, want %s", got, want)
 	}
-	if rest := string(s.remaining(2)); rest != "name,note\nc,\"1\n2\n3\"\nd,w" {
+	if rest := string(s.Remaining(2)); rest != "name,note\nc,\"1\n2\n3\"\nd,w" {
 		t.Errorf("remaining from part 3 = %q", rest)
 	}
 }
 
 func TestSplitRefusals(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("y", 200)
 	tests := []struct {
 		name, data, want string
@@ -169,7 +173,7 @@ func TestSplitRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, problem := splitCSV([]byte(tt.data), 100)
+			_, problem := Cut([]byte(tt.data), 100)
 			if !strings.HasPrefix(problem, tt.want) {
 				t.Errorf("problem %q, want it to start with %q", problem, tt.want)
 			}
@@ -177,29 +181,7 @@ func TestSplitRefusals(t *testing.T) {
 	}
 }
 
-func TestPartName(t *testing.T) {
-	tests := []struct {
-		name string
-		k, n int
-		want string
-	}{
-		{"contacts.csv", 7, 40, "contacts-part07of40.csv"},
-		{"contacts.csv", 3, 9, "contacts-part3of9.csv"},
-		{"a-very-long-export-name-from-the-crm.csv", 12, 120, "a-very-long-export-part012of120.csv"},
-		{"Łódź kontakty wszystkie 2026 listopad.csv", 1, 2, "Łódź kontakty wszystki-part1of2.csv"},
-	}
-	for _, tt := range tests {
-		got := partName(tt.name, tt.k, tt.n)
-		if got != tt.want {
-			t.Errorf("partName(%q, %d, %d) = %q, want %q", tt.name, tt.k, tt.n, got, tt.want)
-		}
-		if n := utf8.RuneCountInString(got); n > 35 {
-			t.Errorf("partName(%q) is %d characters", tt.name, n)
-		}
-	}
-}
-
-func FuzzSplitCSV(f *testing.F) {
+func FuzzCut(f *testing.F) {
 	f.Add([]byte("a,b\n1,2\n3,\"4\n5\"\n6,7"), 12)
 	f.Add(contactList(50, "\r\n"), 200)
 	f.Fuzz(func(t *testing.T, data []byte, limit int) {
@@ -207,19 +189,19 @@ func FuzzSplitCSV(f *testing.F) {
 		if limit < 8 {
 			limit = -limit
 		}
-		s, problem := splitCSV(data, limit)
+		s, problem := Cut(data, limit)
 		if problem != "" {
 			return
 		}
-		r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, utf8BOM)))
+		r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, BOM)))
 		r.FieldsPerRecord = -1
 		want, err := r.ReadAll()
 		if err != nil {
 			t.Fatalf("split a file that is not CSV: %v", err)
 		}
 		var got [][]string
-		for k := range s.parts {
-			b := s.bytes(k)
+		for k := range s.Parts {
+			b := s.Bytes(k)
 			if len(b) > limit {
 				t.Fatalf("part %d is %d bytes, over %d", k+1, len(b), limit)
 			}
@@ -236,3 +218,6 @@ func FuzzSplitCSV(f *testing.F) {
 		}
 	})
 }
+
+// maxSize is Talkdesk's limit for one upload.
+const maxSize = 20000
