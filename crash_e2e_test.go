@@ -54,7 +54,13 @@ const (
 	// the same, Talkdesk rejecting its second part: failed/, beside it
 	// the records of parts 2 and 3 in contacts.remaining.csv
 	splitRejected scenario = "split-rejected"
+	// the file of three parts through `listdrop upload --split`
+	uploadSplit scenario = "upload-split"
 )
+
+// oneShot reports whether the scenario's file goes through `listdrop
+// upload` instead of a daemon.
+func (s scenario) oneShot() bool { return s == viaUpload || s == uploadSplit }
 
 // again says whether a start after a crash at a point passes the point
 // again: it says which step the restart repeats.
@@ -142,6 +148,15 @@ var crashTable = []struct {
 	{"failed.explained", splitRejected, notAgain},
 	{"failed.moved", splitRejected, notAgain},
 	{"history.written", splitRejected, notAgain},
+
+	// The upload command's own points for a split file: its parts
+	// answered and recorded as the daemon's are.
+	{"oneshot.part-answered", uploadSplit, isAgain},
+	{"patch.sending:2", uploadSplit, isAgain},
+	{"oneshot.part-recorded", uploadSplit, isAgain},
+	{"oneshot.part-recorded:2", uploadSplit, notAgain},
+	{"oneshot.committed", uploadSplit, notAgain},
+	{"oneshot.history-written", uploadSplit, notAgain},
 }
 
 // pointName is a crash table point without its pass number.
@@ -237,10 +252,12 @@ func newCrashCase(t *testing.T, bin string, scen scenario) *crashCase {
 	case splitFile, splitRejected:
 		extra = "split: true\n"
 		opts = faketalkdesk.Options{Columns: template, Validation: 10 * time.Millisecond}
+	case uploadSplit:
+		opts = faketalkdesk.Options{Columns: template, Validation: 10 * time.Millisecond}
 	}
 	e := newE2E(t, opts, []string{"L1"}, extra)
 	c := &crashCase{e2e: e, bin: bin, scen: scen, name: "contacts.csv", body: rows(t.Name())}
-	if scen == splitFile || scen == splitRejected {
+	if scen == splitFile || scen == splitRejected || scen == uploadSplit {
 		c.body = contactsCSV("Crash", 1700)
 		if scen == splitRejected {
 			c.body = withMarker(t, c.body, 2, rejectMarker)
@@ -254,7 +271,7 @@ func newCrashCase(t *testing.T, bin string, scen scenario) *crashCase {
 	sum := md5.Sum(c.body)
 	c.sum = hex.EncodeToString(sum[:])
 	c.source = filepath.Join(e.folders[0], c.name)
-	if scen == viaUpload {
+	if scen.oneShot() {
 		c.source = filepath.Join(e.dir, "outside", c.name)
 		if err := os.MkdirAll(filepath.Dir(c.source), 0o755); err != nil {
 			t.Fatal(err)
@@ -348,7 +365,7 @@ func killed(ps *os.ProcessState) bool {
 // dest is where the file must end.
 func (c *crashCase) dest() string {
 	switch c.scen {
-	case viaUpload:
+	case viaUpload, uploadSplit:
 		return c.source
 	case duplicate, splitRejected:
 		return filepath.Join(c.folders[0], "failed", c.name)
@@ -421,7 +438,7 @@ func (c *crashCase) run(point, variant string, ag again) {
 	if variant == answerLost {
 		c.fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepPatch, Apply: true, Status: http.StatusGatewayTimeout})
 	}
-	if c.scen == viaUpload {
+	if c.scen.oneShot() {
 		c.runUpload(point, variant, ag)
 		return
 	}
@@ -496,13 +513,17 @@ func (c *crashCase) run(point, variant string, ag again) {
 func (c *crashCase) runUpload(point, variant string, ag again) {
 	t := c.t
 	upload := func(env ...string) (string, int, bool) {
-		cmd := exec.Command(c.bin, "upload", "--config", c.config, "--list", "L1", c.source)
+		args := []string{"upload", "--config", c.config, "--list", "L1", c.source}
+		if c.scen == uploadSplit {
+			args = append(args, "--split")
+		}
+		cmd := exec.Command(c.bin, args...)
 		cmd.Env = append(os.Environ(), append([]string{"E2E_SECRET=" + e2eSecret}, env...)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil && cmd.ProcessState == nil {
 			t.Fatal(err)
 		}
-		crashed := strings.Contains(string(out), "crashpoint: crashing at "+point+"\n")
+		crashed := strings.Contains(string(out), "crashpoint: crashing at "+pointName(point)+"\n")
 		if crashed && !killed(cmd.ProcessState) {
 			t.Fatalf("listdrop upload reached %s but was not ended the way kill -9 ends it: %v\n%s", point, cmd.ProcessState, out)
 		}
@@ -585,7 +606,7 @@ func (c *crashCase) check() {
 	case splitRejected:
 		want["failed"] = []string{c.name, c.name + ".error.txt", "contacts.remaining.csv"}
 		result = state.Failed
-	case viaUpload:
+	case viaUpload, uploadSplit:
 	default:
 		want["done"] = []string{c.name}
 	}
@@ -598,12 +619,12 @@ func (c *crashCase) check() {
 	if b, err := os.ReadFile(c.dest()); err != nil || string(b) != string(c.body) {
 		t.Errorf("%s: %v, or not the bytes dropped", c.dest(), err)
 	}
-	if c.scen == viaUpload {
+	if c.scen.oneShot() {
 		if b, err := os.ReadFile(c.source); err != nil || string(b) != string(c.body) {
 			t.Errorf("%s: %v, or not the bytes uploaded", c.source, err)
 		}
 	}
-	if left := listDir(t, c.folders[0]); c.scen != viaUpload && !slices.Equal(left, []string{".listdrop", "done", "failed"}) {
+	if left := listDir(t, c.folders[0]); !c.scen.oneShot() && !slices.Equal(left, []string{".listdrop", "done", "failed"}) {
 		t.Errorf("the drop folder holds %q", left)
 	}
 	if held := heldFiles(t, c.folders[0]); len(held) != 0 {
