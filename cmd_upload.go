@@ -162,24 +162,23 @@ func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	if rec.Phase != state.Committed && parts != nil {
-		if err := uc.sendParts(ctx, client, stdout, folder, parts, &rec, store); err != nil {
-			return err
-		}
-		rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
-		if err := store.Commit(rec); err != nil {
-			return fmt.Errorf("every part reached Talkdesk, but the state could not record it, so the duplicate check will not know the file: %w", err)
-		}
-		crashpoint.At("oneshot.committed")
-	}
 	if rec.Phase != state.Committed {
-		fmt.Fprintf(stdout, "uploading to record list %s...\n", rec.ListID)
-		if err := uc.send(ctx, client, stdout, folder, data, filepath.Base(rec.Source), &rec, store); err != nil {
-			return err
+		var reached string // what the state could not record
+		if parts != nil {
+			if err := uc.sendParts(ctx, client, stdout, folder, parts, &rec, store); err != nil {
+				return err
+			}
+			reached = "every part reached Talkdesk"
+		} else {
+			fmt.Fprintf(stdout, "uploading to record list %s...\n", rec.ListID)
+			if err := uc.send(ctx, client, stdout, folder, data, filepath.Base(rec.Source), &rec, store); err != nil {
+				return err
+			}
+			reached = fmt.Sprintf("the file reached Talkdesk (upload request %s)", rec.UploadID)
 		}
 		rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
 		if err := store.Commit(rec); err != nil {
-			return fmt.Errorf("the file reached Talkdesk (upload request %s), but the state could not record it, so the duplicate check will not know it: %w", rec.UploadID, err)
+			return fmt.Errorf("%s, but the state could not record it, so the duplicate check will not know the file: %w", reached, err)
 		}
 		crashpoint.At("oneshot.committed")
 	}

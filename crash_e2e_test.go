@@ -49,7 +49,18 @@ const (
 	verified  scenario = "verify"    // new content, with verify: true
 	forced    scenario = "forced"    // a duplicate let through once: done/
 	viaUpload scenario = "upload"    // `listdrop upload`, no daemon
+	// a file of three parts in a folder with split: true: done/
+	splitFile scenario = "split"
+	// the same, Talkdesk rejecting its second part: failed/, beside it
+	// the records of parts 2 and 3 in contacts.remaining.csv
+	splitRejected scenario = "split-rejected"
+	// the file of three parts through `listdrop upload --split`
+	uploadSplit scenario = "upload-split"
 )
+
+// oneShot reports whether the scenario's file goes through `listdrop
+// upload` instead of a daemon.
+func (s scenario) oneShot() bool { return s == viaUpload || s == uploadSplit }
 
 // again says whether a start after a crash at a point passes the point
 // again: it says which step the restart repeats.
@@ -63,7 +74,9 @@ const (
 	maybeAgain
 )
 
-// crashTable is every crash point with the scenarios that reach it.
+// crashTable is every crash point with the scenarios that reach it. A
+// point named name:n is the n-th pass there (LISTDROP_CRASH_AT's syntax):
+// a split file passes the upload's points once per part.
 // TestCrashPointTableMatchesTheCode keeps it in step with the code.
 var crashTable = []struct {
 	point string
@@ -107,6 +120,49 @@ var crashTable = []struct {
 	{"patch.answered", viaUpload, isAgain},
 	{"oneshot.committed", viaUpload, notAgain},
 	{"oneshot.history-written", viaUpload, notAgain},
+
+	// The second part of a split file, through the upload's points: a
+	// start after the crash resumes at that part, so the pass count there
+	// is reached again at the third part, except for the write-ahead
+	// record, which the resumed part does not write again.
+	{"upload.created:2", splitFile, isAgain},
+	{"upload.put:2", splitFile, isAgain},
+	{"patch.record-written:2", splitFile, notAgain},
+	{"patch.sending:2", splitFile, isAgain},
+	{"patch.sent:2", splitFile, isAgain},
+	{"patch.answered:2", splitFile, isAgain},
+	// A part answered (its PATCH applied, its validation not yet followed)
+	// and its progress recorded (the next part to be sent): part 3 is the
+	// last, after which nothing is recorded.
+	{"part.answered", splitFile, isAgain},
+	{"part.answered:2", splitFile, isAgain},
+	{"part.recorded", splitFile, isAgain},
+	{"part.recorded:2", splitFile, notAgain},
+	{"commit.written", splitFile, notAgain},
+	{"done.moved", splitFile, notAgain},
+	{"history.written", splitFile, notAgain},
+
+	{"part.answered:2", splitRejected, notAgain},
+	{"fail.recorded", splitRejected, notAgain},
+	{"remaining.written", splitRejected, notAgain},
+	{"failed.explained", splitRejected, notAgain},
+	{"failed.moved", splitRejected, notAgain},
+	{"history.written", splitRejected, notAgain},
+
+	// The upload command's own points for a split file: its parts
+	// answered and recorded as the daemon's are.
+	{"oneshot.part-answered", uploadSplit, isAgain},
+	{"patch.sending:2", uploadSplit, isAgain},
+	{"oneshot.part-recorded", uploadSplit, isAgain},
+	{"oneshot.part-recorded:2", uploadSplit, notAgain},
+	{"oneshot.committed", uploadSplit, notAgain},
+	{"oneshot.history-written", uploadSplit, notAgain},
+}
+
+// pointName is a crash table point without its pass number.
+func pointName(point string) string {
+	name, _, _ := strings.Cut(point, ":")
+	return name
 }
 
 // What happens around the crash.
@@ -156,7 +212,8 @@ func TestCrashPoints(t *testing.T) {
 		if row.scen != duplicate {
 			variants = append(variants, answerLost)
 		}
-		if row.scen == fresh && !slices.Contains([]string{"done.moved", "history.written"}, row.point) {
+		if (row.scen == fresh || row.scen == splitFile) && !slices.Contains([]string{"done.moved", "history.written"}, row.point) ||
+			row.scen == splitRejected && !slices.Contains([]string{"failed.moved", "history.written"}, row.point) {
 			// Until the file leaves the claim folder, it is another
 			// listdrop's to adopt.
 			variants = append(variants, adopted)
@@ -179,7 +236,8 @@ type crashCase struct {
 	name   string // the file's name
 	body   []byte
 	sum    string
-	source string // where it is dropped
+	parts  [][]byte // what each part of a split file uploads
+	source string   // where it is dropped
 	// lastHeld is what .listdrop held when the file was last found not
 	// finished, for the message when it never is.
 	lastHeld []string
@@ -187,15 +245,33 @@ type crashCase struct {
 
 func newCrashCase(t *testing.T, bin string, scen scenario) *crashCase {
 	extra := ""
-	if scen == verified {
+	var opts faketalkdesk.Options
+	switch scen {
+	case verified:
 		extra = "verify: true\nverify_timeout: 30s\n"
+	case splitFile, splitRejected:
+		extra = "split: true\n"
+		opts = faketalkdesk.Options{Columns: template, Validation: 10 * time.Millisecond}
+	case uploadSplit:
+		opts = faketalkdesk.Options{Columns: template, Validation: 10 * time.Millisecond}
 	}
-	e := newE2E(t, faketalkdesk.Options{}, []string{"L1"}, extra)
+	e := newE2E(t, opts, []string{"L1"}, extra)
 	c := &crashCase{e2e: e, bin: bin, scen: scen, name: "contacts.csv", body: rows(t.Name())}
+	if scen == splitFile || scen == splitRejected || scen == uploadSplit {
+		c.body = contactsCSV("Crash", 1700)
+		if scen == splitRejected {
+			c.body = withMarker(t, c.body, 2, rejectMarker)
+			e.fake.SetVerdict(rejectsMarker)
+		}
+		c.parts = cutParts(t, c.body)
+		if len(c.parts) != 3 {
+			t.Fatalf("the file is cut into %d parts, want 3", len(c.parts))
+		}
+	}
 	sum := md5.Sum(c.body)
 	c.sum = hex.EncodeToString(sum[:])
 	c.source = filepath.Join(e.folders[0], c.name)
-	if scen == viaUpload {
+	if scen.oneShot() {
 		c.source = filepath.Join(e.dir, "outside", c.name)
 		if err := os.MkdirAll(filepath.Dir(c.source), 0o755); err != nil {
 			t.Fatal(err)
@@ -256,6 +332,7 @@ func (c *crashCase) startWith(env ...string) *daemon {
 // crashed waits for d to end and checks that it ended at point, killed.
 func (c *crashCase) crashed(d *daemon, point string) {
 	c.t.Helper()
+	point = pointName(point)
 	c.eventually("listdrop to crash at "+point, func() bool {
 		select {
 		case <-d.exited:
@@ -288,9 +365,9 @@ func killed(ps *os.ProcessState) bool {
 // dest is where the file must end.
 func (c *crashCase) dest() string {
 	switch c.scen {
-	case viaUpload:
+	case viaUpload, uploadSplit:
 		return c.source
-	case duplicate:
+	case duplicate, splitRejected:
 		return filepath.Join(c.folders[0], "failed", c.name)
 	}
 	return filepath.Join(c.folders[0], "done", c.name)
@@ -323,12 +400,10 @@ func (c *crashCase) trigger() {
 	c.drop(0, c.name, c.body)
 }
 
-// finished reports whether the file is where it belongs, nothing is held
-// and the history has the file's end.
+// finished reports whether the file's end is on disk: nothing is held and
+// the history has it, written once the file is where it went (check says
+// whether that is where it belongs).
 func (c *crashCase) finished() bool {
-	if !exists(c.dest()) {
-		return false
-	}
 	if held := heldFiles(c.t, c.folders[0]); len(held) != 0 {
 		c.lastHeld = held
 		return false
@@ -363,7 +438,7 @@ func (c *crashCase) run(point, variant string, ag again) {
 	if variant == answerLost {
 		c.fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepPatch, Apply: true, Status: http.StatusGatewayTimeout})
 	}
-	if c.scen == viaUpload {
+	if c.scen.oneShot() {
 		c.runUpload(point, variant, ag)
 		return
 	}
@@ -438,13 +513,17 @@ func (c *crashCase) run(point, variant string, ag again) {
 func (c *crashCase) runUpload(point, variant string, ag again) {
 	t := c.t
 	upload := func(env ...string) (string, int, bool) {
-		cmd := exec.Command(c.bin, "upload", "--config", c.config, "--list", "L1", c.source)
+		args := []string{"upload", "--config", c.config, "--list", "L1", c.source}
+		if c.scen == uploadSplit {
+			args = append(args, "--split")
+		}
+		cmd := exec.Command(c.bin, args...)
 		cmd.Env = append(os.Environ(), append([]string{"E2E_SECRET=" + e2eSecret}, env...)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil && cmd.ProcessState == nil {
 			t.Fatal(err)
 		}
-		crashed := strings.Contains(string(out), "crashpoint: crashing at "+point+"\n")
+		crashed := strings.Contains(string(out), "crashpoint: crashing at "+pointName(point)+"\n")
 		if crashed && !killed(cmd.ProcessState) {
 			t.Fatalf("listdrop upload reached %s but was not ended the way kill -9 ends it: %v\n%s", point, cmd.ProcessState, out)
 		}
@@ -524,7 +603,10 @@ func (c *crashCase) check() {
 	case duplicate:
 		want["failed"] = []string{c.name, c.name + ".error.txt"}
 		result = state.Failed
-	case viaUpload:
+	case splitRejected:
+		want["failed"] = []string{c.name, c.name + ".error.txt", "contacts.remaining.csv"}
+		result = state.Failed
+	case viaUpload, uploadSplit:
 	default:
 		want["done"] = []string{c.name}
 	}
@@ -537,29 +619,33 @@ func (c *crashCase) check() {
 	if b, err := os.ReadFile(c.dest()); err != nil || string(b) != string(c.body) {
 		t.Errorf("%s: %v, or not the bytes dropped", c.dest(), err)
 	}
-	if c.scen == viaUpload {
+	if c.scen.oneShot() {
 		if b, err := os.ReadFile(c.source); err != nil || string(b) != string(c.body) {
 			t.Errorf("%s: %v, or not the bytes uploaded", c.source, err)
 		}
 	}
-	if left := listDir(t, c.folders[0]); c.scen != viaUpload && !slices.Equal(left, []string{".listdrop", "done", "failed"}) {
+	if left := listDir(t, c.folders[0]); !c.scen.oneShot() && !slices.Equal(left, []string{".listdrop", "done", "failed"}) {
 		t.Errorf("the drop folder holds %q", left)
 	}
 	if held := heldFiles(t, c.folders[0]); len(held) != 0 {
 		t.Errorf(".listdrop still holds %q", held)
 	}
-	commits := 0
-	for _, cm := range c.fake.Commits() {
-		if cm.Checksum == c.sum {
-			commits++
+	if c.parts != nil {
+		c.checkParts()
+	} else {
+		commits := 0
+		for _, cm := range c.fake.Commits() {
+			if cm.Checksum == c.sum {
+				commits++
+			}
 		}
-	}
-	wantCommits := 1
-	if c.scen == forced {
-		wantCommits = 2 // the earlier import and the one let through
-	}
-	if commits != wantCommits {
-		t.Errorf("the content was committed %d times, want %d", commits, wantCommits)
+		wantCommits := 1
+		if c.scen == forced {
+			wantCommits = 2 // the earlier import and the one let through
+		}
+		if commits != wantCommits {
+			t.Errorf("the content was committed %d times, want %d", commits, wantCommits)
+		}
 	}
 	if n := c.fake.PendingFaults(); n != 0 {
 		t.Errorf("%d injected faults were never met", n)
@@ -567,6 +653,67 @@ func (c *crashCase) check() {
 	h := c.history(c.offline())
 	if len(h) != 1 || h[0].Result != result {
 		t.Errorf("history for %s: %+v, want one entry, %s", c.name, h, result)
+	}
+	if c.parts != nil && len(h) == 1 {
+		in := len(c.parts)
+		if c.scen == splitRejected {
+			in = 1
+		}
+		if h[0].Parts != len(c.parts) || len(h[0].PartsIn) != in {
+			t.Errorf("history for %s: %d parts, %d in; want %d, %d in", c.name, h[0].Parts, len(h[0].PartsIn), len(c.parts), in)
+		}
+	}
+}
+
+// checkParts checks a split file's commits: each part's upload committed
+// once and in order, up to the rejected one; none after it. For a part
+// rejected, the note and the records not imported beside the file.
+func (c *crashCase) checkParts() {
+	t := c.t
+	sent := c.parts
+	if c.scen == splitRejected {
+		sent = c.parts[:2]
+	}
+	var got [][]byte
+	for _, cm := range c.fake.CommitsFor("L1") {
+		got = append(got, cm.Body)
+	}
+	if !slices.EqualFunc(got, sent, bytes.Equal) {
+		for k, p := range c.parts {
+			n := 0
+			for _, b := range got {
+				if bytes.Equal(b, p) {
+					n++
+				}
+			}
+			t.Errorf("part %d of %d was committed %d times", k+1, len(c.parts), n)
+		}
+		t.Fatalf("%d commits, want the parts' uploads %d in order, each once", len(got), len(sent))
+	}
+	if c.scen != splitRejected {
+		return
+	}
+	failed := filepath.Join(c.folders[0], "failed")
+	rest, err := os.ReadFile(filepath.Join(failed, "contacts.remaining.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := slices.Concat(c.parts[1], c.parts[2][len(csvHeader):]); !bytes.Equal(rest, want) {
+		t.Errorf("contacts.remaining.csv holds %d bytes, not the header and the records of parts 2 and 3 (%d bytes)", len(rest), len(want))
+	}
+	note, err := os.ReadFile(filepath.Join(failed, c.name+".error.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := len(recordsOf(c.parts[0])) // one line each, after the header line
+	all := len(recordsOf(c.body))
+	for _, want := range []string{
+		"Part 2 of 3 of this file was not imported: ",
+		fmt.Sprintf("Part 1 (lines 2–%d) was imported into record list L1; lines %d–%d were not. They are in contacts.remaining.csv beside this note", 1+in, 2+in, 1+all),
+	} {
+		if first, _, _ := strings.Cut(string(note), "\n"); !strings.Contains(first, want) {
+			t.Errorf("the note's first line lacks %q:\n%s", want, first)
+		}
 	}
 }
 
@@ -676,7 +823,12 @@ func TestCrashPointTableMatchesTheCode(t *testing.T) {
 	}
 	inTable := map[string]bool{}
 	for _, row := range crashTable {
-		inTable[row.point] = true
+		if _, pass, ok := strings.Cut(row.point, ":"); ok {
+			if n, err := strconv.Atoi(pass); err != nil || n < 1 {
+				t.Errorf("crashTable row %q: the pass after the colon must be a number from 1", row.point)
+			}
+		}
+		inTable[pointName(row.point)] = true
 	}
 	for name, where := range inCode {
 		if !inTable[name] {
@@ -697,7 +849,7 @@ func TestReleaseBinaryHasNoCrashPoints(t *testing.T) {
 	c := newCrashCase(t, binary, fresh)
 	var all []string
 	for _, row := range crashTable {
-		all = append(all, row.point)
+		all = append(all, pointName(row.point))
 	}
 	d := c.startWith(crashEnv + "=" + strings.Join(all, ","))
 	c.eventually("the daemon to prepare its folder", func() bool { return exists(filepath.Join(c.folders[0], ".listdrop")) })

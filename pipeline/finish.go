@@ -24,8 +24,20 @@ func (p *Pipeline) fail(f *folder, rec state.Record, sentence, detail string) {
 	case len(rec.PartsIn) > 0:
 		// Some parts are in: the rest is written beside the file, and the
 		// file counts as committed, so that dropping it again whole is
-		// refused rather than imported twice.
-		rec.Remaining = freeName(f.cfg.Failed, filepath.Base(remainingName(rec.Dest)))
+		// refused rather than imported twice. A process that stopped while
+		// failing it may have written its note there already, and the rest
+		// (an adopter does not know the names it chose): a lone note that
+		// says what this one would is this file's to join, and
+		// writeRemaining keeps the rest once, under the first name that
+		// holds it or is free.
+		first := rec
+		first.Dest = filepath.Join(f.cfg.Failed, filepath.Base(rec.Source))
+		first.Remaining = remainingName(first.Dest)
+		first.Reason = partsFailed(first, sentence)
+		if ownNote(first) && noteBegins(first.Dest+sidecarSuffix, first.Reason) {
+			rec.Dest = first.Dest
+		}
+		rec.Remaining = remainingName(rec.Dest)
 		rec.Reason = partsFailed(rec, sentence)
 		if rec.Committed.IsZero() {
 			rec.Committed = time.Now()
@@ -89,6 +101,12 @@ func ownNote(rec state.Record) bool {
 	}
 	return bytes.Contains(note, []byte("\nMD5:             "+rec.MD5+"\n")) &&
 		bytes.Contains(note, []byte("\nFile:            "+display.Name(filepath.Base(rec.Source))+"\n"))
+}
+
+// noteBegins reports whether the note at path begins with reason's line.
+func noteBegins(path, reason string) bool {
+	note, err := os.ReadFile(path)
+	return err == nil && bytes.HasPrefix(note, []byte(display.Name(reason)+"\n"))
 }
 
 func (p *Pipeline) finishDone(f *folder, rec state.Record) {

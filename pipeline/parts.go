@@ -118,6 +118,9 @@ func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
 		p.fail(f, rec, problem, "")
 		return
 	}
+	// A record adopted from another process's claim marker lacks it; the
+	// cut, which depends only on the bytes, says it.
+	rec.LastLine = s.Parts[len(s.Parts)-1].Last
 	name := uploadName(filepath.Base(rec.Source))
 	for {
 		part := s.Parts[rec.Part-1]
@@ -154,13 +157,7 @@ func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
 		}
 		crashpoint.At("part.recorded")
 	}
-	rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
-	rec.Dest = freeName(f.cfg.Done, filepath.Base(rec.Source))
-	if !p.commit(f.fileLog(&rec), rec) {
-		return
-	}
-	crashpoint.At("commit.written")
-	p.finishDone(f, rec)
+	p.commitDone(f, rec)
 }
 
 // recordPart writes that a part is in and the next is to be sent. Like a

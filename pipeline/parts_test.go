@@ -217,3 +217,40 @@ func TestSplitRefusalsSendNothing(t *testing.T) {
 		t.Errorf("%d upload requests for files that cannot be imported", n)
 	}
 }
+
+// The records not imported never replace a file already in failed/ under
+// their name: they go to a free one, which the note names.
+func TestRemainingBesideAnotherOfTheSameName(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, faketalkdesk.Options{Columns: template}, []string{"L1"}, "split: true\n")
+	h.fake.SetVerdict(func(b []byte) string {
+		if bytes.Contains(b, []byte("\nBad,")) {
+			return "REJECTED"
+		}
+		return ""
+	})
+	other := filepath.Join(h.folder(0).Failed, "contacts.remaining.csv")
+	if err := os.MkdirAll(filepath.Dir(other), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, []byte("someone else's\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	body := csvBody("Ann", 1500)
+	s, _ := csvsplit.Cut(body, MaxSize)
+	at := s.Parts[1].Start
+	body = slices.Concat(body[:at], []byte("Bad,"), body[at+4:])
+	s, _ = csvsplit.Cut(body, MaxSize)
+	h.drop(0, "contacts.csv", body)
+	note := h.waitFailed(0, "contacts.csv")
+	if !strings.Contains(note, "They are in contacts.remaining-1.csv beside this note") {
+		t.Errorf("the note does not name contacts.remaining-1.csv:\n%s", note)
+	}
+	if b, _ := os.ReadFile(other); string(b) != "someone else's\n" {
+		t.Error("the file already named contacts.remaining.csv was changed")
+	}
+	if b, _ := os.ReadFile(filepath.Join(h.folder(0).Failed, "contacts.remaining-1.csv")); string(b) != string(s.Remaining(1)) {
+		t.Error("contacts.remaining-1.csv is not the header and the records from part 2 on")
+	}
+}

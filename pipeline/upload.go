@@ -29,8 +29,14 @@ func (p *Pipeline) upload(f *folder, rec state.Record, data []byte) {
 	if !p.send(f, &rec, data, uploadName(name)) {
 		return
 	}
+	p.commitDone(f, rec)
+}
+
+// commitDone writes that a file, or every part of a split one, is in, then
+// moves it to done/.
+func (p *Pipeline) commitDone(f *folder, rec state.Record) {
 	rec.Phase, rec.PatchUnknown, rec.Committed = state.Committed, false, time.Now()
-	rec.Dest = freeName(f.cfg.Done, name)
+	rec.Dest = freeName(f.cfg.Done, filepath.Base(rec.Source))
 	if !p.commit(f.fileLog(&rec), rec) {
 		return
 	}
