@@ -58,7 +58,7 @@ func partsFailed(rec state.Record, why string) string {
 // to failed/, the header and the records not imported beside where it goes.
 // A file already there with the same bytes was written by an earlier try;
 // another one is never replaced: the records go to a free name, and the
-// note says which. It reports false when the file must stay held.
+// note says which. An error means the file stays held, to be tried again.
 func (p *Pipeline) writeRemaining(f *folder, rec *state.Record) error {
 	log := f.fileLog(rec)
 	data, _, err := p.readDropped(rec.Key, f.readLimit(rec.Key))
@@ -77,7 +77,9 @@ func (p *Pipeline) writeRemaining(f *folder, rec *state.Record) error {
 		// Changed while held: the records are in the file itself, which
 		// goes to failed/ with a note that says which lines are in.
 		log.Error("cannot write the records not imported; the note names their lines instead", "error", err, "problem", problem)
-		rec.Reason = strings.Replace(rec.Reason, "They are in "+filepath.Base(rec.Remaining)+" beside this note, after the header line", "They could not be written apart (the held file changed), so cut them from the file by hand", 1)
+		if i := strings.Index(rec.Reason, " They are in "); i >= 0 {
+			rec.Reason = rec.Reason[:i] + " They could not be written apart, as the file changed while listdrop held it: cut them from the file by hand, after its header line, and drop them into the folder to import them."
+		}
 		rec.Remaining = ""
 		return nil
 	}
