@@ -140,7 +140,7 @@ func importedRecords(t *testing.T, fake *faketalkdesk.Server, list string) []str
 
 // committedOnce checks that the list's commits are exactly want's bodies,
 // in order: each part once, none twice, none other.
-func committedOnce(t *testing.T, fake *faketalkdesk.Server, list string, want [][]byte) {
+func partsCommittedOnce(t *testing.T, fake *faketalkdesk.Server, list string, want [][]byte) {
 	t.Helper()
 	var got [][]byte
 	for _, c := range fake.CommitsFor(list) {
@@ -240,7 +240,7 @@ func TestSplitMegabyteFileLandsInOrder(t *testing.T) {
 		t.Logf("status showed: %s", seen)
 	}
 
-	committedOnce(t, e.fake, "L1", parts)
+	partsCommittedOnce(t, e.fake, "L1", parts)
 	if got, want := importedRecords(t, e.fake, "L1"), recordsOf(body); !slices.Equal(got, want) {
 		t.Errorf("the list took %d records, want the file's %d, each once, in order", len(got), len(want))
 	}
@@ -325,7 +325,7 @@ func TestKill9DuringSplitUploadThenRestart(t *testing.T) {
 			e.eventually("contacts.csv in done/", func() bool { return e.finishedIn("done", "contacts.csv") })
 			d.stop(t)
 
-			committedOnce(t, e.fake, "L1", parts)
+			partsCommittedOnce(t, e.fake, "L1", parts)
 			if got, want := importedRecords(t, e.fake, "L1"), recordsOf(body); !slices.Equal(got, want) {
 				t.Errorf("the list took %d records, want the file's %d, each once, in order", len(got), len(want))
 			}
@@ -365,7 +365,7 @@ func TestRejectedPartRemainingCompletesTheList(t *testing.T) {
 	e.eventually("contacts.csv in failed/", func() bool { return e.finishedIn("failed", "contacts.csv") })
 
 	// Parts 1-5 were sent, part 5 rejected; none after it.
-	committedOnce(t, e.fake, "L1", parts[:5])
+	partsCommittedOnce(t, e.fake, "L1", parts[:5])
 	in := 0 // records imported
 	for _, p := range parts[:4] {
 		in += len(recordsOf(p))
@@ -432,7 +432,7 @@ func TestRejectedPartRemainingCompletesTheList(t *testing.T) {
 	if got := importedRecords(t, e.fake, "L1"); !slices.Equal(got, want) {
 		t.Errorf("the list took %d records, want the file's %d, each once, in order", len(got), len(want))
 	}
-	committedOnce(t, e.fake, "L1", append(slices.Clone(parts[:5]), cutParts(t, fixed)...))
+	partsCommittedOnce(t, e.fake, "L1", append(slices.Clone(parts[:5]), cutParts(t, fixed)...))
 	validationsApart(t, e.fake, "L1")
 	if h := e.historyOf("contacts.remaining.csv"); len(h) != 1 || h[0].Result != state.Done {
 		t.Errorf("history for contacts.remaining.csv: %+v, want one entry, done", h)
