@@ -585,12 +585,7 @@ func mustStat(t *testing.T, p string) fs.FileInfo {
 // on disk).
 func (c *crashCase) stop(d *daemon) {
 	c.t.Helper()
-	if runtime.GOOS == "windows" {
-		d.cmd.Process.Kill()
-		<-d.exited
-		return
-	}
-	d.stop(c.t)
+	d.end(c.t)
 }
 
 // check asserts the end state: the file where it belongs with its bytes,

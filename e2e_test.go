@@ -209,6 +209,18 @@ func (e *e2e) launch(args ...string) *daemon {
 }
 
 // stop sends SIGTERM and waits for a clean exit.
+// end ends a daemon whose work is done and on disk: with SIGTERM where
+// there is one; on Windows, which has none to send, with TerminateProcess.
+func (d *daemon) end(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		d.cmd.Process.Kill()
+		<-d.exited
+		return
+	}
+	d.stop(t)
+}
+
 func (d *daemon) stop(t *testing.T) {
 	t.Helper()
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -233,7 +233,7 @@ func TestSplitMegabyteFileLandsInOrder(t *testing.T) {
 		}
 		return e.finishedIn("done", "contacts.csv")
 	})
-	d.stop(t)
+	d.end(t)
 	if seen == "" {
 		t.Errorf("listdrop status never showed contacts.csv at \"part N of %d\" while it was imported", len(parts))
 	} else {
@@ -323,7 +323,7 @@ func TestKill9DuringSplitUploadThenRestart(t *testing.T) {
 				d = e.start()
 			}
 			e.eventually("contacts.csv in done/", func() bool { return e.finishedIn("done", "contacts.csv") })
-			d.stop(t)
+			d.end(t)
 
 			partsCommittedOnce(t, e.fake, "L1", parts)
 			if got, want := importedRecords(t, e.fake, "L1"), recordsOf(body); !slices.Equal(got, want) {
@@ -427,7 +427,7 @@ func TestRejectedPartRemainingCompletesTheList(t *testing.T) {
 	}
 	e.drop(0, "contacts.remaining.csv", fixed)
 	e.eventually("contacts.remaining.csv in done/", func() bool { return e.finishedIn("done", "contacts.remaining.csv") })
-	d.stop(t)
+	d.end(t)
 	want := recordsOf(bytes.Replace(body, []byte("\n"+rejectMarker), []byte("\nFixed"), 1))
 	if got := importedRecords(t, e.fake, "L1"); !slices.Equal(got, want) {
 		t.Errorf("the list took %d records, want the file's %d, each once, in order", len(got), len(want))

@@ -141,12 +141,16 @@ func TestMountPointWithoutItsShareIsNotTheDropFolder(t *testing.T) {
 	}
 	h.start()
 	hb := filepath.Join(h.claimDir(0), heartbeatName)
-	os.Remove(hb)
 	unmounted.Store(true)
 	eventually(t, "the folder to be reported unavailable", func() bool {
 		return strings.Contains(strings.Join(h.pipeline.Status().Problems, "\n"), "another file system")
 	})
+	// The heartbeat removed only now: one begun while the folder was
+	// still there may have written it after the switch.
 	n := beats.Load()
+	eventually(t, "more checks of the folder", func() bool { return beats.Load() > n+5 })
+	os.Remove(hb)
+	n = beats.Load()
 	eventually(t, "more checks of the folder", func() bool { return beats.Load() > n+20 })
 	if fileExists(hb) {
 		t.Fatal("a heartbeat was written into what is not the drop folder")
