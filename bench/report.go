@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -307,23 +308,13 @@ func (r *report) targets() *table {
 		t.add(refusedName, "not measured", "")
 	}
 	pacedTarget := func(name string, verify bool, want float64) {
-		lo, hi, n := 0.0, 0.0, 0
+		var ratios []float64
 		for _, x := range r.validation {
-			if x.verify != verify {
-				continue
+			if x.verify == verify {
+				ratios = append(ratios, ratioOf(x.ideal(), x.span))
 			}
-			v := ratioOf(x.ideal(), x.span)
-			if n == 0 || v < lo {
-				lo = v
-			}
-			hi = max(hi, v)
-			n++
 		}
-		if n == 0 {
-			t.add(name, "not measured", "")
-			return
-		}
-		t.add(name, fmt.Sprintf("%.3f to %.3f (%d rows)", lo, hi, n), verdict(lo >= want))
+		minRatioTarget(t, name, ratios, want, verdict)
 	}
 	pacedTarget("validation-paced, verify on: ideal / listdrop span ≥ 0.95", true, 0.95)
 	pacedTarget("validation-paced, verify off: ideal / listdrop span ≥ 0.9", false, 0.9)
@@ -371,23 +362,24 @@ const (
 
 func (r *report) splitTarget(t *table, verdict func(bool) string) {
 	name := fmt.Sprintf("split file, validation ≥ %s: ideal / drop to done ≥ %g", splitTargetValidation, splitTargetRatio)
-	lo, hi, n := 0.0, 0.0, 0
+	var ratios []float64
 	for _, x := range r.split {
-		if x.validation < splitTargetValidation {
-			continue
+		if x.validation >= splitTargetValidation {
+			ratios = append(ratios, ratioOf(x.ideal(), x.elapsed))
 		}
-		v := ratioOf(x.ideal(), x.elapsed)
-		if n == 0 || v < lo {
-			lo = v
-		}
-		hi = max(hi, v)
-		n++
 	}
-	if n == 0 {
+	minRatioTarget(t, name, ratios, splitTargetRatio, verdict)
+}
+
+// minRatioTarget adds the row of a target that every ratio must meet: their
+// range, and whether the lowest is at least want.
+func minRatioTarget(t *table, name string, ratios []float64, want float64, verdict func(bool) string) {
+	if len(ratios) == 0 {
 		t.add(name, "not measured", "")
 		return
 	}
-	t.add(name, fmt.Sprintf("%.3f to %.3f (%d rows)", lo, hi, n), verdict(lo >= splitTargetRatio))
+	lo, hi := slices.Min(ratios), slices.Max(ratios)
+	t.add(name, fmt.Sprintf("%.3f to %.3f (%d rows)", lo, hi, len(ratios)), verdict(lo >= want))
 }
 
 func (r *report) notes(b *strings.Builder) {
