@@ -26,6 +26,16 @@ Grace,Hopper,+12025550123,America/New_York,3
 Alan,Turing,+441619876543,Europe/London,7
 `
 
+// demoCampaign is a list of n contacts: a file too big for one upload.
+func demoCampaign(n int) string {
+	var b strings.Builder
+	b.WriteString("first_name,last_name,mobile_phone,timezone,priority\n")
+	for i := range n {
+		fmt.Fprintf(&b, "Contact%04d,\"Campaign, Spring\",+3519100%05d,Europe/Lisbon,%d\n", i, i, 1+i%10)
+	}
+	return b.String()
+}
+
 // demo runs the whole flow against the embedded fake Talkdesk API and S3:
 // a real folder, a real state file, real HTTP on loopback.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -80,6 +90,7 @@ folders:
   - path: contacts
     record_list_id: %q
     send_atlas_notification: true
+    split: true # a file over Talkdesk's 20000 bytes per upload goes in parts
 `, fake.URL(), fake.TokenURL(), demoList)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -124,6 +135,7 @@ folders:
 		{"contacts-again.csv", demoCSV, "the same content again: a duplicate"},
 		{"empty.csv", "", "an empty file"},
 		{"ragged.csv", "first_name,last_name,mobile_phone\nAda,Lovelace\n", "a row with a field missing"},
+		{"campaign.csv", demoCampaign(1200), "1200 contacts, over one upload's 20000 bytes"},
 	}
 	for _, d := range drops {
 		if err := waitFor(ctx, served, func() bool { return dirExists(drop) }); err != nil {
@@ -140,7 +152,11 @@ folders:
 		// One at a time, so the duplicate comes after the original.
 		select {
 		case e := <-finished:
-			fmt.Fprintf(stdout, "  -> %-6s %s\n", e.Result, rel(root, e.Dest))
+			parts := ""
+			if e.Parts > 0 {
+				parts = fmt.Sprintf(" (in %d parts)", e.Parts)
+			}
+			fmt.Fprintf(stdout, "  -> %-6s %s%s\n", e.Result, rel(root, e.Dest), parts)
 		case err := <-served:
 			return fmt.Errorf("demo: listdrop stopped: %v", err)
 		case <-time.After(30 * time.Second):

@@ -527,7 +527,8 @@ func TestDemo(t *testing.T) {
 	s := string(out)
 	for _, want := range []string{"$ listdrop validate --online", "token OK: client listdrop-demo authenticated (client_secret_basic)", "contacts  6c0c0a3a-2b7e-4a57-9a61-5e1b8f4bd0a1  Demo contacts  ACCEPTED  0",
 		"committed to record list", "contacts/done/contacts.csv", "contacts/failed/contacts-again.csv", "This file is empty",
-		"Line 2 does not have as many fields as the header line", "Talkdesk's validation of contacts.csv: ACCEPTED"} {
+		"Line 2 does not have as many fields as the header line", "Talkdesk's validation of contacts.csv: ACCEPTED",
+		"contacts/done/campaign.csv (in 4 parts)", "campaign-part1of4.csv", "campaign-part4of4.csv", "Talkdesk's validation of campaign.csv: ACCEPTED"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q", want)
 		}

@@ -296,7 +296,8 @@ func TestWindowsDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	for _, want := range []string{"committed to record list", `contacts\done\contacts.csv`, `contacts\failed\contacts-again.csv`, "This file is empty"} {
+	for _, want := range []string{"committed to record list", `contacts\done\contacts.csv`, `contacts\failed\contacts-again.csv`, "This file is empty",
+		`contacts\done\campaign.csv (in 4 parts)`} {
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("demo output lacks %q", want)
 		}
