@@ -396,8 +396,10 @@ func (uc uploadCommand) partFailed(out io.Writer, parts *csvsplit.File, rec *sta
 	rest := parts.Remaining(n)
 	remaining, err := writeBeside(rec.Source, ".remaining.csv", rest)
 	where := "They are in " + remaining + ", after the header line: fix the cause, then upload that file (the lines already imported are not in it)."
+	rec.Remaining, e.Remaining = remaining, remaining
 	if err != nil {
 		where = fmt.Sprintf("They could not be written apart (%v): cut them from the file by hand.", err)
+		rec.Remaining, e.Remaining = "", ""
 	}
 	e.Reason = fmt.Sprintf("Part %d of %d of this file was not imported: %s. Lines %d–%d (parts 1–%d) were imported into record list %s; lines %d–%d were not. %s",
 		n+1, rec.Parts, why, rec.PartsIn[0].First, rec.PartsIn[n-1].Last, n, rec.ListID, rec.PartsIn[n-1].Last+1, rec.LastLine, where)

@@ -181,7 +181,8 @@ func TestUploadSplit(t *testing.T) {
 	if n := len(fake.CommitsFor("L")); n != 2 {
 		t.Fatalf("%d parts sent, want 2: none after the rejected one", n)
 	}
-	if _, err := run(file, "--split"); err == nil || !strings.Contains(err.Error(), "whose first 1 of 3 parts were imported") {
+	if _, err := run(file, "--split"); err == nil || !strings.Contains(err.Error(), "whose first 1 of 3 parts were imported") ||
+		!strings.Contains(err.Error(), "written to "+filepath.Join(dir, "contacts.remaining.csv")+" then") {
 		t.Fatalf("the same file again: %v", err)
 	}
 	fake.SetVerdict(nil)

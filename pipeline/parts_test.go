@@ -170,7 +170,8 @@ func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
 			}
 			// The same file again is refused: its first parts are in.
 			h.drop(0, "contacts-again.csv", body)
-			if again := h.waitFailed(0, "contacts-again.csv"); !strings.Contains(again, "whose first 2 of "+fmt.Sprint(len(s.Parts))+" parts were imported into record list L1") {
+			if again := h.waitFailed(0, "contacts-again.csv"); !strings.Contains(again, "whose first 2 of "+fmt.Sprint(len(s.Parts))+" parts were imported into record list L1") ||
+				!strings.Contains(again, "the records not imported were written to "+filepath.Join(h.folder(0).Failed, "contacts.remaining.csv")+" then") {
 				t.Errorf("the same file dropped again: %s", again)
 			}
 			// Fixed and dropped back, the rest goes in.

@@ -205,7 +205,7 @@ func encodeEntry(e Entry) []byte {
 		b = binary.AppendVarint(b, int64(p.Last))
 		b = appendToken(b, p.Outcome)
 	}
-	return b
+	return appendToken(b, e.Remaining)
 }
 
 // within gives path relative to folder when it is inside it, in a form that
@@ -262,12 +262,13 @@ func decodeEntry(key, v []byte) (Entry, error) {
 	if r.err == nil && len(r.b) != 0 {
 		e.Parts = int(r.varint())
 		n := r.varint()
-		if r.err == nil && (e.Parts < 0 || n < 0 || n > int64(e.Parts) || n > int64(len(r.b))) {
+		if r.err == nil && (e.Parts <= 0 || n < 0 || n > int64(e.Parts) || n > int64(len(r.b))) {
 			r.fail(fmt.Errorf("%d parts in of %d", n, e.Parts))
 		}
 		for i := int64(0); r.err == nil && i < n; i++ {
 			e.PartsIn = append(e.PartsIn, PartUpload{UploadID: r.token(), First: int(r.varint()), Last: int(r.varint()), Outcome: r.token()})
 		}
+		e.Remaining = r.token()
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(errors.New("trailing bytes"))

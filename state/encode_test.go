@@ -39,7 +39,7 @@ func TestEntryRoundTrip(t *testing.T) {
 				{UploadID: "0f6e1b9a-9c1d-4c39-8f7e-2d4f1c9b7a11", First: 302, Last: 600, Outcome: "INCOMPLETE"},
 				{UploadID: "0f6e1b9a-9c1d-4c39-8f7e-2d4f1c9b7a12", First: 601, Last: 700}}},
 		"split, failed part-way": {Folder: folder, Source: filepath.Join(folder, "big.csv"), ListID: "L", Result: Failed, Reason: "part 2 refused",
-			Parts: 40, PartsIn: []PartUpload{{UploadID: "U1", First: 2, Last: 301, Outcome: "ACCEPTED"}}},
+			Parts: 40, PartsIn: []PartUpload{{UploadID: "U1", First: 2, Last: 301, Outcome: "ACCEPTED"}}, Remaining: filepath.Join(folder, "failed", "big.remaining.csv")},
 		"destination a level down": {Folder: folder, Source: filepath.Join(folder, "x.csv"),
 			Dest: filepath.Join(folder, "failed", "2026", "x.csv"), ListID: "L", Result: Failed},
 	}

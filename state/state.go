@@ -91,8 +91,10 @@ type Commit struct {
 	UploadID string
 	At       time.Time
 	// PartsIn of Parts: a split file of which only the first parts were
-	// imported (PartsIn < Parts) before it failed.
+	// imported (PartsIn < Parts) before it failed, and where the rest was
+	// written.
 	PartsIn, Parts int
+	Remaining      string
 }
 
 // commitV1 is a commit as format 1 stored it, read only to upgrade it.
@@ -131,7 +133,10 @@ type Entry struct {
 	// ones Talkdesk took, in order (fewer when the file failed part-way).
 	Parts   int          `json:"parts,omitempty"`
 	PartsIn []PartUpload `json:"parts_in,omitempty"`
-	Key     []byte       `json:"-"`
+	// Remaining is where the records not imported of a split file that
+	// failed part-way were written.
+	Remaining string `json:"remaining,omitempty"`
+	Key       []byte `json:"-"`
 }
 
 // Partial reports whether the entry is a split file of which some parts,
@@ -427,14 +432,14 @@ func resolveCommit(tx *bolt.Tx, listID, md5 string, hk []byte) (Commit, error) {
 			return c, err
 		}
 		c.File, c.UploadID = filepath.Base(e.Source), e.UploadID
-		c.PartsIn, c.Parts = len(e.PartsIn), e.Parts
+		c.PartsIn, c.Parts, c.Remaining = len(e.PartsIn), e.Parts, e.Remaining
 		return c, nil
 	}
 	err := tx.Bucket(bucketActive).ForEach(func(_, v []byte) error {
 		var r Record
 		if json.Unmarshal(v, &r) == nil && (r.Phase == Committed || len(r.PartsIn) > 0) && r.ListID == listID && r.MD5 == md5 {
 			c.File, c.UploadID, c.At = filepath.Base(r.Source), r.UploadID, r.Committed
-			c.PartsIn, c.Parts = len(r.PartsIn), r.Parts
+			c.PartsIn, c.Parts, c.Remaining = len(r.PartsIn), r.Parts, r.Remaining
 			if r.Phase == Committed {
 				c.PartsIn = r.Parts
 			}

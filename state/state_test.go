@@ -203,20 +203,21 @@ func TestPartlyImportedSplitFileIsCommitted(t *testing.T) {
 	if err := s.Commit(Record{Key: "k", ListID: "L", MD5: md5, Phase: Failing, Committed: time.Now()}); err == nil {
 		t.Fatal("Commit accepted a failing record without parts in")
 	}
+	rec.Remaining = "/in/failed/big.remaining.csv"
 	if err := s.Commit(rec); err != nil {
 		t.Fatal(err)
 	}
 	c, ok, err := s.LookupCommit("L", md5)
-	if err != nil || !ok || c.PartsIn != 2 || c.Parts != 5 || c.File != "big.csv" {
+	if err != nil || !ok || c.PartsIn != 2 || c.Parts != 5 || c.File != "big.csv" || c.Remaining != rec.Remaining {
 		t.Fatalf("before its entry: LookupCommit = %+v, %v, %v; want 2 of 5 parts of big.csv", c, ok, err)
 	}
 	key, err := s.Finish(rec.Key, Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: "L", MD5: md5, Result: Failed,
-		Reason: "part 2 rejected", Parts: rec.Parts, PartsIn: rec.PartsIn})
+		Reason: "part 2 rejected", Parts: rec.Parts, PartsIn: rec.PartsIn, Remaining: rec.Remaining})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, ok, err = s.LookupCommit("L", md5)
-	if err != nil || !ok || c.PartsIn != 2 || c.Parts != 5 || c.At.IsZero() {
+	if err != nil || !ok || c.PartsIn != 2 || c.Parts != 5 || c.At.IsZero() || c.Remaining != rec.Remaining {
 		t.Fatalf("after its entry: LookupCommit = %+v, %v, %v", c, ok, err)
 	}
 	if err := s.SetOutcome(key, "ACCEPTED"); err != nil {
