@@ -420,12 +420,18 @@ func TestRejectedPartRemainingCompletesTheList(t *testing.T) {
 		t.Errorf("%d commits after the original was dropped again, want the 5 before", n)
 	}
 
-	// The rest, fixed and dropped back, completes the list.
+	// The rest, fixed where it is and put back with listdrop retry,
+	// completes the list.
 	fixed := bytes.Replace(rest, []byte("\n"+rejectMarker), []byte("\nFixed"), 1)
 	if bytes.Equal(fixed, rest) {
 		t.Fatal("contacts.remaining.csv has no marked record to fix")
 	}
-	e.drop(0, "contacts.remaining.csv", fixed)
+	if err := os.WriteFile(filepath.Join(failed, "contacts.remaining.csv"), fixed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runCLI(t, []string{"E2E_SECRET=" + e2eSecret}, "retry", "--config", e.config, filepath.Join(failed, "contacts.remaining.csv")); code != 0 {
+		t.Fatalf("retry contacts.remaining.csv: exit %d\n%s%s", code, out, errOut)
+	}
 	e.eventually("contacts.remaining.csv in done/", func() bool { return e.finishedIn("done", "contacts.remaining.csv") })
 	d.end(t)
 	want := recordsOf(bytes.Replace(body, []byte("\n"+rejectMarker), []byte("\nFixed"), 1))
