@@ -15,6 +15,7 @@ import (
 	"github.com/listdrop/listdrop/internal/csvsplit"
 	"github.com/listdrop/listdrop/state"
 	"github.com/listdrop/listdrop/talkdesk"
+	"github.com/xuri/excelize/v2"
 )
 
 // template is the fake's record-list template: a part without the header
@@ -253,5 +254,68 @@ func TestRemainingBesideAnotherOfTheSameName(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(h.folder(0).Failed, "contacts.remaining-1.csv")); string(b) != string(s.Remaining(1)) {
 		t.Error("contacts.remaining-1.csv is not the header and the records from part 2 on")
+	}
+}
+
+// A European Excel export (Windows-1252, semicolons) too big for one
+// upload is converted, then cut: every part is comma-separated UTF-8 with
+// the header, and the records arrive as converted.
+func TestConvertedFileIsSplitAfterItsConversion(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, faketalkdesk.Options{Validation: 10 * time.Millisecond, Columns: template}, []string{"L1"}, "split: true\n")
+	h.cfg.Folders[0].Convert = true
+	h.start()
+	var b bytes.Buffer
+	b.WriteString("first_name;last_name;mobile_phone\r\n")
+	for i := range 1500 {
+		fmt.Fprintf(&b, "Jos\xe9%d;Mu\xf1oz, Jr;+3491%07d\r\n", i, i) // é and ñ in Windows-1252
+	}
+	h.drop(0, "export.csv", b.Bytes())
+	h.waitDone(0, "export.csv")
+	commits := h.fake.CommitsFor("L1")
+	if len(commits) < 3 {
+		t.Fatalf("%d uploads, want the file in parts", len(commits))
+	}
+	got := imported(t, h.fake, "L1", "first_name,last_name,mobile_phone\r\n")
+	if len(got) != 1500 || got[0] != "José0,Muñoz, Jr,+34910000000" || got[1499] != "José1499,Muñoz, Jr,+34910001499" {
+		t.Errorf("imported %d records, first %q, last %q", len(got), got[0], got[len(got)-1])
+	}
+	hist, _ := h.store.History(time.Time{})
+	if len(hist) != 1 || hist[0].Parts != len(commits) || !strings.HasPrefix(hist[0].Reason, "converted: ") {
+		t.Errorf("history %+v", hist)
+	}
+}
+
+// A workbook whose sheet is over one upload as CSV is imported in parts;
+// the workbook goes to done/ as dropped.
+func TestBigWorkbookIsSplit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, faketalkdesk.Options{Validation: 10 * time.Millisecond, Columns: template}, []string{"L1"}, "split: true\n")
+	h.cfg.Folders[0].XLSX = true
+	h.start()
+	data := workbook(t, func(f *excelize.File, sheet string) {
+		rows := [][]any{{"first_name", "last_name", "mobile_phone"}}
+		for i := range 1200 {
+			rows = append(rows, []any{fmt.Sprintf("Ada%d", i), "Lovelace", 15555550000 + i})
+		}
+		for r, row := range rows {
+			cell, _ := excelize.CoordinatesToCellName(1, r+1)
+			if err := f.SetSheetRow(sheet, cell, &row); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	h.drop(0, "contacts.xlsx", data)
+	done := h.waitDone(0, "contacts.xlsx")
+	if b, err := os.ReadFile(done); err != nil || !bytes.Equal(b, data) {
+		t.Errorf("done/ does not hold the workbook as dropped: %v", err)
+	}
+	commits := h.fake.CommitsFor("L1")
+	got := imported(t, h.fake, "L1", "first_name,last_name,mobile_phone\r\n")
+	if len(commits) < 2 || len(got) != 1200 || got[1199] != "Ada1199,Lovelace,15555551199" {
+		t.Errorf("%d uploads, %d records, last %q", len(commits), len(got), got[len(got)-1])
+	}
+	if want := talkdesk.PartName("contacts.csv", 1, len(commits)); commits[0].Filename != want {
+		t.Errorf("the first part is named %q, want %q", commits[0].Filename, want)
 	}
 }
