@@ -21,6 +21,7 @@ import (
 
 	"github.com/listdrop/listdrop/admin"
 	"github.com/listdrop/listdrop/config"
+	"github.com/listdrop/listdrop/internal/testutil"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -66,7 +67,7 @@ func (e *e2e) cliIn(dir string, args ...string) (stdout, stderr string, code int
 	cmd.Env = append(os.Environ(), cliEnv()...)
 	var o, er bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &er
-	err := cmd.Run()
+	cmd, err := testutil.Run(e.t, cmd)
 	code = cmd.ProcessState.ExitCode()
 	if err != nil && code < 0 {
 		e.t.Fatal(err)

@@ -308,10 +308,10 @@ func (c *crashCase) startWith(env ...string) *daemon {
 	cmd.Env = append(os.Environ(), append([]string{"E2E_SECRET=" + e2eSecret}, env...)...)
 	d := &daemon{cmd: cmd, out: &testutil.LockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
-	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
-	}
+	cmd = testutil.Start(c.t, cmd)
+	d.cmd = cmd
 	go func() { d.err = cmd.Wait(); close(d.exited) }()
+	d.watchWineCrash()
 	c.t.Cleanup(func() {
 		select {
 		case <-d.exited:
@@ -344,9 +344,51 @@ func (c *crashCase) crashed(d *daemon, point string) {
 	if !strings.Contains(d.out.String(), "crashpoint: crashing at "+point+"\n") {
 		c.t.Fatalf("listdrop ended (%v) without reaching the crash point %s", d.err, point)
 	}
+	if d.endedOutside.Load() {
+		c.t.Logf("Wine had not ended listdrop %v after it began to crash at %s; the test ended it", wineCrashGrace, point)
+		return
+	}
 	if !killed(d.cmd.ProcessState) {
 		c.t.Fatalf("listdrop reached %s but was not ended the way kill -9 ends it: %v", point, d.cmd.ProcessState)
 	}
+}
+
+// wineCrashGrace is how long a process that has begun to crash at a
+// point is given to end under Wine before the test ends it.
+const wineCrashGrace = 10 * time.Second
+
+// watchWineCrash ends d from outside, under Wine only, when it has
+// written that it crashes at a point but is still running wineCrashGrace
+// later. Wine's TerminateProcess on the calling process now and then
+// never returns and never ends it (the process's other threads are
+// already ended by then, and the crash point's lock stays held, so the
+// process does nothing more); on Windows it ends the process at once,
+// and there a stuck crash stays a failure.
+func (d *daemon) watchWineCrash() {
+	if !testutil.UnderWine() {
+		return
+	}
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		var since time.Time
+		for {
+			select {
+			case <-d.exited:
+				return
+			case now := <-tick.C:
+				if since.IsZero() {
+					if strings.Contains(d.out.String(), "crashpoint: crashing at ") {
+						since = now
+					}
+				} else if now.Sub(since) >= wineCrashGrace {
+					d.endedOutside.Store(true)
+					d.cmd.Process.Kill()
+					return
+				}
+			}
+		}
+	}()
 }
 
 // killed reports whether a process was ended by SIGKILL or, on Windows,
@@ -519,15 +561,18 @@ func (c *crashCase) runUpload(point, variant string, ag again) {
 		}
 		cmd := exec.Command(c.bin, args...)
 		cmd.Env = append(os.Environ(), append([]string{"E2E_SECRET=" + e2eSecret}, env...)...)
-		out, err := cmd.CombinedOutput()
-		if err != nil && cmd.ProcessState == nil {
-			t.Fatal(err)
+		d := &daemon{out: &testutil.LockedBuffer{}, exited: make(chan struct{})}
+		cmd.Stdout, cmd.Stderr = d.out, d.out
+		d.cmd = testutil.Start(t, cmd)
+		go func() { d.err = d.cmd.Wait(); close(d.exited) }()
+		d.watchWineCrash()
+		<-d.exited
+		out := d.out.String()
+		crashed := strings.Contains(out, "crashpoint: crashing at "+pointName(point)+"\n")
+		if crashed && !killed(d.cmd.ProcessState) && !d.endedOutside.Load() {
+			t.Fatalf("listdrop upload reached %s but was not ended the way kill -9 ends it: %v\n%s", point, d.cmd.ProcessState, out)
 		}
-		crashed := strings.Contains(string(out), "crashpoint: crashing at "+pointName(point)+"\n")
-		if crashed && !killed(cmd.ProcessState) {
-			t.Fatalf("listdrop upload reached %s but was not ended the way kill -9 ends it: %v\n%s", point, cmd.ProcessState, out)
-		}
-		return string(out), cmd.ProcessState.ExitCode(), crashed
+		return out, d.cmd.ProcessState.ExitCode(), crashed
 	}
 	if out, _, crashed := upload(crashEnv + "=" + point); !crashed {
 		t.Fatalf("listdrop upload did not crash at %s:\n%s", point, out)
@@ -754,7 +799,7 @@ func runBinary(t *testing.T, bin string, env []string, args ...string) (stdout, 
 	cmd.Env = append(os.Environ(), env...)
 	var o, e strings.Builder
 	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
+	cmd, err := testutil.Run(t, cmd)
 	code = cmd.ProcessState.ExitCode()
 	if err != nil && code < 0 && !killed(cmd.ProcessState) {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -107,6 +108,9 @@ type daemon struct {
 	out    *testutil.LockedBuffer
 	exited chan struct{}
 	err    error
+	// endedOutside is set when the test ended a process stuck at its
+	// crash point under Wine (see watchWineCrash).
+	endedOutside atomic.Bool
 }
 
 func (e *e2e) start(args ...string) *daemon {
@@ -190,9 +194,8 @@ func (e *e2e) launch(args ...string) *daemon {
 	cmd.Env = append(os.Environ(), "E2E_SECRET="+e2eSecret)
 	d := &daemon{cmd: cmd, out: &testutil.LockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
+	cmd = testutil.Start(e.t, cmd)
+	d.cmd = cmd
 	go func() { d.err = cmd.Wait(); close(d.exited) }()
 	e.t.Cleanup(func() {
 		select {
@@ -288,7 +291,7 @@ func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, 
 	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
+	cmd, err := testutil.Run(t, cmd)
 	code = cmd.ProcessState.ExitCode()
 	if err != nil && code < 0 {
 		t.Fatal(err)
@@ -519,12 +522,13 @@ func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, binary, "demo", "--dir", dir, "--quiet")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("demo: %v\n%s", err, out)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if _, err := testutil.Run(t, cmd); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	s := string(out)
+	s := out.String()
 	for _, want := range []string{"$ listdrop validate --online", "token OK: client listdrop-demo authenticated (client_secret_basic)", "contacts  6c0c0a3a-2b7e-4a57-9a61-5e1b8f4bd0a1  Demo contacts  ACCEPTED  0",
 		"committed to record list", "contacts/done/contacts.csv", "contacts/failed/contacts-again.csv", "This file is empty",
 		"Line 2 does not have as many fields as the header line", "Talkdesk's validation of contacts.csv: ACCEPTED",

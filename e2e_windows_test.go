@@ -203,9 +203,7 @@ func TestWindowsStopsCleanlyOnCtrlBreak(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: syscall.CREATE_NEW_PROCESS_GROUP}
 	out := &testutil.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd = testutil.Start(t, cmd)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
@@ -263,9 +261,7 @@ func TestWindowsDefaultsUnderProgramData(t *testing.T) {
 	cmd.Env = append(os.Environ(), env...)
 	log := &testutil.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd = testutil.Start(t, cmd)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
@@ -292,13 +288,15 @@ func TestWindowsDemo(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, binary, "demo", "--dir", dir, "--quiet").CombinedOutput()
-	if err != nil {
-		t.Fatalf("demo: %v\n%s", err, out)
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, binary, "demo", "--dir", dir, "--quiet")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if _, err := testutil.Run(t, cmd); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{"committed to record list", `contacts\done\contacts.csv`, `contacts\failed\contacts-again.csv`, "This file is empty",
 		`contacts\done\campaign.csv (in 4 parts)`} {
-		if !bytes.Contains(out, []byte(want)) {
+		if !bytes.Contains(out.Bytes(), []byte(want)) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
@@ -308,6 +306,6 @@ func TestWindowsDemo(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("%s", out)
+		t.Logf("%s", out.String())
 	}
 }
