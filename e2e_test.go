@@ -9,6 +9,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -91,6 +92,7 @@ func newE2E(t *testing.T, opts faketalkdesk.Options, lists []string, extra strin
 	}
 	fmt.Fprintf(&b, "retry:\n  max_backoff: 200ms\n  give_up_after: 1h\n%s\nfolders:\n", extra)
 	e := &e2e{t: t, fake: fake, dir: dir, config: filepath.Join(dir, "listdrop.yaml")}
+	t.Cleanup(e.describeOnFailure)
 	for i, l := range lists {
 		fmt.Fprintf(&b, "  - path: drop%d\n    record_list_id: %q\n", i, l)
 		fmt.Fprintf(&b, "    callback_action: {endpoint: \"https://hooks.example.com/x\", method: POST, headers: {x-api-key: %q}}\n", e2eHookKey)
@@ -100,6 +102,30 @@ func newE2E(t *testing.T, opts faketalkdesk.Options, lists []string, extra strin
 		t.Fatal(err)
 	}
 	return e
+}
+
+// describeOnFailure logs, when the test failed, what was in the test's
+// folder and the last requests the fake answered: with the daemon's
+// output, what a failure that cannot be reproduced at will is read from.
+func (e *e2e) describeOnFailure() {
+	if !e.t.Failed() {
+		return
+	}
+	var b strings.Builder
+	filepath.WalkDir(e.dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && p != e.dir {
+			rel, _ := filepath.Rel(e.dir, p)
+			b.WriteString("  " + rel + "\n")
+		}
+		return nil
+	})
+	e.t.Logf("the test's folder held:\n%s", b.String())
+	reqs := e.fake.Requests()
+	b.Reset()
+	for _, r := range reqs[max(0, len(reqs)-20):] {
+		fmt.Fprintf(&b, "  %s %s %s → %d\n", r.At.Format("15:04:05.000"), r.Method, r.Path, r.Status)
+	}
+	e.t.Logf("the fake answered %d requests; the last ones:\n%s", len(reqs), b.String())
 }
 
 // daemon is one running `listdrop run`.
