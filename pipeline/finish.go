@@ -16,6 +16,19 @@ import (
 
 // fail moves a file to failed/ with its explanation.
 func (p *Pipeline) fail(f *folder, rec state.Record, sentence, detail string) {
+	p.failRecord(f, rec, sentence, detail, true)
+}
+
+// failAsIs fails rec with reason as its note's first line, unchanged, and
+// writes no records beside it: for a split file whose records not
+// imported are no longer in it (changedSplitNote).
+func (p *Pipeline) failAsIs(f *folder, rec state.Record, reason, detail string) {
+	p.failRecord(f, rec, reason, detail, false)
+}
+
+// failRecord is fail; withRest says whether a split file's note and the
+// records not imported are made here (partsFailed, writeRemaining).
+func (p *Pipeline) failRecord(f *folder, rec state.Record, sentence, detail string, withRest bool) {
 	rec.Phase = state.Failing
 	rec.Reason, rec.Detail = sentence, detail
 	rec.Dest = freeName(f.cfg.Failed, filepath.Base(rec.Source), sidecarSuffix)
@@ -32,18 +45,22 @@ func (p *Pipeline) fail(f *folder, rec state.Record, sentence, detail string) {
 		// holds it or is free.
 		first := rec
 		first.Dest = filepath.Join(f.cfg.Failed, filepath.Base(rec.Source))
-		first.Remaining = remainingName(first.Dest)
-		first.Reason = partsFailed(first, sentence)
+		if withRest {
+			first.Remaining = remainingName(first.Dest)
+			first.Reason = partsFailed(first, sentence)
+		}
 		if ownNote(first) && noteBegins(first.Dest+sidecarSuffix, first.Reason) {
 			rec.Dest = first.Dest
 		}
-		rec.Remaining = remainingName(rec.Dest)
-		rec.Reason = partsFailed(rec, sentence)
+		if withRest {
+			rec.Remaining = remainingName(rec.Dest)
+			rec.Reason = partsFailed(rec, sentence)
+		}
 		if rec.Committed.IsZero() {
 			rec.Committed = time.Now()
 		}
 		write = p.store.Commit
-	case rec.Parts > 0:
+	case rec.Parts > 0 && withRest:
 		rec.Reason = fmt.Sprintf("None of this file's %d parts was imported: %s", rec.Parts, lowerFirst(sentence))
 	}
 	if err := write(rec); err != nil {

@@ -65,8 +65,9 @@ func (p *Pipeline) writeRemaining(f *folder, rec *state.Record) error {
 	if err == nil {
 		data, _, _ = p.prepare(f, rec.Key, data)
 	}
+	changed := false
 	if sum := md5.Sum(data); err == nil && hex.EncodeToString(sum[:]) != rec.MD5 {
-		err = errors.New("the held file changed")
+		err, changed = errors.New("the held file changed"), true
 	}
 	var s *csvsplit.File
 	problem := ""
@@ -74,11 +75,15 @@ func (p *Pipeline) writeRemaining(f *folder, rec *state.Record) error {
 		s, problem = csvsplit.Cut(data, MaxSize)
 	}
 	if err != nil || problem != "" || len(s.Parts) != rec.Parts {
-		// Changed while held: the records are in the file itself, which
-		// goes to failed/ with a note that says which lines are in.
+		// The records cannot be cut from the file: the note names their
+		// lines instead, and where they are.
 		log.Error("cannot write the records not imported; the note names their lines instead", "error", err, "problem", problem)
 		if i := strings.Index(rec.Reason, " They are in "); i >= 0 {
-			rec.Reason = rec.Reason[:i] + " They could not be written apart, as the file changed while listdrop held it: cut them from the file by hand, after its header line, and drop them into the folder to import them."
+			where := "listdrop could not read it again: cut them from the file beside this note by hand"
+			if changed {
+				where = "the file changed while listdrop held it, and the file beside this note is the changed one: take them from the file as it was dropped"
+			}
+			rec.Reason = rec.Reason[:i] + " They could not be written apart, as " + where + ", after its header line, and drop them into the folder to import them."
 		}
 		rec.Remaining = ""
 		return nil

@@ -319,3 +319,84 @@ func TestBigWorkbookIsSplit(t *testing.T) {
 		t.Errorf("the first part is named %q, want %q", commits[0].Filename, want)
 	}
 }
+
+// A split file whose bytes change in the claim folder between two of its
+// parts (an administrator editing it there while listdrop was stopped) is
+// not cut again and sent on: the parts of the new content would not be the
+// rest of the old one. It goes to failed/ with a note that says so, and
+// no part is sent after the restart.
+func TestSplitFileChangedWhileHeldIsNotSentOn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, faketalkdesk.Options{Validation: 100 * time.Millisecond, Columns: template}, []string{"L1"}, "split: true\n")
+	h.start()
+	body := csvBody("Ann", 2500)
+	h.drop(0, "contacts.csv", body)
+	eventually(t, "two parts committed", func() bool { return len(h.fake.CommitsFor("L1")) >= 2 })
+	h.stop()
+	sent := len(h.fake.CommitsFor("L1"))
+	if s, _ := csvsplit.Cut(body, MaxSize); sent >= len(s.Parts) {
+		t.Fatalf("all %d parts were sent before the stop; the test needs a file still held", sent)
+	}
+	held := h.held(0)
+	if !slices.Contains(held, "contacts.csv") {
+		t.Fatalf("the claim folder holds %v, not the file", held)
+	}
+	if err := os.WriteFile(filepath.Join(h.claimDir(0), "contacts.csv"), csvBody("Zed", 2500), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	h.start()
+	note := h.waitFailed(0, "contacts.csv")
+	commits := h.fake.CommitsFor("L1")
+	if len(commits) != sent {
+		t.Errorf("%d parts committed after the restart", len(commits)-sent)
+	}
+	for _, c := range commits {
+		if bytes.Contains(c.Body, []byte("Zed")) {
+			t.Fatalf("upload %s holds records of the changed file", c.UploadID)
+		}
+	}
+	var hist []state.Entry
+	eventually(t, "the file's history entry", func() bool {
+		hist, _ = h.store.History(time.Time{})
+		return len(hist) == 1
+	})
+	e := hist[0]
+	if e.Result != state.Failed || len(e.PartsIn) == 0 || e.Reason != strings.SplitN(note, "\n", 2)[0] {
+		t.Fatalf("history entry %+v: want the failed file with the parts that were in and the note's first line", e)
+	}
+	// The note says which lines are in, which are not, and names the
+	// part that was in flight at the stop: every part Talkdesk took is
+	// one the note says is or may be in.
+	n := len(e.PartsIn)
+	s, _ := csvsplit.Cut(body, MaxSize)
+	want := "This file changed in listdrop's claim folder while it was imported in parts, so the rest of it was not sent; the file beside this note is the changed one, not the one dropped. " +
+		fmt.Sprintf("Parts 1–%d (lines 2–%d of the file as dropped) were imported into record list L1; lines %d–%d were not", n, s.Parts[n-1].Last, s.Parts[n].First, s.Parts[len(s.Parts)-1].Last)
+	if n == 1 {
+		want = strings.Replace(want, "Parts 1–1", "Part 1", 1)
+		want = strings.Replace(want, ") were imported", ") was imported", 1)
+	}
+	if !strings.HasPrefix(note, want) {
+		t.Errorf("the note does not say which lines are in:\n%s\nwant it to begin:\n%s", note, want)
+	}
+	for k, c := range commits {
+		switch {
+		case k < n:
+			if e.PartsIn[k].UploadID != c.UploadID {
+				t.Errorf("part %d in the history is %s, Talkdesk took %s", k+1, e.PartsIn[k].UploadID, c.UploadID)
+			}
+		case k == n:
+			if !strings.Contains(note, fmt.Sprintf(", though part %d (upload request %s) was sent to Talkdesk just before listdrop stopped and may be in the list: check the list for its records.", k+1, c.UploadID)) {
+				t.Errorf("the note does not name part %d, which Talkdesk took:\n%s", k+1, note)
+			}
+		default:
+			t.Errorf("part %d was committed", k+1)
+		}
+	}
+	if !strings.Contains(note, "Import the lines not imported from the file as it was dropped (after its header line), not from this one.") {
+		t.Errorf("the note does not say where the records not imported are:\n%s", note)
+	}
+	if names := dirNames(t, h.folder(0).Failed); slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, ".remaining") }) {
+		t.Errorf("failed/ holds %v: records cut from the changed file", names)
+	}
+}

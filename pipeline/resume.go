@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/listdrop/listdrop/state"
@@ -93,11 +94,7 @@ func (p *Pipeline) changedWhileHeld(f *folder, rec state.Record, data []byte) {
 		// and what is left of the file as it was cannot be cut from what
 		// is there now.
 		log.Error("a split file changed in the claim folder while its parts were imported; the rest is not sent")
-		why := "The file changed in listdrop's claim folder while its parts were imported, so the rest could not be sent."
-		if rec.Phase == state.Patching {
-			why += fmt.Sprintf(" Part %d (upload request %s) may be in record list %s too: check the list before importing those lines again.", rec.Part, rec.UploadID, rec.ListID)
-		}
-		p.fail(f, rec, why, "")
+		p.failAsIs(f, rec, changedSplitNote(rec), "")
 	case rec.Phase == state.Hashed:
 		// Never committed: take it as a new file.
 		p.takeAgain(f, rec, state.Entry{At: time.Now(), Folder: rec.Folder, Source: rec.Source, ListID: rec.ListID, Result: state.Failed, Reason: "content changed while held; taken again"})
@@ -105,6 +102,30 @@ func (p *Pipeline) changedWhileHeld(f *folder, rec state.Record, data []byte) {
 		log.Warn("held file changed after its bytes were uploaded; committing what was uploaded")
 		p.upload(f, rec, data)
 	}
+}
+
+// changedSplitNote is the note of a split file whose bytes changed in the
+// claim folder between its parts. The records not imported are not in
+// the file that goes to failed/ (it is the changed one), so the note says
+// which lines of the file as dropped were imported and which were not.
+func changedSplitNote(rec state.Record) string {
+	var b strings.Builder
+	b.WriteString("This file changed in listdrop's claim folder while it was imported in parts, so the rest of it was not sent; the file beside this note is the changed one, not the one dropped.")
+	if n := len(rec.PartsIn); n > 0 {
+		in := fmt.Sprintf("Part 1 (lines %d–%d of the file as dropped) was", rec.PartsIn[0].First, rec.PartsIn[0].Last)
+		if n > 1 {
+			in = fmt.Sprintf("Parts 1–%d (lines %d–%d of the file as dropped) were", n, rec.PartsIn[0].First, rec.PartsIn[n-1].Last)
+		}
+		fmt.Fprintf(&b, " %s imported into record list %s; lines %d–%d were not", in, rec.ListID, rec.PartsIn[n-1].Last+1, rec.LastLine)
+	} else {
+		fmt.Fprintf(&b, " None of its %d parts was imported into record list %s", rec.Parts, rec.ListID)
+	}
+	if rec.Phase == state.Patching {
+		// Its PATCH went out; whether Talkdesk applied it is not known.
+		fmt.Fprintf(&b, ", though part %d (upload request %s) was sent to Talkdesk just before listdrop stopped and may be in the list: check the list for its records", rec.Part, rec.UploadID)
+	}
+	b.WriteString(". Import the lines not imported from the file as it was dropped (after its header line), not from this one.")
+	return b.String()
 }
 
 // takeAgain ends a record with e and takes its file as a new one.
