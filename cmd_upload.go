@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -346,6 +347,7 @@ func explained(err error, listID, prefix string) error {
 // and the error says which lines are in.
 func (uc uploadCommand) sendParts(ctx context.Context, api *talkdesk.Client, out io.Writer, folder config.Folder, parts *csvsplit.File, rec *state.Record, store *state.Store) error {
 	name := filepath.Base(rec.Source)
+	est := time.Duration(0) // how long the last part's validation took
 	for {
 		part := parts.Parts[rec.Part-1]
 		fmt.Fprintf(out, "part %d of %d (lines %d–%d) to record list %s...\n", rec.Part, rec.Parts, part.First, part.Last, rec.ListID)
@@ -356,7 +358,8 @@ func (uc uploadCommand) sendParts(ctx context.Context, api *talkdesk.Client, out
 			return uc.partFailed(out, parts, rec, store, err.Error())
 		}
 		crashpoint.At("oneshot.part-answered")
-		outcome, err := followValidation(ctx, api, rec.ListID, uc.verifyFor)
+		outcome, took, err := uc.followValidation(ctx, api, rec.ListID, est)
+		est = cmp.Or(took, est)
 		if err != nil {
 			return fmt.Errorf("part %d (upload request %s) reached Talkdesk, but its validation could not be followed: %w; run the same command again to go on", rec.Part, rec.UploadID, err)
 		}
@@ -423,33 +426,40 @@ func writeBeside(path, suffix string, data []byte) (string, error) {
 	return dst, err
 }
 
-// followValidation looks at a list until it is not validating, at most
-// for limit, and returns its verdict ("unknown" when it did not end).
-func followValidation(ctx context.Context, api *talkdesk.Client, listID string, limit time.Duration) (string, error) {
-	deadline := time.Now().Add(limit)
-	wait := 50 * time.Millisecond
-	for errs := 0; ; {
-		l, err := api.GetRecordList(ctx, listID)
-		if err == nil && !l.Validating() {
-			return l.Status, nil
-		}
-		if err != nil {
-			if errs++; errs >= uploadTries || talkdesk.Classify(err) == talkdesk.Permanent {
-				return "", err
+// followValidation follows the validation that a PATCH just answered
+// began on a list, at most verifyFor, paced as the daemon paces it (est is
+// how long the list's last validation took, 0 when not known). It returns
+// the verdict ("unknown" when the validation did not end in time) and how
+// long the validation took.
+func (uc uploadCommand) followValidation(ctx context.Context, api *talkdesk.Client, listID string, est time.Duration) (string, time.Duration, error) {
+	verdict, took, err := talkdesk.Follower{
+		Get: func() (*talkdesk.RecordList, error) { return api.GetRecordList(ctx, listID) },
+		Wait: func(d time.Duration) bool {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return true
+			case <-ctx.Done():
+				return false
 			}
-		}
-		if time.Now().Add(wait).After(deadline) {
-			return "unknown", nil
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return "", errInterrupted
-		}
-		wait = min(wait*3/2, time.Second)
+		},
+		Backoff: func(err error, n int) (time.Duration, bool) {
+			if n >= uploadTries || talkdesk.Classify(err) == talkdesk.Permanent {
+				return 0, false
+			}
+			return min(max(talkdesk.RetryAfter(err), uc.firstWait<<(n-1)), time.Minute), true
+		},
+		Estimate: est,
+		Deadline: time.Now().Add(uc.verifyFor),
+	}.Follow(time.Now())
+	switch {
+	case err != nil:
+		return "", 0, err
+	case ctx.Err() != nil:
+		return "", 0, errInterrupted
 	}
+	return cmp.Or(verdict, "unknown"), took, nil
 }
 
 // partsVerdict is a split file's verdict: the worst of its parts'; for a

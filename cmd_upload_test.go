@@ -213,3 +213,46 @@ func TestUploadSplit(t *testing.T) {
 		}
 	}
 }
+
+// `listdrop upload --split` sends each part's PATCH soon after the end of
+// the validation of the part before, as the daemon does: judged on the
+// fake's timestamps against its configured validation time, with a
+// margin for a busy machine: the schedule notices the end within about
+// 1/30 of the validation; looks spaced up to a second apart, as this
+// command once made, came about 470 ms late here.
+func TestUploadSplitPartsFollowTheEndOfValidation(t *testing.T) {
+	t.Parallel()
+	const validation = 2 * time.Second
+	fake, err := faketalkdesk.Start(faketalkdesk.Options{ClientID: "id", ClientSecret: "secret", Validation: validation})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "listdrop.yaml")
+	writeFile(t, cfg, []byte(fmt.Sprintf("talkdesk: {api_url: %q, token_url: %q, client_id: id, client_secret: secret, timeout: 5s}\n"+
+		"state_file: state.db\nadmin: {listen: ''}\nfolders:\n  - {path: in, record_list_id: L}\n", fake.URL(), fake.TokenURL())))
+	var b strings.Builder
+	b.WriteString("first_name,last_name,phone\n")
+	for i := range 1800 {
+		fmt.Fprintf(&b, "Ann%d,Lee,+35191%07d\n", i, i)
+	}
+	file := filepath.Join(dir, "contacts.csv")
+	writeFile(t, file, []byte(b.String()))
+	var stdout, stderr strings.Builder
+	if err := (uploadCommand{firstWait: time.Second}).run(context.Background(), []string{file, "--split", "--config", cfg, "--list", "L"}, &stdout, &stderr); err != nil {
+		t.Fatalf("upload: %v\n%s", err, stdout.String())
+	}
+	v := fake.Validations()
+	if len(v) < 3 {
+		t.Fatalf("%d validations: the test needs a file of three parts or more", len(v))
+	}
+	limit := validation/20 + 200*time.Millisecond
+	for i := 1; i < len(v); i++ {
+		lag := v[i].Start.Sub(v[i-1].End)
+		t.Logf("PATCH %d came %s after the end of validation %d", i+1, lag, i)
+		if lag < 0 || lag > limit {
+			t.Errorf("PATCH %d came %s after the end of the previous validation (of %s); want at most %s", i+1, lag, validation, limit)
+		}
+	}
+}

@@ -14,39 +14,8 @@ import (
 // next file of a list is claimed, checked, hashed, and has its upload
 // request created and its bytes PUT while the list validates, and only its
 // PATCH waits for the end of the validation, which is looked for on a
-// schedule made for it (pollDelay), not with the error backoff. A list that
+// schedule made for it (talkdesk.PollDelay), not with the error backoff. A list that
 // waits holds no worker: `workers` bounds the requests in flight at once.
-
-// minPoll is the shortest time between two looks at a list whose
-// validation time is not known yet; finePoll, once it is, near its end.
-const (
-	minPoll  = 30 * time.Millisecond
-	finePoll = 10 * time.Millisecond
-)
-
-// pollDelay is how long to wait before looking again whether a validation
-// that began `since` ago has ended, given how long the list's last
-// validation took (est, 0 when unknown). Without an estimate the looks are
-// spaced by 1/30 of the time already waited (at least minPoll), so the end
-// is noticed at most about 3 % of the validation late, with a number of
-// looks that grows with the logarithm of its length (about 35 for 1 s, 80
-// for 5 s). With one, the looks are at half and at 95 % of it, then every
-// 1/100 of it: the end is noticed at most about 1 % late, with about eight
-// looks.
-func pollDelay(since, est time.Duration) time.Duration {
-	var next time.Duration
-	switch {
-	case est > 0 && since < est/2:
-		next = est/2 - since
-	case est > 0 && since < est*19/20:
-		next = est*19/20 - since
-	case est > 0 && since < est*3/2:
-		next = est / 100
-	default:
-		next = max(since/30, minPoll)
-	}
-	return max(next, finePoll)
-}
 
 // laneOf is the lane of a record list, made when missing; p.mu must be
 // held.
@@ -170,7 +139,7 @@ func (p *Pipeline) waitBusy(list string, since time.Time) bool {
 	if !pc.patched.IsZero() && pc.patched.Before(start) {
 		start = pc.patched
 	}
-	return p.wait(pollDelay(time.Since(start), pc.estimate))
+	return p.wait(talkdesk.PollDelay(time.Since(start), pc.estimate))
 }
 
 // awaitIdle looks at the list until it is not validating. It reports false
@@ -187,7 +156,7 @@ func (p *Pipeline) awaitIdle(list string) bool {
 		if err == nil && !l.Validating() {
 			return true
 		}
-		d := pollDelay(time.Since(start), p.paceOf(list).estimate)
+		d := talkdesk.PollDelay(time.Since(start), p.paceOf(list).estimate)
 		if err != nil {
 			errs++
 			d = p.backoff(errs, talkdesk.RetryAfter(err))

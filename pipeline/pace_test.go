@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -193,37 +192,6 @@ func TestLostPatchAnswerWhileTheListValidatesIsNotTakenAsApplied(t *testing.T) {
 	h.waitDone(0, "b.csv")
 	if c := h.fake.CommitsFor("L"); len(c) != 2 {
 		t.Fatalf("commits = %d, want 2", len(c))
-	}
-}
-
-// The poll schedule notices the end of a validation a small part of it
-// late, with few looks: simulated, for validations of several lengths.
-func TestPollScheduleIsPromptAndCheap(t *testing.T) {
-	t.Parallel()
-	for _, v := range []time.Duration{300 * time.Millisecond, time.Second, 5 * time.Second, time.Minute, 10 * time.Minute} {
-		for _, known := range []bool{false, true} {
-			est := time.Duration(0)
-			// minPoll apart until 30 minPoll, then 1/30 further each time.
-			t0 := 30 * minPoll
-			lagLimit, looksLimit := v/30+minPoll, 32+int(math.Log(max(float64(v)/float64(t0), 1))/math.Log(1+1.0/30))
-			if known {
-				est, lagLimit, looksLimit = v, v/100+finePoll, 9
-			}
-			at, looks := time.Duration(0), 0
-			for at < v {
-				at += pollDelay(at, est)
-				looks++
-			}
-			if lag := at - v; lag > lagLimit || looks > looksLimit {
-				t.Errorf("validation %s, estimate %s: noticed %s late after %d looks; want at most %s and %d",
-					v, est, lag, looks, lagLimit, looksLimit)
-			}
-		}
-	}
-	// A validation far shorter than the last one is still noticed within
-	// half of that one.
-	if d := pollDelay(0, 10*time.Second); d != 5*time.Second {
-		t.Errorf("first look %s after the PATCH, want half the estimate", d)
 	}
 }
 

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -55,38 +56,23 @@ func (p *Pipeline) followValidation(f *folder, rec state.Record, start time.Time
 	if start.IsZero() {
 		start = time.Now()
 	}
-	deadline := time.Now().Add(p.cfg.VerifyTimeout)
-	est := p.paceOf(rec.ListID).estimate
-	outcome := "unknown"
-	seen := start // the last answer that the list was validating
-	took := time.Duration(0)
-	for errs := 0; ; {
-		var l *talkdesk.RecordList
-		err := p.call("verify", func() (err error) {
-			l, err = p.api.GetRecordList(p.work, rec.ListID)
-			return err
-		})
-		now := time.Now()
-		if err == nil && !l.Validating() {
-			outcome = l.Status
-			// It ended between the last two answers.
-			took = max(seen.Add(now.Sub(seen)/2).Sub(start), time.Millisecond)
-			break
-		}
-		var d time.Duration
-		if err != nil {
+	verdict, took, _ := talkdesk.Follower{
+		Get: func() (l *talkdesk.RecordList, err error) {
+			err = p.call("verify", func() (err error) {
+				l, err = p.api.GetRecordList(p.work, rec.ListID)
+				return err
+			})
+			return l, err
+		},
+		Wait: p.wait,
+		Backoff: func(err error, n int) (time.Duration, bool) {
 			log.Debug("cannot read the record list's status", "error", err)
-			errs++
-			d = p.backoff(errs, talkdesk.RetryAfter(err))
-		} else {
-			seen = now
-			d = pollDelay(now.Sub(start), est)
-		}
-		d = min(d, time.Until(deadline))
-		if d <= 0 || !p.wait(d) {
-			break
-		}
-	}
+			return p.backoff(n, talkdesk.RetryAfter(err)), true
+		},
+		Estimate: p.paceOf(rec.ListID).estimate,
+		Deadline: time.Now().Add(p.cfg.VerifyTimeout),
+	}.Follow(start)
+	outcome := cmp.Or(verdict, "unknown")
 	p.validationEnded(rec.ListID, rec.UploadID, took)
 	if outcome != "unknown" || p.stop.Err() == nil {
 		p.metrics.Validation(outcome)
