@@ -35,6 +35,7 @@ type statusView struct {
 	st        pipeline.Status
 	waiting   map[string]int // eligible files in each drop folder; -1: unreadable
 	failed    map[string]int // files in each failed folder, without their notes
+	remains   map[string]int // of them, the records of split files not imported
 }
 
 // serviceStateOf is what the service manager says of the listdrop
@@ -97,12 +98,15 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 			return err
 		}
 	}
-	v.waiting, v.failed = map[string]int{}, map[string]int{}
+	v.waiting, v.failed, v.remains = map[string]int{}, map[string]int{}, map[string]int{}
 	for _, f := range cfg.Folders {
 		v.waiting[f.Path] = countFiles(f.Path, func(name string) bool {
 			return watcher.Eligible(name) || (f.XLSX && watcher.EligibleWorkbook(name))
 		})
 		v.failed[f.Path] = countFiles(f.Failed, isFailedFile)
+		v.remains[f.Path] = countFiles(f.Failed, func(name string) bool {
+			return isFailedFile(name) && pipeline.IsRemainder(name, fileExists(filepath.Join(f.Failed, name+pipeline.SidecarSuffix)))
+		})
 	}
 	printStatus(stdout, v)
 	return nil
@@ -223,7 +227,7 @@ func printStatus(w io.Writer, v statusView) {
 	} else {
 		fmt.Fprintln(tw, "LIST\tWAITING\tHELD\tFAILED\tLAST UPLOAD\tFOLDER")
 	}
-	held, waiting, failed := 0, 0, 0
+	held, waiting, failed, remains := 0, 0, 0, 0
 	var lastFail *state.Entry
 	for _, f := range v.st.Folders {
 		last := "-"
@@ -239,6 +243,7 @@ func printStatus(w io.Writer, v statusView) {
 		held += len(f.Held)
 		waiting += max(v.waiting[f.Path], 0)
 		failed += max(v.failed[f.Path], 0)
+		remains += max(v.remains[f.Path], 0)
 		list := f.ListID
 		if named {
 			name := printable(f.ListName)
@@ -291,10 +296,15 @@ func printStatus(w io.Writer, v statusView) {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "%d %s the drop folders until listdrop runs.\n", waiting, plural(waiting, "file waits in", "files wait in"))
 	}
-	if failed > 0 {
+	if failed > remains {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "%d %s in failed/: the first line of NAME.error.txt beside each says why; after fixing the cause, `listdrop retry NAME` puts a file back.\n",
-			failed, plural(failed, "file is", "files are"))
+			failed-remains, plural(failed-remains, "file is", "files are"))
+	}
+	if remains > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%d %s in failed/ the records of a file imported in part, which were not imported (NAME.remaining.csv; the note of the file they come from says why): after fixing the cause, `listdrop retry NAME` imports them.\n",
+			remains, plural(remains, "file holds", "files hold"))
 	}
 }
 

@@ -419,6 +419,16 @@ func TestRejectedPartRemainingCompletesTheList(t *testing.T) {
 	if n := len(e.fake.CommitsFor("L1")); n != 5 {
 		t.Errorf("%d commits after the original was dropped again, want the 5 before", n)
 	}
+	// Status tells the two failed files from the records to put back.
+	status, _, _ := e.cli("status")
+	for _, want := range []string{
+		"2 files are in failed/: the first line of NAME.error.txt beside each says why",
+		"1 file holds in failed/ the records of a file imported in part, which were not imported (NAME.remaining.csv",
+	} {
+		if !strings.Contains(status, want) {
+			t.Errorf("status lacks %q:\n%s", want, status)
+		}
+	}
 
 	// The rest, fixed where it is and put back with listdrop retry,
 	// completes the list.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -30,6 +31,17 @@ import (
 
 // remainingSuffix names the records of a split file not imported.
 const remainingSuffix = ".remaining.csv"
+
+// remainderName matches the names remainingName gives, and the free names
+// made from them when they were taken (contacts.remaining-1.csv).
+var remainderName = regexp.MustCompile(`\.remaining(-[0-9]+)?\.csv$`)
+
+// IsRemainder reports whether name, in a failed folder with no note beside
+// it (noted false), holds the records of a split file that were not
+// imported: not a failed file, but a file to put back.
+func IsRemainder(name string, noted bool) bool {
+	return !noted && remainderName.MatchString(name)
+}
 
 // remainingName is the name of the remaining records of a file that fails
 // at dest: contacts.csv gives contacts.remaining.csv.
