@@ -322,13 +322,21 @@ func (u *oneShot) Retry(ctx context.Context, f talkdesk.Failure) error {
 	}
 	d = min(d, time.Minute)
 	fmt.Fprintf(u.out, "trying again in %s: %v\n", d, err)
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
+	if !sleep(ctx, d) {
 		return errInterrupted
+	}
+	return nil
+}
+
+// sleep waits d, or less when ctx ends first: then it returns false.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -433,17 +441,8 @@ func writeBeside(path, suffix string, data []byte) (string, error) {
 // long the validation took.
 func (uc uploadCommand) followValidation(ctx context.Context, api *talkdesk.Client, listID string, est time.Duration) (string, time.Duration, error) {
 	verdict, took, err := talkdesk.Follower{
-		Get: func() (*talkdesk.RecordList, error) { return api.GetRecordList(ctx, listID) },
-		Wait: func(d time.Duration) bool {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		},
+		Get:  func() (*talkdesk.RecordList, error) { return api.GetRecordList(ctx, listID) },
+		Wait: func(d time.Duration) bool { return sleep(ctx, d) },
 		Backoff: func(err error, n int) (time.Duration, bool) {
 			if n >= uploadTries || talkdesk.Classify(err) == talkdesk.Permanent {
 				return 0, false

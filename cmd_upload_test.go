@@ -73,12 +73,14 @@ func TestUploadOneFile(t *testing.T) {
 	golden(t, "upload.golden", tr.String())
 }
 
-// TestUploadTriesAgain: a transient failure is tried again, and a PATCH
-// whose answer was lost, answered 409 when sent again, is taken as
-// applied: one commit, exit 0.
-func TestUploadTriesAgain(t *testing.T) {
-	t.Parallel()
-	fake, err := faketalkdesk.Start(faketalkdesk.Options{ClientID: "id", ClientSecret: "secret"})
+// uploadFixture starts a fake with opts (its client id and secret set)
+// and writes, in a new folder, a configuration for it with one folder of
+// list L and the extra top-level YAML given; it returns the fake, the
+// folder and the configuration's path.
+func uploadFixture(t *testing.T, opts faketalkdesk.Options, extra string) (*faketalkdesk.Server, string, string) {
+	t.Helper()
+	opts.ClientID, opts.ClientSecret = "id", "secret"
+	fake, err := faketalkdesk.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +88,16 @@ func TestUploadTriesAgain(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "listdrop.yaml")
 	writeFile(t, cfg, []byte(fmt.Sprintf("talkdesk: {api_url: %q, token_url: %q, client_id: id, client_secret: secret, timeout: 5s}\n"+
-		"state_file: state.db\nadmin: {listen: ''}\ncsv_check: false\nfolders:\n  - {path: in, record_list_id: L}\n", fake.URL(), fake.TokenURL())))
+		"state_file: state.db\nadmin: {listen: ''}\n%sfolders:\n  - {path: in, record_list_id: L}\n", fake.URL(), fake.TokenURL(), extra)))
+	return fake, dir, cfg
+}
+
+// TestUploadTriesAgain: a transient failure is tried again, and a PATCH
+// whose answer was lost, answered 409 when sent again, is taken as
+// applied: one commit, exit 0.
+func TestUploadTriesAgain(t *testing.T) {
+	t.Parallel()
+	fake, dir, cfg := uploadFixture(t, faketalkdesk.Options{}, "csv_check: false\n")
 	file := filepath.Join(dir, "f.csv")
 	writeFile(t, file, []byte("not, really\"csv\n"))
 	fake.Inject(faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 503},
@@ -113,7 +124,7 @@ func TestUploadTriesAgain(t *testing.T) {
 		faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 500}, faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 500},
 		faketalkdesk.Fault{Step: faketalkdesk.StepCreate, Status: 500})
 	writeFile(t, file, []byte("another\n"))
-	err = upload.run(context.Background(), []string{file, "--config", cfg, "--list", "L"}, &stdout, &stderr)
+	err := upload.run(context.Background(), []string{file, "--config", cfg, "--list", "L"}, &stdout, &stderr)
 	if err == nil || errors.Is(err, errUsage) || !strings.HasPrefix(err.Error(), "Gave up after 5 tries: Talkdesk kept answering with a server error (HTTP 500)") {
 		t.Fatalf("upload after 5 failures: %v", err)
 	}
@@ -139,16 +150,7 @@ func TestUploadUsage(t *testing.T) {
 // every record once.
 func TestUploadSplit(t *testing.T) {
 	t.Parallel()
-	fake, err := faketalkdesk.Start(faketalkdesk.Options{ClientID: "id", ClientSecret: "secret", Validation: 20 * time.Millisecond,
-		Columns: []string{"first_name", "last_name", "phone"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "listdrop.yaml")
-	writeFile(t, cfg, []byte(fmt.Sprintf("talkdesk: {api_url: %q, token_url: %q, client_id: id, client_secret: secret, timeout: 5s}\n"+
-		"state_file: state.db\nadmin: {listen: ''}\nfolders:\n  - {path: in, record_list_id: L}\n", fake.URL(), fake.TokenURL())))
+	fake, dir, cfg := uploadFixture(t, faketalkdesk.Options{Validation: 20 * time.Millisecond, Columns: []string{"first_name", "last_name", "phone"}}, "")
 	var b strings.Builder
 	b.WriteString("first_name,last_name,phone\r\n")
 	for i := range 1500 {
@@ -223,15 +225,7 @@ func TestUploadSplit(t *testing.T) {
 func TestUploadSplitPartsFollowTheEndOfValidation(t *testing.T) {
 	t.Parallel()
 	const validation = 2 * time.Second
-	fake, err := faketalkdesk.Start(faketalkdesk.Options{ClientID: "id", ClientSecret: "secret", Validation: validation})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "listdrop.yaml")
-	writeFile(t, cfg, []byte(fmt.Sprintf("talkdesk: {api_url: %q, token_url: %q, client_id: id, client_secret: secret, timeout: 5s}\n"+
-		"state_file: state.db\nadmin: {listen: ''}\nfolders:\n  - {path: in, record_list_id: L}\n", fake.URL(), fake.TokenURL())))
+	fake, dir, cfg := uploadFixture(t, faketalkdesk.Options{Validation: validation}, "")
 	var b strings.Builder
 	b.WriteString("first_name,last_name,phone\n")
 	for i := range 1800 {
