@@ -159,6 +159,9 @@ func findFailed(folders []config.Folder, arg string) (retryTarget, error) {
 // name and removes its note; with force, its content is first allowed
 // through the list's duplicate check once.
 func retryOne(t retryTarget, force bool, allow func(list, sum string) error) (string, error) {
+	if note, err := os.ReadFile(t.path + pipeline.SidecarSuffix); !force && err == nil && pipeline.PartlyImported(note) {
+		return "", fmt.Errorf("%s was imported in part before it failed (its note says which lines): put back, it would import those records again. Put back the .remaining.csv its note names instead, which holds the rest; to import the whole file again anyway, add --force", filepath.Base(t.path))
+	}
 	extra := ""
 	if force {
 		data, err := os.ReadFile(t.path)

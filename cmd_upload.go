@@ -133,6 +133,16 @@ func (uc uploadCommand) run(ctx context.Context, args []string, stdout, stderr i
 		return fmt.Errorf("read state: %w", err)
 	}
 	resumed := held && earlier.MD5 == rec.MD5 && earlier.ListID == rec.ListID
+	if held && !resumed && earlier.Parts > 0 && (len(earlier.PartsIn) > 0 || earlier.Phase == state.Patching) {
+		// Parts of the file as it was are in: imported whole now, they
+		// would be twice, and the rest cannot be cut from what is there.
+		reason := "An earlier import of this file in parts was interrupted, and the file changed since, so the rest of it was not sent. " +
+			pipeline.PartsImported(earlier) + " Import the lines not imported from the file as it was (after its header line); to import this file whole anyway, run the same command again."
+		if err := finishInterrupted(store, earlier, reason); err != nil {
+			return err
+		}
+		return errors.New(reason)
+	}
 	if held && !resumed {
 		reason := fmt.Sprintf("An earlier upload of this file (upload request %s) was interrupted after its commit was sent; the file changed since, so it was not tried again. Check record list %s for it.", earlier.UploadID, earlier.ListID)
 		fmt.Fprintf(stdout, "warning: %s\n", reason)
@@ -372,8 +382,8 @@ func (uc uploadCommand) sendParts(ctx context.Context, api *talkdesk.Client, out
 			return fmt.Errorf("part %d (upload request %s) reached Talkdesk, but its validation could not be followed: %w; run the same command again to go on", rec.Part, rec.UploadID, err)
 		}
 		if outcome == "REJECTED" || outcome == "CORRUPTED" {
-			return uc.partFailed(out, parts, rec, store, fmt.Sprintf("Talkdesk's validation did not accept part %d (%s): check the records on lines %d–%d against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form).",
-				rec.Part, outcome, part.First, part.Last))
+			rec.Outcome = outcome
+			return uc.partFailed(out, parts, rec, store, talkdesk.ExplainRejectedPart(rec.Part, outcome, part.First, part.Last))
 		}
 		rec.PartsIn = append(rec.PartsIn, state.PartUpload{UploadID: rec.UploadID, First: part.First, Last: part.Last, Outcome: outcome})
 		fmt.Fprintf(out, "part %d of %d imported (%s)\n", rec.Part, rec.Parts, outcome)
@@ -422,6 +432,23 @@ func (uc uploadCommand) partFailed(out io.Writer, parts *csvsplit.File, rec *sta
 		return fmt.Errorf("%s (and the history could not record it: %v)", e.Reason, err)
 	}
 	return errors.New(e.Reason)
+}
+
+// finishInterrupted ends the record of an interrupted split import that
+// will not go on, with reason: its parts in stay in the commit ledger, so
+// the file as it was, uploaded again, is refused as a duplicate.
+func finishInterrupted(store *state.Store, rec state.Record, reason string) error {
+	rec.Reason = reason
+	if len(rec.PartsIn) > 0 {
+		rec.Phase, rec.Committed = state.Failing, time.Now()
+		if err := store.Commit(rec); err != nil {
+			return fmt.Errorf("write state: %w", err)
+		}
+	}
+	if _, err := store.Finish(rec.Key, state.NewEntry(rec, state.Failed, reason)); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
 }
 
 // writeBeside writes data next to path, named after it with suffix

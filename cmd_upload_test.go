@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/listdrop/listdrop/faketalkdesk"
+	"github.com/listdrop/listdrop/internal/testutil"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -248,5 +249,52 @@ func TestUploadSplitPartsFollowTheEndOfValidation(t *testing.T) {
 		if lag < 0 || lag > limit {
 			t.Errorf("PATCH %d came %s after the end of the previous validation (of %s); want at most %s", i+1, lag, validation, limit)
 		}
+	}
+}
+
+// A split upload interrupted after some parts went in, run again on a
+// file that changed since, is not imported whole: the parts in would be
+// imported twice. The command says which lines are in and stops; run once
+// more, it imports the file as it now is, as it said it would.
+func TestUploadSplitInterruptedThenChangedIsNotImportedWhole(t *testing.T) {
+	t.Parallel()
+	fake, dir, cfg := uploadFixture(t, faketalkdesk.Options{Validation: 200 * time.Millisecond}, "")
+	var b strings.Builder
+	b.WriteString("first_name,last_name,phone\n")
+	for i := range 1800 {
+		fmt.Fprintf(&b, "Ann%d,Lee,+35191%07d\n", i, i)
+	}
+	file := filepath.Join(dir, "contacts.csv")
+	writeFile(t, file, []byte(b.String()))
+	// A list still validating the part in flight at the interruption
+	// answers 409 for a while: the tries must outlast that.
+	upload := uploadCommand{firstWait: 50 * time.Millisecond}
+	run := func(ctx context.Context) (string, error) {
+		var stdout, stderr strings.Builder
+		err := upload.run(ctx, []string{file, "--split", "--config", cfg, "--list", "L"}, &stdout, &stderr)
+		return stdout.String(), err
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan error, 1)
+	go func() { _, err := run(ctx); ended <- err }()
+	testutil.Eventually(t, time.Minute, "two parts committed", func() bool { return len(fake.CommitsFor("L")) >= 2 })
+	cancel()
+	if err := <-ended; !errors.Is(err, errInterrupted) {
+		t.Fatalf("the interrupted upload ended with %v", err)
+	}
+	sent := len(fake.CommitsFor("L"))
+	writeFile(t, file, []byte(strings.Replace(b.String(), "Ann5,", "Bob5,", 1)))
+
+	out, err := run(context.Background())
+	if err == nil || !strings.HasPrefix(err.Error(), "An earlier import of this file in parts was interrupted, and the file changed since, so the rest of it was not sent. Part") ||
+		!strings.Contains(err.Error(), "imported into record list L; lines ") || !strings.HasSuffix(err.Error(), "to import this file whole anyway, run the same command again.") {
+		t.Fatalf("run again on the changed file: %v\n%s", err, out)
+	}
+	if n := len(fake.CommitsFor("L")); n != sent {
+		t.Fatalf("%d parts sent after the file changed", n-sent)
+	}
+	if out, err := run(context.Background()); err != nil || !strings.Contains(out, "done: upload request") {
+		t.Fatalf("run once more: %v\n%s", err, out)
 	}
 }

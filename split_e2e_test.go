@@ -430,6 +430,18 @@ func TestRejectedPartRemainingCompletesTheList(t *testing.T) {
 		}
 	}
 
+	// The original, even fixed, is not put back by listdrop retry: its
+	// first parts would be imported again.
+	original := filepath.Join(failed, "contacts.csv")
+	fixedOriginal := bytes.Replace(body, []byte("\n"+rejectMarker), []byte("\nFixed"), 1)
+	if err := os.WriteFile(original, fixedOriginal, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runCLI(t, []string{"E2E_SECRET=" + e2eSecret}, "retry", "--config", e.config, original); code != 1 ||
+		!strings.Contains(errOut, "contacts.csv was imported in part before it failed (its note says which lines): put back, it would import those records again") || !exists(original) {
+		t.Fatalf("retry of the original imported in part: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// The rest, fixed where it is and put back with listdrop retry,
 	// completes the list.
 	fixed := bytes.Replace(rest, []byte("\n"+rejectMarker), []byte("\nFixed"), 1)

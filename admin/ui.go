@@ -52,15 +52,17 @@ var kindWords = map[string]string{
 const duplicatePrefix = "This file has the same content as "
 
 // kindOf sorts a finished file: imported, refused, a duplicate, or
-// imported and then rejected by Talkdesk's validation.
+// rejected by Talkdesk's validation (a file of one upload once imported,
+// or a part of a split file, which then failed).
 func kindOf(e state.Entry) string {
 	switch {
 	case e.Result == state.Failed && strings.HasPrefix(e.Reason, duplicatePrefix):
 		return kindDuplicate
+	case e.Outcome == "REJECTED" || e.Outcome == "CORRUPTED" || (e.Outcome == "INCOMPLETE" && e.Result != state.Failed):
+		// A split file fails when a part is rejected: rejected all the same.
+		return kindRejected
 	case e.Result == state.Failed:
 		return kindRefused
-	case e.Outcome == "REJECTED" || e.Outcome == "CORRUPTED" || e.Outcome == "INCOMPLETE":
-		return kindRejected
 	}
 	return kindImported
 }

@@ -370,6 +370,15 @@ func TestChart(t *testing.T) {
 	if kindOf(state.Entry{Result: state.Failed, Reason: dup}) != kindDuplicate {
 		t.Fatal("pipeline.DuplicateReason no longer starts with duplicatePrefix")
 	}
+	partDup := pipeline.DuplicateReason(state.Commit{File: "/d/big.csv", ListID: "L", Parts: 4, PartsIn: 2})
+	if kindOf(state.Entry{Result: state.Failed, Reason: partDup}) != kindDuplicate {
+		t.Fatal("the duplicate of a file imported in part is not a duplicate")
+	}
+	// A split file whose part Talkdesk rejected fails: rejected all the
+	// same, not refused.
+	if k := kindOf(state.Entry{Result: state.Failed, Outcome: "REJECTED", Parts: 4, PartsIn: []state.PartUpload{{UploadID: "u1"}}}); k != kindRejected {
+		t.Fatalf("a split file with a rejected part is %q", k)
+	}
 	if e := chart(nil, now); !e.Empty || len(e.Bars) != 0 {
 		t.Fatalf("an empty chart: %+v", e)
 	}

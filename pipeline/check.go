@@ -57,6 +57,12 @@ func DuplicateReason(c state.Commit) string {
 	if c.File != "" {
 		earlier = filepath.Base(c.File)
 	}
+	if c.PartsIn > 0 && c.PartsIn < c.Parts && c.Remaining != "" && !exists(c.Remaining) {
+		// Put back, and most likely imported since: say so, rather than
+		// point at a file that is not there.
+		return fmt.Sprintf("This file has the same content as %s, whose first %d of %d parts were imported into record list %s on %s before it failed, so it was not imported again: the records not imported were written to %s then, which is no longer there; if it was imported, every record of this file is in the list. To import the whole file again anyway: listdrop retry --force.",
+			earlier, c.PartsIn, c.Parts, c.ListID, display.Time(c.At), c.Remaining)
+	}
 	if c.PartsIn > 0 && c.PartsIn < c.Parts && c.Remaining != "" {
 		return fmt.Sprintf("This file has the same content as %s, whose first %d of %d parts were imported into record list %s on %s before it failed, so it was not imported again: the records not imported were written to %s then; import the rest from that file. To import the whole file again anyway: listdrop retry --force.",
 			earlier, c.PartsIn, c.Parts, c.ListID, display.Time(c.At), c.Remaining)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,17 @@ import (
 
 // sidecarSuffix names the explanation written beside a failed file.
 const sidecarSuffix = ".error.txt"
+
+// importedField starts the line of a failed file's note that says which
+// parts of it were imported: what PartlyImported looks for.
+const importedField = "Imported:        "
+
+// PartlyImported reports whether the note beside a failed file says that
+// parts of it were imported before it failed: put back, it would import
+// them again (listdrop retry refuses it without --force).
+func PartlyImported(note []byte) bool {
+	return bytes.Contains(note, []byte("\n"+importedField+"parts "))
+}
 
 // sidecar is the text of <name>.error.txt: one plain sentence first, then
 // what an administrator or Talkdesk support needs. It never holds a secret:
@@ -36,6 +48,10 @@ func sidecar(rec state.Record, now time.Time) []byte {
 	if rec.UploadID != "" {
 		fmt.Fprintf(&b, "Upload request:  %s\n", rec.UploadID)
 	}
+	n := len(rec.PartsIn)
+	if n > 0 {
+		fmt.Fprintf(&b, "%sparts 1–%d of %d (lines %d–%d) into record list %s\n", importedField, n, rec.Parts, rec.PartsIn[0].First, rec.PartsIn[n-1].Last, rec.ListID)
+	}
 	b.WriteString(rec.Detail)
 	if rec.Attempts > 0 {
 		fmt.Fprintf(&b, "Failed attempts: %d\n", rec.Attempts)
@@ -47,9 +63,18 @@ func sidecar(rec state.Record, now time.Time) []byte {
 		fmt.Fprintf(&b, "First failure:   %s\n", display.Time(rec.FirstFailure))
 	}
 	fmt.Fprintf(&b, "Failed at:       %s\n", display.Time(now))
-	if rec.Duplicate {
+	switch {
+	case rec.Duplicate:
 		b.WriteString("\nlistdrop compares content, not names: renaming the file does not make it new.\n")
-	} else {
+	case n > 0:
+		// Put back, even fixed, it would be imported whole: its first
+		// parts twice.
+		fmt.Fprintf(&b, "\nDo not put this file back: its first %d of %d parts are in record list %s, and would be imported again", n, rec.Parts, rec.ListID)
+		if rec.Remaining != "" {
+			fmt.Fprintf(&b, "; fix and drop %s instead, which holds the rest", display.Name(filepath.Base(rec.Remaining)))
+		}
+		b.WriteString(". To import the whole file again anyway: listdrop retry --force.\n")
+	default:
 		b.WriteString("\nTo try again, fix the cause, then move the file back into the drop folder (and delete this note).\n")
 	}
 	return []byte(b.String())

@@ -60,7 +60,9 @@ func (p *Pipeline) failRecord(f *folder, rec state.Record, sentence, detail stri
 			rec.Committed = time.Now()
 		}
 		write = p.store.Commit
-	case rec.Parts > 0 && withRest:
+	case rec.Parts > 0 && withRest && !rec.Duplicate:
+		// (A duplicate is refused before any part is sent: its reason
+		// stands alone, and starts as every duplicate's does.)
 		rec.Reason = fmt.Sprintf("None of this file's %d parts was imported: %s", rec.Parts, lowerFirst(sentence))
 	}
 	if err := write(rec); err != nil {
@@ -226,7 +228,9 @@ func (p *Pipeline) finish(f *folder, rec state.Record, result state.Result, reas
 // entryOf is the history entry that ends a record's life.
 func entryOf(rec state.Record, result state.Result, reason string) state.Entry {
 	e := state.NewEntry(rec, result, convertedReason(rec, result, reason))
-	e.Outcome = partsOutcome(rec, result)
+	if o := partsOutcome(rec, result); o != "" {
+		e.Outcome = o
+	}
 	return e
 }
 

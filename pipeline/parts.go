@@ -158,8 +158,8 @@ func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
 		if outcome == "REJECTED" || outcome == "CORRUPTED" {
 			log.Warn("Talkdesk did not accept a part; the parts after it are not sent", "outcome", outcome)
 			rec.Attempts++
-			p.fail(f, rec, fmt.Sprintf("Talkdesk's validation did not accept part %d (%s): check the records on lines %d–%d against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form).",
-				rec.Part, outcome, part.First, part.Last), fmt.Sprintf("Part rejected:   %d of %d, lines %d–%d, upload request %s, %s\n", rec.Part, rec.Parts, part.First, part.Last, rec.UploadID, outcome))
+			rec.Outcome = outcome
+			p.fail(f, rec, talkdesk.ExplainRejectedPart(rec.Part, outcome, part.First, part.Last), fmt.Sprintf("Part rejected:   %d of %d, lines %d–%d, upload request %s, %s\n", rec.Part, rec.Parts, part.First, part.Last, rec.UploadID, outcome))
 			return
 		}
 		rec.PartsIn = append(rec.PartsIn, state.PartUpload{UploadID: rec.UploadID, First: part.First, Last: part.Last, Outcome: outcome})

@@ -154,10 +154,23 @@ func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
 			note := h.waitFailed(0, "contacts.csv")
 
 			first := strings.SplitN(note, "\n", 2)[0]
-			want := fmt.Sprintf("Part 3 of %d of this file was not imported: Talkdesk's validation did not accept part 3 (REJECTED): check the records on lines %d–%d against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form). Parts 1–2 (lines 2–%d) were imported into record list L1; lines %d–%d were not. They are in contacts.remaining.csv beside this note, after the header line: fix the cause, then drop that file into the folder to import them (the lines already imported are not in it).",
+			want := fmt.Sprintf("Part 3 of %d of this file was not imported: Talkdesk's validation did not accept part 3 (REJECTED): check the header line and the records on lines %d–%d against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form). Parts 1–2 (lines 2–%d) were imported into record list L1; lines %d–%d were not. They are in contacts.remaining.csv beside this note, after the header line: fix the cause, then drop that file into the folder to import them (the lines already imported are not in it).",
 				len(s.Parts), s.Parts[2].First, s.Parts[2].Last, s.Parts[1].Last, s.Parts[1].Last+1, s.Parts[len(s.Parts)-1].Last)
 			if first != want {
 				t.Errorf("the note's sentence:\n got %s\nwant %s", first, want)
+			}
+			// Its last lines say not to put the file itself back, and the
+			// note says which parts are in, for listdrop retry to refuse it.
+			for _, want := range []string{
+				fmt.Sprintf("\nImported:        parts 1–2 of %d (lines 2–%d) into record list L1\n", len(s.Parts), s.Parts[1].Last),
+				fmt.Sprintf("\nDo not put this file back: its first 2 of %d parts are in record list L1, and would be imported again; fix and drop contacts.remaining.csv instead, which holds the rest. To import the whole file again anyway: listdrop retry --force.\n", len(s.Parts)),
+			} {
+				if !strings.Contains(note, want) {
+					t.Errorf("the note lacks %q:\n%s", want, note)
+				}
+			}
+			if !PartlyImported([]byte(note)) || strings.Contains(note, "move the file back into the drop folder") {
+				t.Errorf("the note of a file imported in part:\n%s", note)
 			}
 			if n := len(h.fake.CommitsFor("L1")); n != 3 {
 				t.Errorf("%d parts were sent, want 3: none after the rejected one", n)
@@ -171,13 +184,16 @@ func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
 			}
 			// The same file again is refused: its first parts are in.
 			h.drop(0, "contacts-again.csv", body)
-			if again := h.waitFailed(0, "contacts-again.csv"); !strings.Contains(again, "whose first 2 of "+fmt.Sprint(len(s.Parts))+" parts were imported into record list L1") ||
+			if again := h.waitFailed(0, "contacts-again.csv"); !strings.HasPrefix(again, "This file has the same content as contacts.csv, whose first 2 of "+fmt.Sprint(len(s.Parts))+" parts were imported into record list L1") ||
 				!strings.Contains(again, "the records not imported were written to "+filepath.Join(h.folder(0).Failed, "contacts.remaining.csv")+" then") {
 				t.Errorf("the same file dropped again: %s", again)
 			}
 			// Fixed and dropped back, the rest goes in.
 			fixed := bytes.Replace(remaining, []byte("Bad,"), []byte("Ann,"), 1)
 			h.drop(0, "contacts.remaining.csv", fixed)
+			if err := os.Remove(filepath.Join(h.folder(0).Failed, "contacts.remaining.csv")); err != nil {
+				t.Fatal(err) // moved, as listdrop retry moves it
+			}
 			h.waitDone(0, "contacts.remaining.csv")
 			want2 := recordsOf(t, bytes.Replace(body, []byte("Bad,"), []byte("Ann,"), 1))
 			if got := imported(t, h.fake, "L1", "first_name,last_name,mobile_phone\n"); !slices.Equal(got, want2) {
@@ -191,8 +207,14 @@ func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
 					partial = &hist[i]
 				}
 			}
-			if partial == nil || !partial.Partial() || len(partial.PartsIn) != 2 || partial.Result != state.Failed {
-				t.Errorf("history of contacts.csv: %+v", partial)
+			if partial == nil || !partial.Partial() || len(partial.PartsIn) != 2 || partial.Result != state.Failed || partial.Outcome != "REJECTED" {
+				t.Errorf("history of contacts.csv: %+v; want failed, 2 parts in, REJECTED", partial)
+			}
+			// Dropped once more, now that its rest is in: the note does
+			// not send the reader to a file that is gone.
+			h.drop(0, "contacts-third.csv", body)
+			if again := h.waitFailed(0, "contacts-third.csv"); !strings.Contains(again, "contacts.remaining.csv then, which is no longer there; if it was imported, every record of this file is in the list.") {
+				t.Errorf("the same file dropped after its rest was imported: %s", again)
 			}
 		})
 	}

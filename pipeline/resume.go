@@ -109,22 +109,29 @@ func (p *Pipeline) changedWhileHeld(f *folder, rec state.Record, data []byte) {
 // the file that goes to failed/ (it is the changed one), so the note says
 // which lines of the file as dropped were imported and which were not.
 func changedSplitNote(rec state.Record) string {
+	return "This file changed in listdrop's claim folder while it was imported in parts, so the rest of it was not sent; the file beside this note is the changed one, not the one dropped. " +
+		PartsImported(rec) + " Import the lines not imported from the file as it was dropped (after its header line), not from this one."
+}
+
+// PartsImported says which lines of a split file whose import stopped
+// part-way are in its record list and which are not, naming the part whose
+// PATCH was in flight, if one was: one sentence, of the file as it was cut.
+func PartsImported(rec state.Record) string {
 	var b strings.Builder
-	b.WriteString("This file changed in listdrop's claim folder while it was imported in parts, so the rest of it was not sent; the file beside this note is the changed one, not the one dropped.")
 	if n := len(rec.PartsIn); n > 0 {
 		in := fmt.Sprintf("Part 1 (lines %d–%d of the file as dropped) was", rec.PartsIn[0].First, rec.PartsIn[0].Last)
 		if n > 1 {
 			in = fmt.Sprintf("Parts 1–%d (lines %d–%d of the file as dropped) were", n, rec.PartsIn[0].First, rec.PartsIn[n-1].Last)
 		}
-		fmt.Fprintf(&b, " %s imported into record list %s; lines %d–%d were not", in, rec.ListID, rec.PartsIn[n-1].Last+1, rec.LastLine)
+		fmt.Fprintf(&b, "%s imported into record list %s; lines %d–%d were not", in, rec.ListID, rec.PartsIn[n-1].Last+1, rec.LastLine)
 	} else {
-		fmt.Fprintf(&b, " None of its %d parts was imported into record list %s", rec.Parts, rec.ListID)
+		fmt.Fprintf(&b, "None of its %d parts was imported into record list %s", rec.Parts, rec.ListID)
 	}
 	if rec.Phase == state.Patching {
 		// Its PATCH went out; whether Talkdesk applied it is not known.
 		fmt.Fprintf(&b, ", though part %d (upload request %s) was sent to Talkdesk just before listdrop stopped and may be in the list: check the list for its records", rec.Part, rec.UploadID)
 	}
-	b.WriteString(". Import the lines not imported from the file as it was dropped (after its header line), not from this one.")
+	b.WriteString(".")
 	return b.String()
 }
 

@@ -9,6 +9,6 @@ func NewEntry(rec Record, result Result, reason string) Entry {
 	return Entry{
 		At: time.Now(), Folder: rec.Folder, Source: rec.Source, Dest: rec.Dest, ListID: rec.ListID,
 		Size: rec.Size, MD5: rec.MD5, Result: result, Reason: reason, UploadID: rec.UploadID, Attempts: rec.Attempts,
-		Parts: rec.Parts, PartsIn: rec.PartsIn, Remaining: rec.Remaining,
+		Parts: rec.Parts, PartsIn: rec.PartsIn, Remaining: rec.Remaining, Outcome: rec.Outcome,
 	}
 }

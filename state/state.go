@@ -72,6 +72,9 @@ type Record struct {
 	// Remaining is where the records not imported of a split file that
 	// failed part-way are written, beside it in failed/.
 	Remaining string `json:"remaining,omitempty"`
+	// Outcome is the verdict of Talkdesk's validation that failed a split
+	// file (REJECTED or CORRUPTED for one of its parts), for its history.
+	Outcome string `json:"outcome,omitempty"`
 }
 
 // PartUpload is one part of a split file that Talkdesk took: its upload

@@ -80,3 +80,12 @@ func Explain(err error, listID string) (sentence, detail string) {
 	}
 	return sentence + ".", b.String()
 }
+
+// ExplainRejectedPart says that Talkdesk's validation did not accept a part
+// of a split file (its verdict: REJECTED or CORRUPTED), and what to check.
+// Talkdesk does not say which record was wrong, and the header line is sent
+// with every part: both are named.
+func ExplainRejectedPart(part int, verdict string, first, last int) string {
+	return fmt.Sprintf("Talkdesk's validation did not accept part %d (%s): check the header line and the records on lines %d–%d against the record-list template in Talkdesk (first name, last name, a phone number in E.164 form).",
+		part, verdict, first, last)
+}
