@@ -390,7 +390,7 @@ func (uc uploadCommand) sendParts(ctx context.Context, api *talkdesk.Client, out
 		if rec.Part == rec.Parts {
 			return nil
 		}
-		rec.Part++
+		rec.Part, rec.PartSince = rec.Part+1, time.Now()
 		rec.Phase, rec.UploadID, rec.PatchUnknown = state.Hashed, "", false
 		if err := store.Put(*rec); err != nil {
 			return fmt.Errorf("part %d reached Talkdesk, but the state could not record it: %w; run the same command again to go on", rec.Part-1, err)

@@ -77,12 +77,14 @@ type Validating struct {
 
 // HeldFile is a claimed file and how far it has come.
 type HeldFile struct {
-	File      string    `json:"file"`
-	Phase     string    `json:"phase"`
-	UploadID  string    `json:"upload_id,omitempty"`
-	Attempts  int       `json:"attempts"`
-	LastError string    `json:"last_error,omitempty"`
-	Since     time.Time `json:"since"`
+	File      string `json:"file"`
+	Phase     string `json:"phase"`
+	UploadID  string `json:"upload_id,omitempty"`
+	Attempts  int    `json:"attempts"`
+	LastError string `json:"last_error,omitempty"`
+	// Since is when the file was taken; for a split file past its first
+	// part, when the part being imported was begun.
+	Since time.Time `json:"since"`
 	// Part of Parts is the part of a split file being imported; the ones
 	// before it are in.
 	Part  int `json:"part,omitempty"`
@@ -108,8 +110,12 @@ func FolderStatusOf(fc config.Folder, active []state.Record, recent []state.Entr
 // HeldFileOf is how a held file's record reads in a status, the daemon's
 // or the one read from the state while it is stopped.
 func HeldFileOf(r state.Record) HeldFile {
-	return HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
+	h := HeldFile{File: filepath.Base(r.Source), Phase: string(r.Phase), UploadID: r.UploadID,
 		Attempts: r.Attempts, LastError: r.LastError, Since: r.Claimed, Part: r.Part, Parts: r.Parts}
+	if !r.PartSince.IsZero() {
+		h.Since = r.PartSince // the part's, not the file's
+	}
+	return h
 }
 
 // recentResults is how many results per folder a Status shows.

@@ -168,7 +168,7 @@ func (p *Pipeline) uploadParts(f *folder, rec state.Record, data []byte) {
 		if rec.Part == rec.Parts {
 			break
 		}
-		rec.Part++
+		rec.Part, rec.PartSince = rec.Part+1, time.Now()
 		rec.Phase, rec.UploadID, rec.PatchUnknown = state.Hashed, "", false
 		rec.Attempts, rec.FirstFailure, rec.LastError = 0, time.Time{}, ""
 		if !p.recordPart(log, rec) {

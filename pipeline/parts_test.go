@@ -363,6 +363,20 @@ func TestSplitFileChangedWhileHeldIsNotSentOn(t *testing.T) {
 	if !slices.Contains(held, "contacts.csv") {
 		t.Fatalf("the claim folder holds %v, not the file", held)
 	}
+	// Status shows when the part being imported was begun, not when the
+	// file was taken: a stuck part is not hidden behind a long file.
+	st, err := state.Open(h.cfg.StateFile, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.Active()
+	st.Close()
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("records %+v, %v", recs, err)
+	}
+	if r := recs[0]; r.Part < 2 || !r.PartSince.After(r.Claimed) || !HeldFileOf(r).Since.Equal(r.PartSince) {
+		t.Errorf("part %d: begun %s, file taken %s, status says since %s", r.Part, r.PartSince, r.Claimed, HeldFileOf(r).Since)
+	}
 	if err := os.WriteFile(filepath.Join(h.claimDir(0), "contacts.csv"), csvBody("Zed", 2500), 0o644); err != nil {
 		t.Fatal(err)
 	}

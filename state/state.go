@@ -67,6 +67,10 @@ type Record struct {
 	Parts   int          `json:"parts,omitempty"`
 	Part    int          `json:"part,omitempty"`
 	PartsIn []PartUpload `json:"parts_in,omitempty"`
+	// PartSince is when the part Part was begun (after the one before it
+	// was in): what status shows, so a stuck part is told from a long
+	// file. Zero for the first part, begun when the file was claimed.
+	PartSince time.Time `json:"part_since,omitzero"`
 	// LastLine is the line of a split file's last record.
 	LastLine int `json:"last_line,omitempty"`
 	// Remaining is where the records not imported of a split file that
