@@ -93,6 +93,17 @@ func uploadFixture(t *testing.T, opts faketalkdesk.Options, extra string) (*fake
 	return fake, dir, cfg
 }
 
+// contacts is a CSV of n contacts with the header first_name,last_name,
+// phone, its lines ended with eol.
+func contacts(n int, eol string) string {
+	var b strings.Builder
+	b.WriteString("first_name,last_name,phone" + eol)
+	for i := range n {
+		fmt.Fprintf(&b, "Ann%d,Lee,+35191%07d%s", i, i, eol)
+	}
+	return b.String()
+}
+
 // TestUploadTriesAgain: a transient failure is tried again, and a PATCH
 // whose answer was lost, answered 409 when sent again, is taken as
 // applied: one commit, exit 0.
@@ -152,13 +163,10 @@ func TestUploadUsage(t *testing.T) {
 func TestUploadSplit(t *testing.T) {
 	t.Parallel()
 	fake, dir, cfg := uploadFixture(t, faketalkdesk.Options{Validation: 20 * time.Millisecond, Columns: []string{"first_name", "last_name", "phone"}}, "")
-	var b strings.Builder
-	b.WriteString("first_name,last_name,phone\r\n")
-	for i := range 1500 {
-		fmt.Fprintf(&b, "Ann%d,\"Lee, Jr\",+35191%07d\r\n", i, i)
-	}
+	// Quoted commas and CRLF line ends: parts are cut between records.
+	body := strings.ReplaceAll(contacts(1500, "\r\n"), ",Lee,", ",\"Lee, Jr\",")
 	file := filepath.Join(dir, "contacts.csv")
-	writeFile(t, file, []byte(b.String()))
+	writeFile(t, file, []byte(body))
 	upload := uploadCommand{firstWait: time.Millisecond}
 	run := func(args ...string) (string, error) {
 		var stdout, stderr strings.Builder
@@ -206,7 +214,7 @@ func TestUploadSplit(t *testing.T) {
 			got = append(got, strings.SplitAfter(string(c.Body), "\r\n")[1:]...)
 		}
 	}
-	if want := strings.SplitAfter(b.String(), "\r\n")[1:]; strings.Join(got, "") != strings.Join(want, "") {
+	if want := strings.SplitAfter(body, "\r\n")[1:]; strings.Join(got, "") != strings.Join(want, "") {
 		t.Errorf("the list holds %d lines, want the file's %d records once each, in order", len(got), len(want))
 	}
 	v := fake.Validations()
@@ -227,13 +235,9 @@ func TestUploadSplitPartsFollowTheEndOfValidation(t *testing.T) {
 	t.Parallel()
 	const validation = 2 * time.Second
 	fake, dir, cfg := uploadFixture(t, faketalkdesk.Options{Validation: validation}, "")
-	var b strings.Builder
-	b.WriteString("first_name,last_name,phone\n")
-	for i := range 1800 {
-		fmt.Fprintf(&b, "Ann%d,Lee,+35191%07d\n", i, i)
-	}
+	body := contacts(1800, "\n")
 	file := filepath.Join(dir, "contacts.csv")
-	writeFile(t, file, []byte(b.String()))
+	writeFile(t, file, []byte(body))
 	var stdout, stderr strings.Builder
 	if err := (uploadCommand{firstWait: time.Second}).run(context.Background(), []string{file, "--split", "--config", cfg, "--list", "L"}, &stdout, &stderr); err != nil {
 		t.Fatalf("upload: %v\n%s", err, stdout.String())
@@ -259,13 +263,9 @@ func TestUploadSplitPartsFollowTheEndOfValidation(t *testing.T) {
 func TestUploadSplitInterruptedThenChangedIsNotImportedWhole(t *testing.T) {
 	t.Parallel()
 	fake, dir, cfg := uploadFixture(t, faketalkdesk.Options{Validation: 200 * time.Millisecond}, "")
-	var b strings.Builder
-	b.WriteString("first_name,last_name,phone\n")
-	for i := range 1800 {
-		fmt.Fprintf(&b, "Ann%d,Lee,+35191%07d\n", i, i)
-	}
+	body := contacts(1800, "\n")
 	file := filepath.Join(dir, "contacts.csv")
-	writeFile(t, file, []byte(b.String()))
+	writeFile(t, file, []byte(body))
 	// A list still validating the part in flight at the interruption
 	// answers 409 for a while: the tries must outlast that.
 	upload := uploadCommand{firstWait: 50 * time.Millisecond}
@@ -284,7 +284,7 @@ func TestUploadSplitInterruptedThenChangedIsNotImportedWhole(t *testing.T) {
 		t.Fatalf("the interrupted upload ended with %v", err)
 	}
 	sent := len(fake.CommitsFor("L"))
-	writeFile(t, file, []byte(strings.Replace(b.String(), "Ann5,", "Bob5,", 1)))
+	writeFile(t, file, []byte(strings.Replace(body, "Ann5,", "Bob5,", 1)))
 
 	out, err := run(context.Background())
 	if err == nil || !strings.HasPrefix(err.Error(), "An earlier import of this file in parts was interrupted, and the file changed since, so the rest of it was not sent. Part") ||
