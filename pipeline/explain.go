@@ -24,7 +24,7 @@ const importedField = "Imported:        "
 // parts of it were imported before it failed: put back, it would import
 // them again (listdrop retry refuses it without --force).
 func PartlyImported(note []byte) bool {
-	return bytes.Contains(note, []byte("\n"+importedField+"parts "))
+	return bytes.Contains(note, []byte("\n"+importedField+"part"))
 }
 
 // sidecar is the text of <name>.error.txt: one plain sentence first, then
@@ -50,7 +50,11 @@ func sidecar(rec state.Record, now time.Time) []byte {
 	}
 	n := len(rec.PartsIn)
 	if n > 0 {
-		fmt.Fprintf(&b, "%sparts 1–%d of %d (lines %d–%d) into record list %s\n", importedField, n, rec.Parts, rec.PartsIn[0].First, rec.PartsIn[n-1].Last, rec.ListID)
+		which := "part 1"
+		if n > 1 {
+			which = fmt.Sprintf("parts 1–%d", n)
+		}
+		fmt.Fprintf(&b, "%s%s of %d (lines %d–%d) into record list %s\n", importedField, which, rec.Parts, rec.PartsIn[0].First, rec.PartsIn[n-1].Last, rec.ListID)
 	}
 	b.WriteString(rec.Detail)
 	if rec.Attempts > 0 {

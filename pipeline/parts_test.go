@@ -432,6 +432,13 @@ func TestSplitFileChangedWhileHeldIsNotSentOn(t *testing.T) {
 	if !strings.Contains(note, "Import the lines not imported from the file as it was dropped (after its header line), not from this one.") {
 		t.Errorf("the note does not say where the records not imported are:\n%s", note)
 	}
+	imp := fmt.Sprintf("\nImported:        part 1 of %d (lines 2–%d) into record list L1\n", len(s.Parts), s.Parts[0].Last)
+	if n > 1 {
+		imp = fmt.Sprintf("\nImported:        parts 1–%d of %d (lines 2–%d) into record list L1\n", n, len(s.Parts), s.Parts[n-1].Last)
+	}
+	if !strings.Contains(note, imp) || !PartlyImported([]byte(note)) {
+		t.Errorf("the note lacks %q, for listdrop retry to refuse the changed file:\n%s", imp, note)
+	}
 	if names := dirNames(t, h.folder(0).Failed); slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, ".remaining") }) {
 		t.Errorf("failed/ holds %v: records cut from the changed file", names)
 	}
