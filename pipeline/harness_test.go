@@ -220,15 +220,31 @@ func fileExists(p string) bool {
 func (h *harness) waitDone(i int, name string) string {
 	h.t.Helper()
 	p := filepath.Join(h.folder(i).Done, name)
-	eventually(h.t, name+" in done/", func() bool { return fileExists(p) })
+	eventually(h.t, name+" in done/", func() bool { return fileExists(p) && h.ended(i, name) })
 	return p
+}
+
+// ended reports whether no file named name that was dropped in folder i
+// is held any more: its record has given way to its history entry, which
+// is written after the file's move.
+func (h *harness) ended(i int, name string) bool {
+	recs, err := h.store.Active()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Folder == h.folder(i).Path && filepath.Base(r.Source) == name {
+			return false
+		}
+	}
+	return true
 }
 
 // waitFailed waits for a failed file and returns its explanation.
 func (h *harness) waitFailed(i int, name string) string {
 	h.t.Helper()
 	p := filepath.Join(h.folder(i).Failed, name)
-	eventually(h.t, name+" in failed/", func() bool { return fileExists(p) && fileExists(p+sidecarSuffix) })
+	eventually(h.t, name+" in failed/", func() bool { return fileExists(p) && fileExists(p+sidecarSuffix) && h.ended(i, name) })
 	text, err := os.ReadFile(p + sidecarSuffix)
 	if err != nil {
 		h.t.Fatal(err)
