@@ -160,7 +160,7 @@ func findFailed(folders []config.Folder, arg string) (retryTarget, error) {
 // through the list's duplicate check once.
 func retryOne(t retryTarget, force bool, allow func(list, sum string) error) (string, error) {
 	if note, err := os.ReadFile(t.path + pipeline.SidecarSuffix); !force && err == nil && pipeline.PartlyImported(note) {
-		return "", fmt.Errorf("%s was imported in part before it failed (its note says which lines): put back, it would import those records again. Put back the .remaining.csv its note names instead, which holds the rest; to import the whole file again anyway, add --force", filepath.Base(t.path))
+		return "", fmt.Errorf("%s was imported in part before it failed (its note says which lines): put back, it would import those records again. Put back the .remaining.csv its note names instead, which holds the rest; to import the whole file again anyway: listdrop retry --force, or the status page's Let it through once", filepath.Base(t.path))
 	}
 	extra := ""
 	if force {
