@@ -56,6 +56,7 @@ func retryCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 	var targets []retryTarget
 	problems := 0 // files named that could not be put back
+	left := 0     // files imported in part, which --all-failed leaves
 	if *all {
 		for _, f := range folders {
 			ents, err := os.ReadDir(f.Failed)
@@ -63,8 +64,16 @@ func retryCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				return err
 			}
 			for _, e := range ents {
-				if e.Type().IsRegular() && isFailedFile(e.Name()) {
-					targets = append(targets, retryTarget{folder: f, path: filepath.Join(f.Failed, e.Name())})
+				p := filepath.Join(f.Failed, e.Name())
+				switch {
+				case !e.Type().IsRegular() || !isFailedFile(e.Name()):
+				case pipeline.ImportedInPart(p) && !*force:
+					// Refused by retryOne: --all leaves it, as the page's
+					// Retry all does, and says so.
+					fmt.Fprintf(stdout, "%s: left in place: imported in part (its .remaining.csv holds the rest)\n", display.Name(p))
+					left++
+				default:
+					targets = append(targets, retryTarget{folder: f, path: p})
 				}
 			}
 		}
@@ -83,7 +92,7 @@ func retryCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			}
 		}
 	}
-	if len(targets) == 0 && problems == 0 {
+	if len(targets) == 0 && problems == 0 && left == 0 {
 		fmt.Fprintln(stdout, "no failed files")
 		return nil
 	}
@@ -159,7 +168,7 @@ func findFailed(folders []config.Folder, arg string) (retryTarget, error) {
 // name and removes its note; with force, its content is first allowed
 // through the list's duplicate check once.
 func retryOne(t retryTarget, force bool, allow func(list, sum string) error) (string, error) {
-	if note, err := os.ReadFile(t.path + pipeline.SidecarSuffix); !force && err == nil && pipeline.PartlyImported(note) {
+	if !force && pipeline.ImportedInPart(t.path) {
 		return "", fmt.Errorf("%s was imported in part before it failed (its note says which lines): put back, it would import those records again. Put back the .remaining.csv its note names instead, which holds the rest; to import the whole file again anyway: listdrop retry --force, or the status page's Let it through once", filepath.Base(t.path))
 	}
 	extra := ""
@@ -225,7 +234,7 @@ func (a *allower) close() {
 // retry button: the same steps as `listdrop retry`, for one bare name in
 // one configured folder, with an allowance written straight into the
 // state the daemon holds.
-func pageActions(cfg *config.Config, store *state.Store) (failed func(folder string) []string, retry func(folder, name string, force bool) (string, error)) {
+func pageActions(cfg *config.Config, store *state.Store) (failed func(folder string) []admin.FailedFile, retry func(folder, name string, force bool) (string, error)) {
 	byPath := func(path string) (config.Folder, bool) {
 		for _, f := range cfg.Folders {
 			if f.Path == path {
@@ -234,7 +243,7 @@ func pageActions(cfg *config.Config, store *state.Store) (failed func(folder str
 		}
 		return config.Folder{}, false
 	}
-	failed = func(folder string) []string {
+	failed = func(folder string) []admin.FailedFile {
 		f, ok := byPath(folder)
 		if !ok {
 			return nil
@@ -243,13 +252,15 @@ func pageActions(cfg *config.Config, store *state.Store) (failed func(folder str
 		if err != nil {
 			return nil
 		}
-		var names []string
+		var files []admin.FailedFile
 		for _, e := range ents {
-			if e.Type().IsRegular() && isFailedFile(e.Name()) {
-				names = append(names, e.Name())
+			if name := e.Name(); e.Type().IsRegular() && isFailedFile(name) {
+				p := filepath.Join(f.Failed, name)
+				files = append(files, admin.FailedFile{Name: name, InPart: pipeline.ImportedInPart(p),
+					Remainder: pipeline.IsRemainder(name, fileExists(p+pipeline.SidecarSuffix))})
 			}
 		}
-		return names
+		return files
 	}
 	retry = func(folder, name string, force bool) (string, error) {
 		f, ok := byPath(folder)

@@ -175,3 +175,34 @@ func TestRetryArguments(t *testing.T) {
 		t.Fatalf("no allowance in the state after retry --force: %v %v", ok, err)
 	}
 }
+
+// A file imported in part is not put back without --force: named, it is
+// refused; with --all-failed, it is left in place with a line that says
+// why, and its .remaining.csv is put back.
+func TestRetryLeavesAFileImportedInPart(t *testing.T) {
+	t.Parallel()
+	cfg, folders := retryConfig(t)
+	failed := filepath.Join(folders[0], "failed")
+	big := filepath.Join(failed, "big.csv")
+	writeFile(t, big, []byte("x,y\n1,2\n3,4\n"))
+	writeFile(t, big+".error.txt", []byte("Part 2 of 2 of this file was not imported: …\n\nFile:            big.csv\nImported:        part 1 of 2 (lines 2–2) into record list LA\n"))
+	writeFile(t, filepath.Join(failed, "big.remaining.csv"), []byte("x,y\n3,4\n"))
+	retry := func(args ...string) (string, string, error) {
+		var stdout, stderr strings.Builder
+		err := run(context.Background(), append([]string{"retry", "--config", cfg}, args...), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	if _, stderr, err := retry("big.csv"); err == nil || !strings.Contains(stderr, "big.csv was imported in part before it failed") {
+		t.Fatalf("retry big.csv: %v\n%s", err, stderr)
+	}
+	stdout, stderr, err := retry("--all-failed", "--folder", folders[0])
+	if err != nil || !strings.Contains(stdout, big+": left in place: imported in part") || !strings.Contains(stdout, filepath.Join(failed, "big.remaining.csv")+" -> ") {
+		t.Fatalf("retry --all-failed: %v\nstdout %s\nstderr %s", err, stdout, stderr)
+	}
+	if !exists(big) || !exists(filepath.Join(folders[0], "big.remaining.csv")) {
+		t.Fatal("--all-failed moved the file imported in part, or not its rest")
+	}
+	if stdout, _, err := retry("--all-failed", "--folder", folders[0]); err != nil || strings.Contains(stdout, "no failed files") {
+		t.Fatalf("retry --all-failed with only the file imported in part left: %v %q", err, stdout)
+	}
+}

@@ -39,6 +39,18 @@ var (
 	_ Store    = (*state.Store)(nil)
 )
 
+// FailedFile is a file in a drop folder's failed folder, as the page lists
+// it.
+type FailedFile struct {
+	Name string
+	// InPart: its first parts were imported before it failed; put back,
+	// they would be imported again, so the page offers no plain Retry.
+	InPart bool
+	// Remainder: it holds the records of a file imported in part that
+	// were not imported, to be fixed and put back.
+	Remainder bool
+}
+
 // Options configure the endpoint.
 type Options struct {
 	Pipeline Pipeline
@@ -57,7 +69,7 @@ type Options struct {
 	WebConfigFile string
 	// FailedFiles lists the files in a drop folder's failed folder, for
 	// the page; nil shows none.
-	FailedFiles func(folder string) []string
+	FailedFiles func(folder string) []FailedFile
 	// Retry puts a failed file of a drop folder back, as `listdrop retry`
 	// does (force: through the duplicate check once), and says what it
 	// did; nil offers no retry on the page.
@@ -81,7 +93,7 @@ type Server struct {
 	listenHost string
 	loopback   bool
 	webConfig  string
-	failed     func(string) []string
+	failed     func(string) []FailedFile
 	retry      func(folder, name string, force bool) (string, error)
 	sessions   *sessions
 	handler    http.Handler

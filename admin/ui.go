@@ -93,7 +93,8 @@ type folderView struct {
 	Waiting     int
 	Held        []pipeline.HeldFile
 	Validating  *pipeline.Validating
-	Failed      []string
+	Failed      []FailedFile
+	RetryAll    int // the failed files Retry all puts back: not those imported in part
 	LastUpload  time.Time
 	LastFailure *rowView
 }
@@ -272,6 +273,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		fv := folderView{Path: f.Path, ListID: f.ListID, Available: f.Available, Waiting: f.Waiting, Held: f.Held, Validating: f.Validating}
 		if s.failed != nil {
 			fv.Failed = s.failed(f.Path)
+			fv.RetryAll = len(retryable(fv.Failed))
 		}
 		for _, e := range f.Recent {
 			if e.Result == state.Done && fv.LastUpload.IsZero() {
@@ -381,7 +383,7 @@ func (s *Server) retryForm(w http.ResponseWriter, r *http.Request) {
 	default:
 		names := []string{r.PostForm.Get("name")}
 		if r.PostForm.Get("all") == "1" && s.failed != nil {
-			names = s.failed(folder)
+			names = retryable(s.failed(folder))
 		}
 		for _, name := range names {
 			msg, err := s.retry(folder, name, force)
@@ -393,6 +395,18 @@ func (s *Server) retryForm(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.addFlash(principal, msgs...)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// retryable is the names of the failed files that Retry all puts back:
+// every one but those imported in part, which Retry refuses.
+func retryable(files []FailedFile) []string {
+	var names []string
+	for _, f := range files {
+		if !f.InPart {
+			names = append(names, f.Name)
+		}
+	}
+	return names
 }
 
 // signOut ends the browser's session (with the page's CSRF token).

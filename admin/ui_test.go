@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,17 @@ type uiServer struct {
 
 func newUIServer(t *testing.T, failed ...string) *uiServer {
 	t.Helper()
+	var files []FailedFile
+	for _, name := range failed {
+		files = append(files, FailedFile{Name: name})
+	}
+	return newUIServerWith(t, files)
+}
+
+// newUIServerWith serves a page whose folder /drop has the failed files
+// given.
+func newUIServerWith(t *testing.T, failed []FailedFile) *uiServer {
+	t.Helper()
 	store, err := state.Open(filepath.Join(t.TempDir(), "state.db"), time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +54,7 @@ func newUIServer(t *testing.T, failed ...string) *uiServer {
 	t.Cleanup(func() { store.Close() })
 	u := &uiServer{store: store}
 	o := Options{Pipeline: fakePipeline{healthy}, Store: store, Version: "1.2.3", Token: testToken, TokenFile: "state.db" + TokenSuffix, Listen: "127.0.0.1:0",
-		FailedFiles: func(folder string) []string {
+		FailedFiles: func(folder string) []FailedFile {
 			if folder == "/drop" {
 				return failed
 			}
@@ -381,5 +393,48 @@ func TestChart(t *testing.T) {
 	}
 	if e := chart(nil, now); !e.Empty || len(e.Bars) != 0 {
 		t.Fatalf("an empty chart: %+v", e)
+	}
+}
+
+// A file imported in part is listed without a plain Retry (put back, its
+// first parts would be imported again) and left out of Retry all; its
+// .remaining.csv is listed as what it is, with its Retry.
+func TestPageOffersNoPlainRetryForAFileImportedInPart(t *testing.T) {
+	t.Parallel()
+	u := newUIServerWith(t, []FailedFile{{Name: "big.csv", InPart: true}, {Name: "big.remaining.csv", Remainder: true}, {Name: "bad.csv"}})
+	c := browser(t)
+	u.signIn(t, c)
+	req, _ := http.NewRequest("GET", u.URL+"/", nil)
+	_, page := do(t, c, req)
+	item := func(name string) string {
+		start := strings.Index(page, `<li data-file="`+name+`">`)
+		if start < 0 {
+			t.Fatalf("the page does not list %s:\n%s", name, page)
+		}
+		end := strings.Index(page[start:], "</li>")
+		return page[start : start+end]
+	}
+	if li := item("big.csv"); strings.Contains(li, `class="retry"`) || !strings.Contains(li, "imported in part: put back its .remaining.csv, not this file") || !strings.Contains(li, "Let it through once") {
+		t.Errorf("big.csv, imported in part, is listed as:\n%s", li)
+	}
+	if li := item("big.remaining.csv"); !strings.Contains(li, `class="retry"`) || !strings.Contains(li, "the records not imported of a file imported in part") {
+		t.Errorf("big.remaining.csv is listed as:\n%s", li)
+	}
+	if li := item("bad.csv"); !strings.Contains(li, `class="retry"`) || strings.Contains(li, "in part") {
+		t.Errorf("bad.csv is listed as:\n%s", li)
+	}
+	if !strings.Contains(page, "Retry all 2</button>") {
+		t.Errorf("Retry all does not count the two files it puts back:\n%s", page)
+	}
+	csrf := csrfField.FindStringSubmatch(page)[1]
+	form := url.Values{"folder": {"/drop"}, "all": {"1"}, "csrf": {csrf}}
+	req, _ = http.NewRequest("POST", u.URL+"/ui/retry", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, _ := do(t, c, req); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("retry all: %d", resp.StatusCode)
+	}
+	want := []retryCall{{"/drop", "big.remaining.csv", false}, {"/drop", "bad.csv", false}}
+	if got := u.retries(); !slices.Equal(got, want) {
+		t.Errorf("retry all put back %v, want %v", got, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/listdrop/listdrop/internal/display"
+	"github.com/listdrop/listdrop/internal/fsutil"
 	"github.com/listdrop/listdrop/state"
 )
 
@@ -17,13 +18,25 @@ import (
 const sidecarSuffix = ".error.txt"
 
 // importedField starts the line of a failed file's note that says which
-// parts of it were imported: what PartlyImported looks for.
+// parts of it were imported: what ImportedInPart looks for.
 const importedField = "Imported:        "
 
-// PartlyImported reports whether the note beside a failed file says that
-// parts of it were imported before it failed: put back, it would import
-// them again (listdrop retry refuses it without --force).
-func PartlyImported(note []byte) bool {
+// maxNote bounds the note ImportedInPart reads: listdrop's notes are a
+// few kilobytes.
+const maxNote = 64 << 10
+
+// ImportedInPart reports whether the note beside the failed file at path
+// says that parts of it were imported before it failed: put back, it would
+// import them again (listdrop retry and the page refuse it without
+// force). The note is read as a dropped file is, never through a link:
+// the failed folder is one other users may write to.
+func ImportedInPart(path string) bool {
+	note, _, err := fsutil.ReadDropped(path+sidecarSuffix, maxNote)
+	return err == nil && partlyImported(note)
+}
+
+// partlyImported reports whether a note has the line importedField begins.
+func partlyImported(note []byte) bool {
 	return bytes.Contains(note, []byte("\n"+importedField+"part"))
 }
 

@@ -169,7 +169,7 @@ func TestRejectedPartLeavesTheRemainingRecords(t *testing.T) {
 					t.Errorf("the note lacks %q:\n%s", want, note)
 				}
 			}
-			if !PartlyImported([]byte(note)) || strings.Contains(note, "move the file back into the drop folder") {
+			if !ImportedInPart(filepath.Join(h.folder(0).Failed, "contacts.csv")) || strings.Contains(note, "move the file back into the drop folder") {
 				t.Errorf("the note of a file imported in part:\n%s", note)
 			}
 			if n := len(h.fake.CommitsFor("L1")); n != 3 {
@@ -436,7 +436,7 @@ func TestSplitFileChangedWhileHeldIsNotSentOn(t *testing.T) {
 	if n > 1 {
 		imp = fmt.Sprintf("\nImported:        parts 1–%d of %d (lines 2–%d) into record list L1\n", n, len(s.Parts), s.Parts[n-1].Last)
 	}
-	if !strings.Contains(note, imp) || !PartlyImported([]byte(note)) {
+	if !strings.Contains(note, imp) || !ImportedInPart(filepath.Join(h.folder(0).Failed, "contacts.csv")) {
 		t.Errorf("the note lacks %q, for listdrop retry to refuse the changed file:\n%s", imp, note)
 	}
 	if names := dirNames(t, h.folder(0).Failed); slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, ".remaining") }) {

@@ -116,3 +116,27 @@ func TestOutputsKeepBytesModesAndNoSecret(t *testing.T) {
 	}
 	check("the log", []byte(h.logBuf.String()))
 }
+
+// The note ImportedInPart reads is in a failed folder other users may
+// write to: a link planted as a note is not followed, so it cannot make
+// listdrop read (or judge by) another file.
+func TestImportedInPartReadsNoLinkedNote(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	note := "Part 2 of 4 of this file was not imported: …\n\nFile:            a.csv\n" + importedField + "part 1 of 4 (lines 2–300) into record list L1\n"
+	if err := os.WriteFile(filepath.Join(dir, "a.csv"+sidecarSuffix), []byte(note), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !ImportedInPart(filepath.Join(dir, "a.csv")) {
+		t.Fatal("a note that says part 1 is in is not read as such")
+	}
+	if ImportedInPart(filepath.Join(dir, "none.csv")) {
+		t.Fatal("a file without a note is taken as imported in part")
+	}
+	if err := os.Symlink(filepath.Join(dir, "a.csv"+sidecarSuffix), filepath.Join(dir, "b.csv"+sidecarSuffix)); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	if ImportedInPart(filepath.Join(dir, "b.csv")) {
+		t.Error("a linked note was followed")
+	}
+}
