@@ -202,10 +202,7 @@ func TestUploadSplit(t *testing.T) {
 		t.Fatalf("the rest: %v\n%s", err, out)
 	}
 	var got []string
-	rejected := map[string]bool{}
-	for _, v := range fake.Validations() {
-		rejected[v.UploadID] = v.Verdict == "REJECTED"
-	}
+	rejected := fake.NotAccepted()
 	for _, c := range fake.CommitsFor("L") {
 		if len(c.Body) > 20000 || !strings.HasPrefix(string(c.Body), "first_name,last_name,phone\r\n") {
 			t.Errorf("part %s: %d bytes, starting %.30q", c.Filename, len(c.Body), c.Body)

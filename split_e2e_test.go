@@ -117,12 +117,7 @@ func recordsOf(body []byte) []string {
 // Each commit must be at most partLimit bytes and start with the header.
 func importedRecords(t *testing.T, fake *faketalkdesk.Server, list string) []string {
 	t.Helper()
-	rejected := map[string]bool{}
-	for _, v := range fake.Validations() {
-		if v.Verdict == "REJECTED" || v.Verdict == "CORRUPTED" {
-			rejected[v.UploadID] = true
-		}
-	}
+	rejected := fake.NotAccepted()
 	var recs []string
 	for _, c := range fake.CommitsFor(list) {
 		if len(c.Body) > partLimit {

@@ -534,6 +534,20 @@ func (s *Server) Validations() []Validation {
 	return append([]Validation(nil), s.validations...)
 }
 
+// NotAccepted is the uploads whose validation ended REJECTED or CORRUPTED:
+// committed, yet not in the list.
+func (s *Server) NotAccepted() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]bool{}
+	for _, v := range s.validations {
+		if v.Verdict == "REJECTED" || v.Verdict == "CORRUPTED" {
+			out[v.UploadID] = true
+		}
+	}
+	return out
+}
+
 // ListGets is how many GET /record-lists/{id} of listID were answered
 // (of every list when listID is empty): the cost of polling for the end
 // of validations.

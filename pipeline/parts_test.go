@@ -27,12 +27,7 @@ var template = []string{"first_name", "last_name", "mobile_phone"}
 // must start with the header.
 func imported(t *testing.T, fake *faketalkdesk.Server, list string, header string) []string {
 	t.Helper()
-	rejected := map[string]bool{}
-	for _, v := range fake.Validations() {
-		if v.Verdict == "REJECTED" || v.Verdict == "CORRUPTED" {
-			rejected[v.UploadID] = true
-		}
-	}
+	rejected := fake.NotAccepted()
 	var recs []string
 	for _, c := range fake.CommitsFor(list) {
 		if len(c.Body) > MaxSize {
